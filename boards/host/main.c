@@ -1,0 +1,221 @@
+/* satchel-sim: the host simulator.  The same app and console as the
+ * firmware, over the POSIX port, with stdio as the console transport. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "console.h"
+#include "satchel/port.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: satchel-sim --db DIR [--server HOST:PORT] [--security tls|starttls|none]\n"
+            "                   [--ca FILE] [--user NAME] [--password-file FILE]\n"
+            "                   [--offline] [--json] [--fetch-window N] [--timeout MS]\n"
+            "                   [-c \"CMD; CMD; ...\"]\n"
+            "Without -c, reads commands from standard input (try 'help').\n");
+}
+
+static void out_write(void *ctx, const char *buf, size_t len)
+{
+    fwrite(buf, 1, len, (FILE *)ctx);
+    fflush((FILE *)ctx);
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    size_t i, n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == '\0') {
+            char c = tmp[i];
+            tmp[i] = '\0';
+            if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+                return -1;
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+/* The password never comes from the command line (visible in ps); its file
+ * must not be readable by others. */
+static char *read_password(const char *path)
+{
+    struct stat st;
+    FILE *f;
+    char *buf;
+    size_t n;
+    if (stat(path, &st) < 0) {
+        fprintf(stderr, "satchel-sim: cannot read password file %s: %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
+    if (st.st_mode & (S_IROTH | S_IWOTH)) {
+        fprintf(stderr,
+                "satchel-sim: refusing password file %s: readable by others "
+                "(chmod 600 it)\n", path);
+        return NULL;
+    }
+    if (st.st_mode & S_IRGRP)
+        fprintf(stderr, "satchel-sim: warning: password file %s is group-readable\n",
+                path);
+    f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    buf = calloc(1, 257);
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
+    n = fread(buf, 1, 256, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'},
+        {"server", required_argument, 0, 's'},
+        {"security", required_argument, 0, 'S'},
+        {"ca", required_argument, 0, 'C'},
+        {"user", required_argument, 0, 'u'},
+        {"password-file", required_argument, 0, 'p'},
+        {"offline", no_argument, 0, 'o'},
+        {"json", no_argument, 0, 'j'},
+        {"fetch-window", required_argument, 0, 'w'},
+        {"timeout", required_argument, 0, 't'},
+        {"disable-caps", required_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    static satchel_app app;
+    static satchel_heap_counter heap;
+    satchel_console con;
+    satchel_console_io io = {out_write, NULL};
+    const char *db = NULL, *script = NULL, *pwfile = NULL;
+    char *host = NULL, *password = NULL;
+    int json = 0, opt, rc = 0;
+
+    memset(&app, 0, sizeof app);
+    app.cfg.security = SATCHEL_SECURITY_TLS;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd': db = optarg; break;
+        case 's': {
+            char *colon = strrchr(optarg, ':');
+            unsigned long port;
+            char *end;
+            if (!colon || colon == optarg) {
+                fprintf(stderr, "satchel-sim: --server wants HOST:PORT\n");
+                return 2;
+            }
+            port = strtoul(colon + 1, &end, 10);
+            if (*end || port == 0 || port > 65535) {
+                fprintf(stderr, "satchel-sim: bad port in --server\n");
+                return 2;
+            }
+            host = strndup(optarg, (size_t)(colon - optarg));
+            /* [::1]:993 */
+            if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+                memmove(host, host + 1, strlen(host));
+                host[strlen(host) - 1] = '\0';
+            }
+            app.cfg.host = host;
+            app.cfg.port = (uint16_t)port;
+            break;
+        }
+        case 'S':
+            if (strcmp(optarg, "tls") == 0)
+                app.cfg.security = SATCHEL_SECURITY_TLS;
+            else if (strcmp(optarg, "starttls") == 0)
+                app.cfg.security = SATCHEL_SECURITY_STARTTLS;
+            else if (strcmp(optarg, "none") == 0)
+                app.cfg.security = SATCHEL_SECURITY_NONE;
+            else {
+                fprintf(stderr, "satchel-sim: --security is tls, starttls or none\n");
+                return 2;
+            }
+            break;
+        case 'C': app.cfg.ca_file = optarg; break;
+        case 'u': app.cfg.user = optarg; break;
+        case 'p': pwfile = optarg; break;
+        case 'o': app.cfg.offline = 1; break;
+        case 'j': json = 1; break;
+        case 'w': app.cfg.fetch_window = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 't': app.cfg.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'D': app.cfg.disable_caps = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'c': script = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!db || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (pwfile) {
+        password = read_password(pwfile);
+        if (!password)
+            return 2;
+        app.cfg.password = password;
+    }
+    if (mkdirs(db) < 0) {
+        fprintf(stderr, "satchel-sim: cannot create %s: %s\n", db, strerror(errno));
+        return 2;
+    }
+    satchel_heap_counter_init(&heap, NULL);
+    app.heap = &heap;
+    app.alloc = &heap.self;
+    app.port = satchel_port_posix();
+    rc = satchel_store_open(app.alloc, db, 0, &app.store);
+    if (rc < 0) {
+        fprintf(stderr, "satchel-sim: cannot open store %s: %s\n", db,
+                satchel_strerror(rc));
+        return 1;
+    }
+    io.ctx = stdout;
+    satchel_console_init(&con, &app, &io, json);
+    con.store_path = db;
+    con.stack = "posix";
+    if (script) {
+        rc = satchel_console_run_script(&con, script);
+    } else {
+        char line[1024];
+        int tty = isatty(0);
+        for (;;) {
+            if (tty) {
+                fputs("satchel> ", stdout);
+                fflush(stdout);
+            }
+            if (!fgets(line, sizeof line, stdin))
+                break;
+            if (strcmp(line, "quit\n") == 0 || strcmp(line, "exit\n") == 0)
+                break;
+            if (satchel_console_exec(&con, line) < 0 && rc == 0)
+                rc = -1;
+        }
+    }
+    satchel_store_close(app.store);
+    if (password) {
+        volatile char *p = password;
+        while (*p)
+            *p++ = 0;
+        free(password);
+    }
+    free(host);
+    return rc < 0 ? 1 : 0;
+}

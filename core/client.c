@@ -1,0 +1,1710 @@
+/* Sans-I/O IMAP client: session set-up (greeting, STARTTLS, capabilities,
+ * authentication, ENABLE) and the header sync job.
+ *
+ * Sync of one folder, in the order the server sees it:
+ *   SELECT f [(QRESYNC (uidvalidity modseq)) | (CONDSTORE)]
+ *     QRESYNC: VANISHED (EARLIER) and changed FLAGS arrive here.
+ *   then, without QRESYNC, as one pipelined flight:
+ *     UID FETCH 1:U-1 (UID FLAGS) (CHANGEDSINCE m)   CONDSTORE, flags
+ *     UID FETCH 1:U-1 (UID [FLAGS])                  reconcile (expunges)
+ *     UID FETCH U:* (UID)                            count new messages
+ *   then new messages, newest first, by sequence windows:
+ *     FETCH a:b (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE
+ *                BODY.PEEK[HEADER.FIELDS (...)])
+ * where U is the stored UIDNEXT: every UID below it is in the store.  U and
+ * HIGHESTMODSEQ are written only in the transaction that completes the
+ * folder, so an interrupted sync resumes from a state that is still true. */
+#include "satchel/client.h"
+#include "satchel/imap.h"
+#include "satchel/mime.h"
+#include "satchel/opt.h"
+#include "satchel/seqset.h"
+
+#include <string.h>
+
+#define MAX_INFLIGHT 8
+#define MAX_USER 128
+#define MAX_PASS 256
+#define HDR_FIELDS "DATE FROM SUBJECT MESSAGE-ID"
+#define WINDOWS_IN_FLIGHT 2
+
+enum cmd_kind {
+    K_NONE,
+    K_CAPABILITY,
+    K_STARTTLS,
+    K_AUTH,
+    K_LOGIN,
+    K_ENABLE,
+    K_LIST,
+    K_SELECT,
+    K_CHANGED,   /* UID FETCH .. CHANGEDSINCE */
+    K_RECONCILE, /* UID FETCH 1:U-1 */
+    K_NEWUIDS,   /* UID FETCH U:* (UID) */
+    K_WINDOW,    /* FETCH a:b headers */
+    K_LOGOUT
+};
+
+enum phase {
+    PH_DOWN,      /* no connection */
+    PH_GREETING,
+    PH_PREAUTH,   /* capabilities, STARTTLS, authentication */
+    PH_TLS,       /* waiting for the port's handshake */
+    PH_AUTHED,
+    PH_LOGOUT,
+    PH_CLOSED
+};
+
+enum job_state {
+    J_NONE,
+    J_QUEUED,
+    J_LIST,
+    J_NEXT_FOLDER,
+    J_SELECT,
+    J_FOLLOW,
+    J_WINDOWS,
+    J_DONE
+};
+
+struct inflight {
+    uint32_t tag;
+    uint8_t kind;
+};
+
+struct folder_sync {
+    satchel_folder f;       /* stored state; sync state fields stay old
+                               until the folder completes */
+    uint32_t exists;
+    uint32_t uidvalidity;
+    uint32_t uidnext;       /* server's, 0 if not reported */
+    uint64_t hms;           /* server's HIGHESTMODSEQ, 0 if none */
+    uint8_t nomodseq;
+    uint8_t used_qresync;
+    uint8_t incomplete;     /* anomaly: keep old UIDNEXT/MODSEQ */
+    uint8_t reconcile_unsorted;
+    uint8_t reconcile_sent, reconcile_done;
+    uint32_t k_new;         /* server messages with UID >= U */
+    uint32_t max_uid;       /* highest UID fetched */
+    uint32_t merge_last;    /* reconcile position */
+    uint32_t win_next_hi;   /* next window's top sequence number */
+    uint32_t win_lo;        /* lowest sequence number to fetch */
+    uint32_t n_new, n_changed, n_vanished;
+};
+
+struct satchel_client {
+    const satchel_allocator *alloc;
+    satchel_store *store;
+    satchel_imap_parser *parser;
+    satchel_event_cb ev_cb;
+    void *ev_ctx;
+
+    uint8_t security;
+    uint32_t fetch_window, timeout_ms, disable_caps;
+    char user[MAX_USER];
+    char pass[MAX_PASS];
+
+    /* connection */
+    enum phase ph;
+    int tls_active;
+    int caps_known;
+    uint32_t caps;
+    int qresync_on;
+    int want_starttls;
+    int auth_sent;
+    int failed;
+    uint32_t next_tag;
+    struct inflight inflight[MAX_INFLIGHT];
+    uint32_t n_inflight;
+    uint64_t now, last_activity;
+    satchel_counters ctr;
+
+    uint8_t out[SATCHEL_OPT_OUTBUF];
+    size_t out_len, out_off;
+
+    /* job */
+    enum job_state job;
+    int job_rc;
+    int job_all;
+    char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder visited */
+    uint32_t list_gen;
+    satchel_store_txn *txn;
+    struct folder_sync fs;
+    satchel_msg msg; /* scratch for one FETCH */
+    char hdr[1024];  /* scratch for header values */
+    char err_text[200];
+};
+
+/* ---------- small helpers ---------- */
+
+static void set_error(satchel_client *c, int rc, const char *what,
+                      const char *detail, size_t dlen)
+{
+    size_t n = 0, i;
+    const char *s = what;
+    while (*s && n + 1 < sizeof c->err_text)
+        c->err_text[n++] = *s++;
+    if (detail && dlen && n + 3 < sizeof c->err_text) {
+        c->err_text[n++] = ':';
+        c->err_text[n++] = ' ';
+        /* Server text is untrusted: keep printable ASCII and UTF-8 only. */
+        for (i = 0; i < dlen && n + 1 < sizeof c->err_text; i++) {
+            unsigned char ch = (unsigned char)detail[i];
+            c->err_text[n++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+        }
+    }
+    c->err_text[n] = '\0';
+    if (rc < 0 && c->job_rc == 0)
+        c->job_rc = rc;
+}
+
+static void emit(satchel_client *c, satchel_event *ev)
+{
+    if (c->ev_cb)
+        c->ev_cb(c->ev_ctx, ev);
+}
+
+static int fail(satchel_client *c, int rc, const char *what)
+{
+    if (!c->failed) {
+        set_error(c, rc, what, NULL, 0);
+        if (c->job_rc == 0)
+            c->job_rc = rc;
+    }
+    c->failed = 1;
+    c->ph = PH_CLOSED;
+    if (c->txn) {
+        satchel_store_abort(c->txn);
+        c->txn = NULL;
+    }
+    if (c->job != J_NONE)
+        c->job = J_DONE;
+    return rc;
+}
+
+static int out_put(satchel_client *c, const void *p, size_t n)
+{
+    if (c->out_off > 0 && c->out_off == c->out_len) {
+        c->out_off = 0;
+        c->out_len = 0;
+    }
+    if (n > sizeof c->out - c->out_len) {
+        /* Compact before giving up: sent bytes are dead. */
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+        if (n > sizeof c->out - c->out_len)
+            return SATCHEL_E_RANGE;
+    }
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+    return 0;
+}
+
+static int out_str(satchel_client *c, const char *s)
+{
+    return out_put(c, s, strlen(s));
+}
+
+static int out_u64(satchel_client *c, uint64_t v)
+{
+    char b[24];
+    size_t n = sizeof b;
+    do {
+        b[--n] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    return out_put(c, b + n, sizeof b - n);
+}
+
+/* Folder names and other strings as IMAP quoted strings.  Names with bytes
+ * a quoted string cannot carry go as a non-synchronizing literal when the
+ * server allows one; otherwise the caller gets SATCHEL_E_NOTSUP. */
+static int out_astring(satchel_client *c, const char *s)
+{
+    size_t i, n = strlen(s);
+    int plain = 1;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r' || ch == '\n' || ch >= 0x80)
+            plain = 0;
+    }
+    if (!plain) {
+        int rc;
+        if (!(c->caps & (SATCHEL_CAP_LITERAL_PLUS | SATCHEL_CAP_LITERAL_MINUS)))
+            return SATCHEL_E_NOTSUP;
+        if ((rc = out_str(c, "{")) < 0 || (rc = out_u64(c, n)) < 0 ||
+            (rc = out_str(c, "+}\r\n")) < 0)
+            return rc;
+        return out_put(c, s, n);
+    }
+    if (out_put(c, "\"", 1) < 0)
+        return SATCHEL_E_RANGE;
+    for (i = 0; i < n; i++) {
+        if ((s[i] == '"' || s[i] == '\\') && out_put(c, "\\", 1) < 0)
+            return SATCHEL_E_RANGE;
+        if (out_put(c, s + i, 1) < 0)
+            return SATCHEL_E_RANGE;
+    }
+    return out_put(c, "\"", 1);
+}
+
+/* Start a command: writes the tag.  A command issued while none is
+ * outstanding costs a round trip; pipelined ones do not. */
+static int cmd_begin(satchel_client *c, uint8_t kind)
+{
+    int rc;
+    if (c->n_inflight >= MAX_INFLIGHT)
+        return SATCHEL_E_BUSY;
+    if (c->n_inflight == 0)
+        c->ctr.round_trips++;
+    c->ctr.commands++;
+    c->next_tag++;
+    c->inflight[c->n_inflight].tag = c->next_tag;
+    c->inflight[c->n_inflight].kind = kind;
+    c->n_inflight++;
+    if (c->n_inflight == 1)
+        c->last_activity = c->now;
+    if ((rc = out_str(c, "S")) < 0 || (rc = out_u64(c, c->next_tag)) < 0 ||
+        (rc = out_str(c, " ")) < 0)
+        return rc;
+    return 0;
+}
+
+static int cmd_end(satchel_client *c)
+{
+    return out_str(c, "\r\n");
+}
+
+static int simple_cmd(satchel_client *c, uint8_t kind, const char *text)
+{
+    int rc;
+    if ((rc = cmd_begin(c, kind)) < 0 || (rc = out_str(c, text)) < 0)
+        return rc;
+    return cmd_end(c);
+}
+
+static int count_inflight(const satchel_client *c, uint8_t kind)
+{
+    uint32_t i;
+    int n = 0;
+    for (i = 0; i < c->n_inflight; i++)
+        if (c->inflight[i].kind == kind)
+            n++;
+    return n;
+}
+
+static void base64_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+    for (i = 0; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = tbl[v >> 18 & 63];
+        out[o++] = tbl[v >> 12 & 63];
+        out[o++] = tbl[v >> 6 & 63];
+        out[o++] = tbl[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        out[o++] = tbl[v >> 18 & 63];
+        out[o++] = tbl[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tbl[v >> 6 & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+}
+
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+/* ---------- capabilities ---------- */
+
+static const struct {
+    const char *name;
+    uint32_t bit;
+} cap_names[] = {
+    {"IMAP4REV1", SATCHEL_CAP_IMAP4REV1}, {"IMAP4REV2", SATCHEL_CAP_IMAP4REV2},
+    {"STARTTLS", SATCHEL_CAP_STARTTLS},   {"LOGINDISABLED", SATCHEL_CAP_LOGINDISABLED},
+    {"AUTH=PLAIN", SATCHEL_CAP_AUTH_PLAIN}, {"SASL-IR", SATCHEL_CAP_SASL_IR},
+    {"CONDSTORE", SATCHEL_CAP_CONDSTORE}, {"QRESYNC", SATCHEL_CAP_QRESYNC},
+    {"ENABLE", SATCHEL_CAP_ENABLE},       {"SPECIAL-USE", SATCHEL_CAP_SPECIAL_USE},
+    {"LIST-EXTENDED", SATCHEL_CAP_LIST_EXTENDED}, {"MOVE", SATCHEL_CAP_MOVE},
+    {"UIDPLUS", SATCHEL_CAP_UIDPLUS},     {"LITERAL+", SATCHEL_CAP_LITERAL_PLUS},
+    {"LITERAL-", SATCHEL_CAP_LITERAL_MINUS}, {"IDLE", SATCHEL_CAP_IDLE},
+    {"ESEARCH", SATCHEL_CAP_ESEARCH},     {"PREVIEW", SATCHEL_CAP_PREVIEW},
+    {"NAMESPACE", SATCHEL_CAP_NAMESPACE},
+};
+
+static void read_caps(satchel_client *c, const satchel_imap_arg *a)
+{
+    uint32_t caps = 0;
+    size_t i;
+    for (; a; a = a->next)
+        for (i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
+            if (satchel_imap_arg_is(a, cap_names[i].name))
+                caps |= cap_names[i].bit;
+    /* QRESYNC implies CONDSTORE (RFC 7162 section 3.2.3). */
+    if (caps & SATCHEL_CAP_QRESYNC)
+        caps |= SATCHEL_CAP_CONDSTORE;
+    c->caps = caps & ~c->disable_caps;
+    c->caps_known = 1;
+}
+
+/* ---------- store transaction ---------- */
+
+static int txn(satchel_client *c)
+{
+    int rc;
+    if (c->txn)
+        return 0;
+    rc = satchel_store_begin(c->store, &c->txn);
+    if (rc < 0)
+        return fail(c, rc, "cannot begin a store transaction");
+    return 0;
+}
+
+static int commit(satchel_client *c, int write_folder)
+{
+    int rc = 0;
+    if (!c->txn)
+        return 0;
+    if (write_folder)
+        rc = satchel_store_folder_put(c->txn, &c->fs.f);
+    if (rc < 0) {
+        satchel_store_abort(c->txn);
+        c->txn = NULL;
+        return fail(c, rc, "cannot write folder record");
+    }
+    rc = satchel_store_commit(c->txn);
+    c->txn = NULL;
+    if (rc < 0)
+        return fail(c, rc, "store commit failed");
+    return 0;
+}
+
+/* ---------- LIST ---------- */
+
+static uint8_t role_from_name(const char *name, char delim)
+{
+    /* Without SPECIAL-USE, guess from the leaf name as common servers and
+     * clients spell it (Thunderbird, K-9 and Dovecot's defaults). */
+    static const struct {
+        const char *n;
+        uint8_t role;
+    } guess[] = {
+        {"sent", SATCHEL_ROLE_SENT},          {"sent items", SATCHEL_ROLE_SENT},
+        {"sent messages", SATCHEL_ROLE_SENT}, {"sent mail", SATCHEL_ROLE_SENT},
+        {"drafts", SATCHEL_ROLE_DRAFTS},      {"draft", SATCHEL_ROLE_DRAFTS},
+        {"trash", SATCHEL_ROLE_TRASH},        {"deleted items", SATCHEL_ROLE_TRASH},
+        {"deleted messages", SATCHEL_ROLE_TRASH}, {"bin", SATCHEL_ROLE_TRASH},
+        {"junk", SATCHEL_ROLE_JUNK},          {"spam", SATCHEL_ROLE_JUNK},
+        {"junk e-mail", SATCHEL_ROLE_JUNK},   {"archive", SATCHEL_ROLE_ARCHIVE},
+        {"archives", SATCHEL_ROLE_ARCHIVE},
+    };
+    const char *leaf = name;
+    size_t i, j;
+    if (delim) {
+        const char *p = strrchr(name, delim);
+        if (p)
+            leaf = p + 1;
+    }
+    for (i = 0; i < sizeof guess / sizeof guess[0]; i++) {
+        const char *g = guess[i].n;
+        for (j = 0; leaf[j] && g[j]; j++) {
+            char ch = leaf[j];
+            if (ch >= 'A' && ch <= 'Z')
+                ch = (char)(ch + 32);
+            if (ch != g[j])
+                break;
+        }
+        if (!leaf[j] && !g[j])
+            return guess[i].role;
+    }
+    return SATCHEL_ROLE_NONE;
+}
+
+static int on_list(satchel_client *c, const satchel_imap_arg *a)
+{
+    /* a = "LIST" (attrs) delim name */
+    const satchel_imap_arg *attrs = a->next, *delim, *name;
+    satchel_folder f, old;
+    const char *s;
+    uint32_t n;
+    uint8_t role = SATCHEL_ROLE_NONE, flags = 0;
+    int rc;
+
+    if (!attrs || attrs->type != SATCHEL_ARG_LIST || !(delim = attrs->next) ||
+        !(name = delim->next) || !satchel_imap_arg_string(name, &s, &n))
+        return 0; /* malformed LIST lines are ignored, not fatal */
+    if (n == 0 || n > SATCHEL_OPT_MAX_FOLDER_NAME || memchr(s, 0, n) ||
+        (name->flags & SATCHEL_ARG_F_TRUNCATED))
+        return 0;
+    for (a = attrs->child; a; a = a->next) {
+        if (satchel_imap_arg_is(a, "\\Noselect") ||
+            satchel_imap_arg_is(a, "\\NonExistent"))
+            flags |= SATCHEL_FOLDER_NOSELECT;
+        else if (satchel_imap_arg_is(a, "\\Noinferiors"))
+            flags |= SATCHEL_FOLDER_NOINFERIORS;
+        else if (satchel_imap_arg_is(a, "\\Sent"))
+            role = SATCHEL_ROLE_SENT;
+        else if (satchel_imap_arg_is(a, "\\Drafts"))
+            role = SATCHEL_ROLE_DRAFTS;
+        else if (satchel_imap_arg_is(a, "\\Trash"))
+            role = SATCHEL_ROLE_TRASH;
+        else if (satchel_imap_arg_is(a, "\\Archive"))
+            role = SATCHEL_ROLE_ARCHIVE;
+        else if (satchel_imap_arg_is(a, "\\Junk"))
+            role = SATCHEL_ROLE_JUNK;
+        else if (satchel_imap_arg_is(a, "\\All"))
+            role = SATCHEL_ROLE_ALL;
+        else if (satchel_imap_arg_is(a, "\\Flagged"))
+            role = SATCHEL_ROLE_FLAGGED;
+    }
+    if ((rc = txn(c)) < 0)
+        return rc;
+    memset(&f, 0, sizeof f);
+    memcpy(f.name, s, n);
+    f.name[n] = '\0';
+    rc = satchel_store_folder_get(c->store, c->txn, f.name, &old);
+    if (rc == 0)
+        f = old;
+    else if (rc != SATCHEL_E_NOTFOUND)
+        return fail(c, rc, "cannot read folder record");
+    f.delim = 0;
+    if (delim->type == SATCHEL_ARG_STRING && delim->len == 1)
+        f.delim = delim->str[0];
+    if (n == 5 && (s[0] | 0x20) == 'i' && (s[1] | 0x20) == 'n' &&
+        (s[2] | 0x20) == 'b' && (s[3] | 0x20) == 'o' && (s[4] | 0x20) == 'x')
+        role = SATCHEL_ROLE_INBOX;
+    if (role == SATCHEL_ROLE_NONE && !(c->caps & SATCHEL_CAP_SPECIAL_USE))
+        role = role_from_name(f.name, f.delim);
+    f.role = role;
+    f.flags = flags;
+    f.list_gen = c->list_gen;
+    rc = satchel_store_folder_put(c->txn, &f);
+    if (rc < 0)
+        return fail(c, rc, "cannot store folder");
+    return 0;
+}
+
+/* Folders the server no longer lists are gone: drop them with their mail. */
+static int list_done(satchel_client *c)
+{
+    satchel_folder f;
+    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
+    int rc;
+    if ((rc = txn(c)) < 0)
+        return rc;
+    for (;;) {
+        rc = satchel_store_folder_next(c->store, c->txn, after, &f);
+        if (rc == SATCHEL_E_NOTFOUND)
+            break;
+        if (rc < 0)
+            return fail(c, rc, "cannot read folders");
+        memcpy(after, f.name, sizeof after);
+        if (f.list_gen != c->list_gen) {
+            rc = satchel_store_folder_delete(c->txn, f.name);
+            if (rc < 0)
+                return fail(c, rc, "cannot delete folder");
+        }
+    }
+    return commit(c, 0);
+}
+
+/* ---------- FETCH ---------- */
+
+static void parse_flags(const satchel_imap_arg *list, uint32_t *flags,
+                        char *kw, size_t kwcap)
+{
+    const satchel_imap_arg *a;
+    size_t n = 0;
+    *flags = 0;
+    kw[0] = '\0';
+    for (a = list ? list->child : NULL; a; a = a->next) {
+        if (a->type != SATCHEL_ARG_ATOM)
+            continue;
+        if (satchel_imap_arg_is(a, "\\Seen"))
+            *flags |= SATCHEL_FLAG_SEEN;
+        else if (satchel_imap_arg_is(a, "\\Answered"))
+            *flags |= SATCHEL_FLAG_ANSWERED;
+        else if (satchel_imap_arg_is(a, "\\Flagged"))
+            *flags |= SATCHEL_FLAG_FLAGGED;
+        else if (satchel_imap_arg_is(a, "\\Deleted"))
+            *flags |= SATCHEL_FLAG_DELETED;
+        else if (satchel_imap_arg_is(a, "\\Draft"))
+            *flags |= SATCHEL_FLAG_DRAFT;
+        else if (satchel_imap_arg_is(a, "\\Recent"))
+            continue; /* session state, not message state */
+        else if (n + a->len + 2 <= kwcap) {
+            if (n)
+                kw[n++] = ' ';
+            memcpy(kw + n, a->str, a->len);
+            n += a->len;
+            kw[n] = '\0';
+        }
+    }
+}
+
+/* Serialize an argument tree back to IMAP syntax (for BODYSTRUCTURE). */
+static int ser(const satchel_imap_arg *a, char *out, size_t cap, size_t *n)
+{
+    for (; a; a = a->next) {
+        uint32_t i;
+        if (*n + 2 >= cap)
+            return SATCHEL_E_RANGE;
+        switch (a->type) {
+        case SATCHEL_ARG_LIST:
+            out[(*n)++] = '(';
+            if (ser(a->child, out, cap, n) < 0)
+                return SATCHEL_E_RANGE;
+            if (*n + 2 >= cap)
+                return SATCHEL_E_RANGE;
+            out[(*n)++] = ')';
+            break;
+        case SATCHEL_ARG_NIL:
+            if (*n + 4 >= cap)
+                return SATCHEL_E_RANGE;
+            memcpy(out + *n, "NIL", 3);
+            *n += 3;
+            break;
+        case SATCHEL_ARG_STRING:
+            out[(*n)++] = '"';
+            for (i = 0; i < a->len; i++) {
+                char ch = a->str[i];
+                if (*n + 3 >= cap)
+                    return SATCHEL_E_RANGE;
+                if (ch == '"' || ch == '\\')
+                    out[(*n)++] = '\\';
+                out[(*n)++] = (ch == '\r' || ch == '\n' || ch == 0) ? ' ' : ch;
+            }
+            if (*n + 2 >= cap)
+                return SATCHEL_E_RANGE;
+            out[(*n)++] = '"';
+            break;
+        default:
+            if (*n + a->len + 2 >= cap)
+                return SATCHEL_E_RANGE;
+            memcpy(out + *n, a->str, a->len);
+            *n += a->len;
+            break;
+        }
+        if (a->next)
+            out[(*n)++] = ' ';
+    }
+    out[*n] = '\0';
+    return 0;
+}
+
+struct fetch_items {
+    uint32_t uid;
+    int has_flags, has_headers, has_bs;
+    uint32_t flags;
+    uint64_t modseq;
+    const satchel_imap_arg *size, *idate, *hdr, *bs;
+    char kw[128];
+};
+
+static void reconcile_step(satchel_client *c, uint32_t uid);
+static int send_reconcile(satchel_client *c, int with_flags);
+static int after_follow(satchel_client *c);
+
+static int store_new_message(satchel_client *c, const struct fetch_items *it)
+{
+    satchel_msg *m = &c->msg;
+    int64_t epoch;
+    int tz, rc, is_new = 0;
+    size_t n = 0;
+
+    memset(m, 0, sizeof *m);
+    m->uid = it->uid;
+    m->flags = it->flags;
+    memcpy(m->keywords, it->kw, sizeof m->keywords);
+    m->modseq = it->modseq;
+    if (it->size) {
+        uint32_t sz = 0;
+        if (satchel_imap_arg_u32(it->size, &sz) == 0)
+            m->size = sz;
+    }
+    if (it->idate && it->idate->type == SATCHEL_ARG_STRING &&
+        satchel_mime_parse_internaldate(it->idate->str, it->idate->len, &epoch,
+                                        &tz) == 0) {
+        m->internaldate = epoch;
+        m->internaldate_tz = (int16_t)tz;
+    }
+    m->date = m->internaldate;
+    m->date_tz = m->internaldate_tz;
+    if (it->hdr && (it->hdr->type == SATCHEL_ARG_STRING)) {
+        const char *h = it->hdr->str;
+        size_t hl = it->hdr->len;
+        int hn;
+        hn = satchel_mime_header_get(h, hl, "Subject", c->hdr, sizeof c->hdr);
+        if (hn >= 0 || hn == SATCHEL_E_RANGE)
+            satchel_mime_decode_header(c->hdr, strlen(c->hdr), m->subject,
+                                       sizeof m->subject);
+        hn = satchel_mime_header_get(h, hl, "From", c->hdr, sizeof c->hdr);
+        if (hn >= 0 || hn == SATCHEL_E_RANGE)
+            satchel_mime_format_from(c->hdr, strlen(c->hdr), m->from,
+                                     sizeof m->from);
+        hn = satchel_mime_header_get(h, hl, "Message-ID", c->hdr, sizeof c->hdr);
+        if (hn >= 0 && strlen(c->hdr) < sizeof m->message_id)
+            memcpy(m->message_id, c->hdr, strlen(c->hdr) + 1);
+        hn = satchel_mime_header_get(h, hl, "Date", c->hdr, sizeof c->hdr);
+        if (hn >= 0 &&
+            satchel_mime_parse_date(c->hdr, strlen(c->hdr), &epoch, &tz) == 0) {
+            m->date = epoch;
+            m->date_tz = (int16_t)tz;
+        }
+    }
+    if (it->bs && it->bs->type == SATCHEL_ARG_LIST) {
+        if (ser(it->bs->child, m->bodystructure + 1,
+                sizeof m->bodystructure - 2, &n) < 0) {
+            m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
+            m->bodystructure[0] = '\0';
+        } else {
+            m->bodystructure[0] = '(';
+            m->bodystructure[n + 1] = ')';
+            m->bodystructure[n + 2] = '\0';
+        }
+    }
+    if ((rc = txn(c)) < 0)
+        return rc;
+    rc = satchel_store_msg_put(c->txn, &c->fs.f, m, &is_new);
+    if (rc < 0)
+        return fail(c, rc, "cannot store message");
+    if (is_new)
+        c->fs.n_new++;
+    if (it->uid > c->fs.max_uid)
+        c->fs.max_uid = it->uid;
+    return 0;
+}
+
+static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
+                    int truncated)
+{
+    /* a = seq "FETCH" (items) */
+    const satchel_imap_arg *list = a->next ? a->next->next : NULL, *k;
+    struct fetch_items it;
+    int rc;
+    int in_select = c->job == J_SELECT || c->job == J_FOLLOW ||
+                    c->job == J_WINDOWS;
+
+    if (!list || list->type != SATCHEL_ARG_LIST || !in_select)
+        return 0; /* not ours: unsolicited or outside a folder sync */
+    memset(&it, 0, sizeof it);
+    for (k = list->child; k && k->next; k = k->next->next) {
+        const satchel_imap_arg *v = k->next;
+        if (satchel_imap_arg_is(k, "UID")) {
+            if (satchel_imap_arg_u32(v, &it.uid) < 0)
+                it.uid = 0;
+        } else if (satchel_imap_arg_is(k, "FLAGS") && v->type == SATCHEL_ARG_LIST) {
+            it.has_flags = 1;
+            parse_flags(v, &it.flags, it.kw, sizeof it.kw);
+        } else if (satchel_imap_arg_is(k, "MODSEQ") && v->type == SATCHEL_ARG_LIST) {
+            if (satchel_imap_arg_u64(v->child, UINT64_MAX, &it.modseq) < 0)
+                it.modseq = 0;
+        } else if (satchel_imap_arg_is(k, "RFC822.SIZE")) {
+            it.size = v;
+        } else if (satchel_imap_arg_is(k, "INTERNALDATE")) {
+            it.idate = v;
+        } else if (satchel_imap_arg_is(k, "BODYSTRUCTURE")) {
+            it.bs = v;
+            it.has_bs = 1;
+        } else if (k->type == SATCHEL_ARG_ATOM && k->len >= 18 &&
+                   memcmp(k->str, "BODY[HEADER.FIELDS", 18) == 0) {
+            it.hdr = v;
+            it.has_headers = 1;
+        }
+    }
+    if (it.uid == 0) {
+        /* A FETCH without a usable UID cannot be placed: never guess. */
+        if (count_inflight(c, K_WINDOW) || count_inflight(c, K_RECONCILE))
+            c->fs.incomplete = 1;
+        return 0;
+    }
+    if (it.has_headers || it.has_bs) {
+        if (truncated && !it.has_flags)
+            c->fs.incomplete = 1;
+        return store_new_message(c, &it);
+    }
+    if (it.uid >= c->fs.f.uidnext) {
+        if (count_inflight(c, K_NEWUIDS))
+            c->fs.k_new++;
+        return 0; /* a new message: fetched whole in a window */
+    }
+    if (count_inflight(c, K_RECONCILE))
+        reconcile_step(c, it.uid);
+    if (it.has_flags) {
+        if ((rc = txn(c)) < 0)
+            return rc;
+        rc = satchel_store_msg_set_flags(c->txn, &c->fs.f, it.uid, it.flags,
+                                         it.kw, it.modseq);
+        if (rc == 1)
+            c->fs.n_changed++;
+        else if (rc < 0 && rc != SATCHEL_E_NOTFOUND)
+            return fail(c, rc, "cannot update flags");
+    }
+    return 0;
+}
+
+/* Reconcile: the server lists every UID below U in ascending order; stored
+ * UIDs it skipped were expunged. */
+static void reconcile_step(satchel_client *c, uint32_t uid)
+{
+    uint32_t n = 0;
+    if (c->fs.reconcile_unsorted)
+        return;
+    if (uid <= c->fs.merge_last) {
+        c->fs.reconcile_unsorted = 1; /* cannot merge: keep everything */
+        return;
+    }
+    if (txn(c) < 0)
+        return;
+    if (uid > c->fs.merge_last + 1 &&
+        satchel_store_msg_del_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
+                                    uid - 1, &n) < 0) {
+        fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
+        return;
+    }
+    c->fs.n_vanished += n;
+    c->fs.merge_last = uid;
+}
+
+static int on_vanished(satchel_client *c, const satchel_imap_arg *a)
+{
+    const satchel_imap_arg *set = a->next;
+    satchel_seqset_iter it;
+    uint32_t lo, hi, n;
+    int rc;
+    if (set && set->type == SATCHEL_ARG_LIST) /* (EARLIER) */
+        set = set->next;
+    if (!set || set->type != SATCHEL_ARG_ATOM)
+        return 0;
+    if (!(c->job == J_SELECT || c->job == J_FOLLOW || c->job == J_WINDOWS))
+        return 0;
+    if (c->job == J_WINDOWS)
+        c->fs.incomplete = 1; /* sequence numbers moved under the windows */
+    satchel_seqset_init(&it, set->str, set->len, UINT32_MAX);
+    if ((rc = txn(c)) < 0)
+        return rc;
+    while ((rc = satchel_seqset_next(&it, &lo, &hi)) == 1) {
+        if (satchel_store_msg_del_range(c->txn, &c->fs.f, lo, hi, &n) < 0)
+            return fail(c, SATCHEL_E_STORE, "cannot delete vanished messages");
+        c->fs.n_vanished += n;
+    }
+    if (rc < 0) {
+        /* Some ranges may be applied; the rest will be reconciled by the
+         * next sync since we keep the old modseq. */
+        c->fs.incomplete = 1;
+    }
+    return 0;
+}
+
+/* ---------- untagged dispatch ---------- */
+
+static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
+{
+    const satchel_imap_arg *a = r->args;
+    uint32_t num;
+
+    if (r->status != SATCHEL_STATUS_NONE) {
+        const satchel_imap_arg *code = r->code;
+        if (r->status == SATCHEL_STATUS_BYE) {
+            if (c->ph != PH_LOGOUT)
+                set_error(c, SATCHEL_E_IO, "server closed the session",
+                          r->text, r->text_len);
+            return 0;
+        }
+        if (code && satchel_imap_arg_is(code, "ALERT") && c->ph == PH_AUTHED) {
+            satchel_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.type = SATCHEL_EV_ALERT;
+            ev.text = r->text;
+            emit(c, &ev);
+        }
+        /* Data in response codes is trusted only once authenticated over
+         * the chosen security: nothing before that changes state, except
+         * capabilities that are re-read after STARTTLS anyway. */
+        if (code && c->job == J_SELECT) {
+            if (satchel_imap_arg_is(code, "UIDVALIDITY"))
+                satchel_imap_arg_u32(code->next, &c->fs.uidvalidity);
+            else if (satchel_imap_arg_is(code, "UIDNEXT"))
+                satchel_imap_arg_u32(code->next, &c->fs.uidnext);
+            else if (satchel_imap_arg_is(code, "HIGHESTMODSEQ"))
+                satchel_imap_arg_u64(code->next, UINT64_MAX, &c->fs.hms);
+            else if (satchel_imap_arg_is(code, "NOMODSEQ"))
+                c->fs.nomodseq = 1;
+        }
+        return 0;
+    }
+    if (!a)
+        return 0;
+    if (satchel_imap_arg_is(a, "CAPABILITY")) {
+        if (count_inflight(c, K_CAPABILITY))
+            read_caps(c, a->next);
+        return 0;
+    }
+    if (c->ph != PH_AUTHED)
+        return 0; /* nothing else counts before authentication */
+    if (satchel_imap_arg_is(a, "LIST")) {
+        if (count_inflight(c, K_LIST))
+            return on_list(c, a);
+        return 0;
+    }
+    if (satchel_imap_arg_is(a, "VANISHED"))
+        return on_vanished(c, a);
+    if (satchel_imap_arg_is(a, "ENABLED")) {
+        for (a = a->next; a; a = a->next)
+            if (satchel_imap_arg_is(a, "QRESYNC"))
+                c->qresync_on = 1;
+        return 0;
+    }
+    if (satchel_imap_arg_u32(a, &num) == 0 && a->next) {
+        const satchel_imap_arg *w = a->next;
+        if (satchel_imap_arg_is(w, "EXISTS")) {
+            if (c->job == J_SELECT)
+                c->fs.exists = num;
+        } else if (satchel_imap_arg_is(w, "EXPUNGE")) {
+            /* Sequence-numbered expunge: we do not map sequence numbers to
+             * UIDs, so let the next sync reconcile. */
+            if (c->job == J_FOLLOW || c->job == J_WINDOWS || c->job == J_SELECT)
+                c->fs.incomplete = 1;
+        } else if (satchel_imap_arg_is(w, "FETCH")) {
+            return on_fetch(c, a, 0);
+        }
+    }
+    return 0;
+}
+
+/* ---------- job steps ---------- */
+
+static int send_list(satchel_client *c)
+{
+    c->list_gen++;
+    if ((c->caps & (SATCHEL_CAP_LIST_EXTENDED | SATCHEL_CAP_SPECIAL_USE)) ==
+        (SATCHEL_CAP_LIST_EXTENDED | SATCHEL_CAP_SPECIAL_USE))
+        return simple_cmd(c, K_LIST, "LIST \"\" \"*\" RETURN (SPECIAL-USE)");
+    return simple_cmd(c, K_LIST, "LIST \"\" \"*\"");
+}
+
+static void folder_event(satchel_client *c, int type, int err,
+                         const char *text)
+{
+    satchel_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    ev.folder = c->fs.f.name;
+    ev.n_new = c->fs.n_new;
+    ev.n_changed = c->fs.n_changed;
+    ev.n_vanished = c->fs.n_vanished;
+    ev.total = c->fs.f.count;
+    ev.err = err;
+    ev.text = text;
+    emit(c, &ev);
+}
+
+static int send_select(satchel_client *c)
+{
+    int rc;
+    satchel_folder *f = &c->fs.f;
+    if ((rc = cmd_begin(c, K_SELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0)
+        return rc;
+    rc = out_astring(c, f->name);
+    if (rc < 0)
+        return rc;
+    if (c->qresync_on && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
+        c->fs.used_qresync = 1;
+        if ((rc = out_str(c, " (QRESYNC (")) < 0 ||
+            (rc = out_u64(c, f->uidvalidity)) < 0 || (rc = out_str(c, " ")) < 0 ||
+            (rc = out_u64(c, f->highestmodseq)) < 0 ||
+            (rc = out_str(c, "))")) < 0)
+            return rc;
+    } else if (c->caps & SATCHEL_CAP_CONDSTORE) {
+        if ((rc = out_str(c, " (CONDSTORE)")) < 0)
+            return rc;
+    }
+    return cmd_end(c);
+}
+
+/* Pick the next folder to sync: in name order after c->cursor, or the one
+ * folder the job names. */
+static int next_folder(satchel_client *c)
+{
+    int rc;
+    for (;;) {
+        satchel_folder f;
+        if (c->job_all) {
+            rc = satchel_store_folder_next(c->store, NULL, c->cursor, &f);
+        } else if (c->cursor[0]) {
+            rc = SATCHEL_E_NOTFOUND;
+        } else {
+            rc = satchel_store_folder_get(c->store, NULL, c->job_folder, &f);
+            if (rc == SATCHEL_E_NOTFOUND || (rc == 0 && (f.flags & SATCHEL_FOLDER_NOSELECT))) {
+                set_error(c, SATCHEL_E_NOTFOUND, "no such folder", c->job_folder,
+                          strlen(c->job_folder));
+                c->job = J_DONE;
+                return 0;
+            }
+        }
+        if (rc == SATCHEL_E_NOTFOUND) {
+            c->job = J_DONE;
+            return 0;
+        }
+        if (rc < 0)
+            return fail(c, rc, "cannot read folders");
+        memcpy(c->cursor, f.name, sizeof c->cursor);
+        if (f.flags & SATCHEL_FOLDER_NOSELECT)
+            continue;
+        memset(&c->fs, 0, sizeof c->fs);
+        c->fs.f = f;
+        c->job = J_SELECT;
+        rc = send_select(c);
+        if (rc == SATCHEL_E_NOTSUP) {
+            /* A name we cannot express without LITERAL+: report, go on. */
+            c->n_inflight--;
+            c->job = J_NEXT_FOLDER;
+            folder_event(c, SATCHEL_EV_FOLDER_ERROR, rc,
+                         "folder name needs a literal the server does not allow");
+            continue;
+        }
+        return rc < 0 ? fail(c, rc, "command buffer overflow") : 0;
+    }
+}
+
+static int send_window(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t hi = fs->win_next_hi, lo;
+    int rc;
+    if (hi < fs->win_lo || hi == 0)
+        return 0;
+    lo = hi - fs->win_lo + 1 > c->fetch_window ? hi - c->fetch_window + 1
+                                               : fs->win_lo;
+    fs->win_next_hi = lo - 1;
+    if ((rc = cmd_begin(c, K_WINDOW)) < 0 || (rc = out_str(c, "FETCH ")) < 0 ||
+        (rc = out_u64(c, lo)) < 0 || (rc = out_str(c, ":")) < 0 ||
+        (rc = out_u64(c, hi)) < 0 ||
+        (rc = out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
+                         "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
+        return rc;
+    if (c->caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
+        (rc = out_str(c, " MODSEQ")) < 0)
+        return rc;
+    if ((rc = out_str(c, ")")) < 0)
+        return rc;
+    return cmd_end(c);
+}
+
+static int finish_folder(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    int rc;
+    if ((rc = txn(c)) < 0)
+        return rc;
+    if (!fs->incomplete) {
+        uint32_t next = fs->uidnext;
+        if (next == 0 || next <= fs->max_uid)
+            next = fs->max_uid + 1;
+        if (next < fs->f.uidnext)
+            next = fs->f.uidnext;
+        fs->f.uidnext = next;
+        fs->f.highestmodseq =
+            (c->caps & SATCHEL_CAP_CONDSTORE) && !fs->nomodseq ? fs->hms : 0;
+    }
+    if ((rc = commit(c, 1)) < 0)
+        return rc;
+    folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
+    c->job = J_NEXT_FOLDER;
+    return 0;
+}
+
+static int start_windows(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    int rc;
+    if (fs->k_new > fs->exists)
+        fs->k_new = fs->exists;
+    if (fs->k_new == 0)
+        return finish_folder(c);
+    fs->win_lo = fs->exists - fs->k_new + 1;
+    fs->win_next_hi = fs->exists;
+    c->job = J_WINDOWS;
+    while (fs->win_next_hi >= fs->win_lo && fs->win_next_hi > 0 &&
+           count_inflight(c, K_WINDOW) < WINDOWS_IN_FLIGHT)
+        if ((rc = send_window(c)) < 0)
+            return fail(c, rc, "command buffer overflow");
+    return 0;
+}
+
+/* SELECT completed: decide what else the folder needs. */
+static int after_select(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    satchel_folder *f = &fs->f;
+    uint32_t partial = 0, U;
+    int rc, qresync_ok, condstore_ok;
+
+    if ((rc = txn(c)) < 0)
+        return rc;
+    if (fs->uidvalidity == 0) {
+        /* RFC 9051 requires it; without it UIDs mean nothing. */
+        fs->incomplete = 1;
+    }
+    if (f->uidvalidity != fs->uidvalidity || f->uidnext == 0) {
+        /* New folder, or UIDs were renumbered: nothing stored is valid. */
+        if (f->count) {
+            fs->n_vanished += f->count;
+            if ((rc = satchel_store_folder_clear(c->txn, f)) < 0)
+                return fail(c, rc, "cannot clear folder");
+        }
+        f->uidvalidity = fs->uidvalidity;
+        f->uidnext = 1;
+        f->highestmodseq = 0;
+        fs->used_qresync = 0;
+    }
+    U = f->uidnext;
+    /* Messages at or above U are leftovers of an interrupted sync; they may
+     * since have been expunged, so fetch them again with the rest. */
+    if ((rc = satchel_store_msg_del_range(c->txn, f, U, UINT32_MAX, &partial)) < 0)
+        return fail(c, rc, "cannot drop partial messages");
+    if ((rc = commit(c, 1)) < 0)
+        return rc;
+
+    c->job = J_FOLLOW;
+    qresync_ok = fs->used_qresync && fs->hms && !fs->nomodseq;
+    condstore_ok = (c->caps & SATCHEL_CAP_CONDSTORE) && fs->hms &&
+                   !fs->nomodseq && f->highestmodseq;
+    if (U == 1) {
+        fs->k_new = fs->exists;
+        return start_windows(c);
+    }
+    if (qresync_ok && fs->exists >= f->count) {
+        fs->k_new = fs->exists - f->count;
+        return start_windows(c);
+    }
+    if (condstore_ok && fs->hms != f->highestmodseq) {
+        if ((rc = cmd_begin(c, K_CHANGED)) < 0 ||
+            (rc = out_str(c, "UID FETCH 1:")) < 0 || (rc = out_u64(c, U - 1)) < 0 ||
+            (rc = out_str(c, " (UID FLAGS) (CHANGEDSINCE ")) < 0 ||
+            (rc = out_u64(c, f->highestmodseq)) < 0 || (rc = out_str(c, ")")) < 0 ||
+            (rc = cmd_end(c)) < 0)
+            return fail(c, rc, "command buffer overflow");
+    }
+    if (!condstore_ok && (rc = send_reconcile(c, 1)) < 0)
+        return rc;
+    fs->k_new = 0;
+    if (fs->uidnext == 0 || fs->uidnext > U) {
+        if ((rc = cmd_begin(c, K_NEWUIDS)) < 0 ||
+            (rc = out_str(c, "UID FETCH ")) < 0 || (rc = out_u64(c, U)) < 0 ||
+            (rc = out_str(c, ":* (UID)")) < 0 || (rc = cmd_end(c)) < 0)
+            return fail(c, rc, "command buffer overflow");
+    }
+    if (count_inflight(c, K_CHANGED) + count_inflight(c, K_RECONCILE) +
+            count_inflight(c, K_NEWUIDS) == 0)
+        return after_follow(c); /* CONDSTORE and nothing changed */
+    return 0;
+}
+
+static int send_reconcile(satchel_client *c, int with_flags)
+{
+    int rc;
+    c->fs.merge_last = 0;
+    c->fs.reconcile_sent = 1;
+    if ((rc = cmd_begin(c, K_RECONCILE)) < 0 ||
+        (rc = out_str(c, "UID FETCH 1:")) < 0 ||
+        (rc = out_u64(c, c->fs.f.uidnext - 1)) < 0 ||
+        (rc = out_str(c, with_flags ? " (UID FLAGS)" : " (UID)")) < 0 ||
+        (rc = cmd_end(c)) < 0)
+        return fail(c, rc, "command buffer overflow");
+    return 0;
+}
+
+/* All follow-up commands of a folder completed. */
+static int after_follow(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t n = 0;
+    int rc;
+    if (fs->reconcile_sent && !fs->reconcile_done && !fs->reconcile_unsorted) {
+        /* Stored UIDs above the last one listed (and below U) are gone. */
+        if ((rc = txn(c)) < 0)
+            return rc;
+        if (fs->f.uidnext > fs->merge_last + 1 &&
+            satchel_store_msg_del_range(c->txn, &fs->f, fs->merge_last + 1,
+                                        fs->f.uidnext - 1, &n) < 0)
+            return fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
+        fs->n_vanished += n;
+        fs->reconcile_done = 1;
+    }
+    if ((rc = commit(c, 1)) < 0)
+        return rc;
+    if (fs->reconcile_unsorted)
+        fs->incomplete = 1;
+    if (fs->exists != fs->f.count + fs->k_new) {
+        /* Counts disagree: something below U was expunged. */
+        if (!fs->reconcile_sent)
+            return send_reconcile(c, 0);
+        fs->incomplete = 1; /* changed under us; the next sync retries */
+    }
+    return start_windows(c);
+}
+
+static int job_advance(satchel_client *c)
+{
+    int rc;
+    satchel_folder f;
+    if (c->ph != PH_AUTHED || c->failed)
+        return 0;
+    switch (c->job) {
+    case J_QUEUED:
+        c->cursor[0] = '\0';
+        /* A single folder already known needs no LIST. */
+        if (!c->job_all &&
+            satchel_store_folder_get(c->store, NULL, c->job_folder, &f) == 0 &&
+            !(f.flags & SATCHEL_FOLDER_NOSELECT)) {
+            c->job = J_NEXT_FOLDER;
+            return job_advance(c);
+        }
+        c->job = J_LIST;
+        rc = send_list(c);
+        return rc < 0 ? fail(c, rc, "command buffer overflow") : 0;
+    case J_NEXT_FOLDER:
+        if (c->n_inflight > (uint32_t)count_inflight(c, K_ENABLE))
+            return 0;
+        return next_folder(c);
+    default:
+        return 0;
+    }
+}
+
+static int start_authenticated(satchel_client *c)
+{
+    int rc;
+    c->ph = PH_AUTHED;
+    if ((c->caps & SATCHEL_CAP_QRESYNC) && (c->caps & SATCHEL_CAP_ENABLE) &&
+        !c->qresync_on) {
+        /* Pipelined with whatever the job sends next. */
+        if ((rc = simple_cmd(c, K_ENABLE, "ENABLE QRESYNC")) < 0)
+            return fail(c, rc, "command buffer overflow");
+        /* RFC 5161 lets ENABLE be pipelined; a refusal turns it off again
+         * before any SELECT relies on it being granted. */
+        c->qresync_on = 1;
+    }
+    return job_advance(c);
+}
+
+/* ---------- session set-up ---------- */
+
+static int send_auth(satchel_client *c)
+{
+    int rc;
+    if (!c->tls_active && c->security != SATCHEL_SECURITY_NONE)
+        return fail(c, SATCHEL_E_SECURITY,
+                    "refusing to authenticate without TLS");
+    c->auth_sent = 1;
+    if (c->caps & SATCHEL_CAP_AUTH_PLAIN) {
+        /* RFC 4616: authzid NUL authcid NUL passwd, base64. */
+        uint8_t raw[MAX_USER + MAX_PASS + 2];
+        char b64[((MAX_USER + MAX_PASS + 2) / 3 + 1) * 4 + 1];
+        size_t ul = strlen(c->user), pl = strlen(c->pass);
+        raw[0] = 0;
+        memcpy(raw + 1, c->user, ul);
+        raw[1 + ul] = 0;
+        memcpy(raw + 2 + ul, c->pass, pl);
+        base64_encode(raw, ul + pl + 2, b64);
+        wipe(raw, sizeof raw);
+        if ((rc = cmd_begin(c, K_AUTH)) < 0 ||
+            (rc = out_str(c, "AUTHENTICATE PLAIN")) < 0)
+            goto out;
+        if (c->caps & SATCHEL_CAP_SASL_IR) {
+            if ((rc = out_str(c, " ")) < 0 || (rc = out_str(c, b64)) < 0)
+                goto out;
+        }
+        rc = cmd_end(c);
+    out:
+        wipe(b64, sizeof b64);
+        return rc < 0 ? fail(c, rc, "command buffer overflow") : 0;
+    }
+    if (c->caps & SATCHEL_CAP_LOGINDISABLED)
+        return fail(c, SATCHEL_E_AUTH, "server offers no usable login method");
+    if ((rc = cmd_begin(c, K_LOGIN)) < 0 || (rc = out_str(c, "LOGIN ")) < 0 ||
+        (rc = out_astring(c, c->user)) < 0 || (rc = out_str(c, " ")) < 0 ||
+        (rc = out_astring(c, c->pass)) < 0 || (rc = cmd_end(c)) < 0)
+        return fail(c, rc, "cannot send LOGIN");
+    return 0;
+}
+
+static int preauth_advance(satchel_client *c)
+{
+    if (c->n_inflight)
+        return 0;
+    if (!c->caps_known)
+        return simple_cmd(c, K_CAPABILITY, "CAPABILITY");
+    if (!c->tls_active) {
+        if (c->security == SATCHEL_SECURITY_STARTTLS) {
+            if (!(c->caps & SATCHEL_CAP_STARTTLS))
+                return fail(c, SATCHEL_E_SECURITY,
+                            "server does not offer STARTTLS; not logging in");
+            return simple_cmd(c, K_STARTTLS, "STARTTLS");
+        }
+        if (c->security != SATCHEL_SECURITY_NONE)
+            return fail(c, SATCHEL_E_SECURITY, "connection is not encrypted");
+    }
+    if (!c->auth_sent)
+        return send_auth(c);
+    return 0;
+}
+
+static void remove_inflight(satchel_client *c, uint32_t i)
+{
+    for (; i + 1 < c->n_inflight; i++)
+        c->inflight[i] = c->inflight[i + 1];
+    c->n_inflight--;
+}
+
+static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
+{
+    uint32_t tag = 0, i;
+    const char *t = r->tag;
+    uint8_t kind = K_NONE;
+    int ok = r->status == SATCHEL_STATUS_OK;
+    int rc = 0;
+
+    if (t[0] == 'S') {
+        for (t++; *t >= '0' && *t <= '9' && tag < 100000000u; t++)
+            tag = tag * 10u + (uint32_t)(*t - '0');
+        if (*t)
+            tag = 0;
+    }
+    for (i = 0; i < c->n_inflight; i++)
+        if (c->inflight[i].tag == tag)
+            break;
+    if (tag == 0 || i == c->n_inflight)
+        return fail(c, SATCHEL_E_PROTO, "server answered a command never sent");
+    kind = c->inflight[i].kind;
+    remove_inflight(c, i);
+    c->last_activity = c->now;
+
+    switch (kind) {
+    case K_CAPABILITY:
+        if (!ok || !c->caps_known)
+            return fail(c, SATCHEL_E_PROTO, "CAPABILITY failed");
+        if (c->ph == PH_PREAUTH)
+            return preauth_advance(c);
+        return job_advance(c);
+    case K_STARTTLS:
+        if (!ok) {
+            set_error(c, SATCHEL_E_SECURITY, "server refused STARTTLS", r->text,
+                      r->text_len);
+            return fail(c, SATCHEL_E_SECURITY, c->err_text);
+        }
+        c->ph = PH_TLS;
+        c->want_starttls = 1;
+        return 0;
+    case K_AUTH:
+    case K_LOGIN:
+        if (!ok) {
+            set_error(c, SATCHEL_E_AUTH, "login refused", r->text, r->text_len);
+            c->failed = 1;
+            c->ph = PH_CLOSED;
+            if (c->job != J_NONE)
+                c->job = J_DONE;
+            return SATCHEL_E_AUTH;
+        }
+        c->caps_known = 0;
+        if (r->code && satchel_imap_arg_is(r->code, "CAPABILITY"))
+            read_caps(c, r->code->next);
+        if (!c->caps_known) {
+            c->ph = PH_AUTHED;
+            return simple_cmd(c, K_CAPABILITY, "CAPABILITY");
+        }
+        return start_authenticated(c);
+    case K_ENABLE:
+        if (!ok)
+            c->qresync_on = 0;
+        return 0;
+    case K_LIST:
+        if (!ok) {
+            set_error(c, SATCHEL_E_SERVER, "LIST failed", r->text, r->text_len);
+            return fail(c, SATCHEL_E_SERVER, c->err_text);
+        }
+        if ((rc = list_done(c)) < 0)
+            return rc;
+        c->job = J_NEXT_FOLDER;
+        return job_advance(c);
+    case K_SELECT:
+        if (!ok) {
+            char text[160];
+            size_t n = r->text_len < sizeof text - 1 ? r->text_len : sizeof text - 1;
+            memcpy(text, r->text, n);
+            text[n] = '\0';
+            if (c->txn) {
+                satchel_store_abort(c->txn);
+                c->txn = NULL;
+            }
+            folder_event(c, SATCHEL_EV_FOLDER_ERROR, SATCHEL_E_SERVER, text);
+            c->job = J_NEXT_FOLDER;
+            return job_advance(c);
+        }
+        if ((rc = after_select(c)) < 0)
+            return rc;
+        if (c->job == J_NEXT_FOLDER)
+            return job_advance(c);
+        return 0;
+    case K_CHANGED:
+    case K_RECONCILE:
+    case K_NEWUIDS:
+        if (!ok) {
+            c->fs.incomplete = 1;
+            if (kind == K_RECONCILE)
+                c->fs.reconcile_unsorted = 1;
+        }
+        if (count_inflight(c, K_CHANGED) + count_inflight(c, K_RECONCILE) +
+                count_inflight(c, K_NEWUIDS) == 0) {
+            if ((rc = after_follow(c)) < 0)
+                return rc;
+            if (c->job == J_NEXT_FOLDER)
+                return job_advance(c);
+        }
+        return 0;
+    case K_WINDOW:
+        if (!ok)
+            c->fs.incomplete = 1;
+        if ((rc = commit(c, 1)) < 0)
+            return rc;
+        if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0) {
+            if ((rc = send_window(c)) < 0)
+                return fail(c, rc, "command buffer overflow");
+            return 0;
+        }
+        if (count_inflight(c, K_WINDOW) == 0) {
+            if ((rc = finish_folder(c)) < 0)
+                return rc;
+            return job_advance(c);
+        }
+        return 0;
+    case K_LOGOUT:
+        c->ph = PH_CLOSED;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int on_response(satchel_client *c, const satchel_imap_resp *r)
+{
+    if (r->kind == SATCHEL_RESP_CONTINUE) {
+        /* Only AUTHENTICATE without SASL-IR asks to continue. */
+        if (count_inflight(c, K_AUTH) && !(c->caps & SATCHEL_CAP_SASL_IR)) {
+            uint8_t raw[MAX_USER + MAX_PASS + 2];
+            char b64[((MAX_USER + MAX_PASS + 2) / 3 + 1) * 4 + 1];
+            size_t ul = strlen(c->user), pl = strlen(c->pass);
+            int rc;
+            raw[0] = 0;
+            memcpy(raw + 1, c->user, ul);
+            raw[1 + ul] = 0;
+            memcpy(raw + 2 + ul, c->pass, pl);
+            base64_encode(raw, ul + pl + 2, b64);
+            rc = out_str(c, b64);
+            if (rc == 0)
+                rc = out_str(c, "\r\n");
+            wipe(raw, sizeof raw);
+            wipe(b64, sizeof b64);
+            return rc < 0 ? fail(c, rc, "command buffer overflow") : 0;
+        }
+        return fail(c, SATCHEL_E_PROTO, "unexpected continuation request");
+    }
+    if (r->kind == SATCHEL_RESP_TAGGED)
+        return on_tagged(c, r);
+
+    if (c->ph == PH_GREETING) {
+        if (r->status == SATCHEL_STATUS_OK) {
+            if (r->code && satchel_imap_arg_is(r->code, "CAPABILITY"))
+                read_caps(c, r->code->next);
+            c->ph = PH_PREAUTH;
+            return preauth_advance(c);
+        }
+        if (r->status == SATCHEL_STATUS_PREAUTH) {
+            if (!c->tls_active && c->security != SATCHEL_SECURITY_NONE)
+                return fail(c, SATCHEL_E_SECURITY,
+                            "PREAUTH on an unencrypted connection refused");
+            c->caps_known = 0;
+            if (r->code && satchel_imap_arg_is(r->code, "CAPABILITY"))
+                read_caps(c, r->code->next);
+            if (!c->caps_known) {
+                c->ph = PH_AUTHED;
+                return simple_cmd(c, K_CAPABILITY, "CAPABILITY");
+            }
+            return start_authenticated(c);
+        }
+        if (r->status == SATCHEL_STATUS_BYE) {
+            set_error(c, SATCHEL_E_IO, "server refused the connection", r->text,
+                      r->text_len);
+            return fail(c, SATCHEL_E_IO, c->err_text);
+        }
+        return fail(c, SATCHEL_E_PROTO, "malformed greeting");
+    }
+    return on_untagged(c, r);
+}
+
+/* ---------- public API ---------- */
+
+int satchel_client_new(const satchel_allocator *alloc,
+                       const satchel_client_config *cfg, satchel_store *store,
+                       satchel_client **out)
+{
+    satchel_client *c;
+    int rc;
+    *out = NULL;
+    if (!alloc)
+        alloc = satchel_allocator_default();
+    if (!cfg || !store || !cfg->user || !cfg->password ||
+        strlen(cfg->user) >= MAX_USER || strlen(cfg->password) >= MAX_PASS ||
+        cfg->user[0] == '\0')
+        return SATCHEL_E_INVAL;
+    c = alloc->alloc(alloc->ctx, sizeof *c);
+    if (!c)
+        return SATCHEL_E_NOMEM;
+    memset(c, 0, sizeof *c);
+    c->alloc = alloc;
+    c->store = store;
+    c->security = cfg->security;
+    c->fetch_window = cfg->fetch_window ? cfg->fetch_window : SATCHEL_OPT_FETCH_WINDOW;
+    c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : SATCHEL_OPT_TIMEOUT_MS;
+    c->disable_caps = cfg->disable_caps;
+    memcpy(c->user, cfg->user, strlen(cfg->user) + 1);
+    memcpy(c->pass, cfg->password, strlen(cfg->password) + 1);
+    rc = satchel_imap_parser_new(alloc, NULL, &c->parser);
+    if (rc < 0) {
+        wipe(c->pass, sizeof c->pass);
+        alloc->free(alloc->ctx, c, sizeof *c);
+        return rc;
+    }
+    c->ph = PH_DOWN;
+    *out = c;
+    return 0;
+}
+
+void satchel_client_free(satchel_client *c)
+{
+    if (!c)
+        return;
+    if (c->txn)
+        satchel_store_abort(c->txn);
+    satchel_imap_parser_free(c->parser);
+    wipe(c->pass, sizeof c->pass);
+    wipe(c->out, sizeof c->out);
+    c->alloc->free(c->alloc->ctx, c, sizeof *c);
+}
+
+void satchel_client_set_event_cb(satchel_client *c, satchel_event_cb cb,
+                                 void *ctx)
+{
+    c->ev_cb = cb;
+    c->ev_ctx = ctx;
+}
+
+int satchel_client_connected(satchel_client *c, uint64_t now_ms, int tls_active)
+{
+    if (c->txn) {
+        satchel_store_abort(c->txn);
+        c->txn = NULL;
+    }
+    satchel_imap_parser_reset(c->parser);
+    c->ph = PH_GREETING;
+    c->tls_active = tls_active;
+    c->caps_known = 0;
+    c->caps = 0;
+    c->qresync_on = 0;
+    c->want_starttls = 0;
+    c->auth_sent = 0;
+    c->failed = 0;
+    c->n_inflight = 0;
+    c->out_len = c->out_off = 0;
+    c->now = c->last_activity = now_ms;
+    /* Waiting for the greeting is the first round trip. */
+    c->ctr.round_trips++;
+    /* A job interrupted by a lost connection starts over; what it committed
+     * stays committed. */
+    if (c->job != J_NONE && c->job != J_DONE)
+        c->job = J_QUEUED;
+    return 0;
+}
+
+int satchel_client_recv(satchel_client *c, const uint8_t *data, size_t len,
+                        uint64_t now_ms)
+{
+    c->now = now_ms;
+    while (len > 0) {
+        const satchel_imap_resp *r;
+        size_t used = 0;
+        int rc;
+        if (c->ph == PH_CLOSED || c->ph == PH_DOWN)
+            return c->failed ? c->job_rc : 0;
+        if (c->ph == PH_TLS) {
+            /* Bytes after "OK Begin TLS" but before the handshake were sent
+             * in the clear by someone: never act on them. */
+            c->ctr.bytes_in += len;
+            return 0;
+        }
+        rc = satchel_imap_parser_feed(c->parser, data, len, &used, &r);
+        c->ctr.bytes_in += used;
+        data += used;
+        len -= used;
+        c->last_activity = now_ms;
+        if (rc < 0) {
+            set_error(c, rc, "malformed server response",
+                      satchel_imap_parser_error(c->parser),
+                      strlen(satchel_imap_parser_error(c->parser)));
+            fail(c, rc, c->err_text);
+            return rc;
+        }
+        if (rc == 1) {
+            rc = on_response(c, r);
+            if (rc < 0 && SATCHEL_ERR_IS_FATAL(rc))
+                return rc;
+            if (c->failed)
+                return c->job_rc ? c->job_rc : rc;
+        }
+    }
+    return 0;
+}
+
+void satchel_client_closed(satchel_client *c, int err)
+{
+    if (c->ph == PH_LOGOUT || (c->ph == PH_CLOSED && !c->failed &&
+                               c->job != J_QUEUED && c->n_inflight == 0)) {
+        c->ph = PH_DOWN;
+        return;
+    }
+    if (!c->failed)
+        fail(c, err < 0 ? err : SATCHEL_E_IO,
+             "connection closed by the server");
+    c->ph = PH_DOWN;
+}
+
+size_t satchel_client_pending(satchel_client *c, const uint8_t **data)
+{
+    *data = c->out + c->out_off;
+    return c->out_len - c->out_off;
+}
+
+void satchel_client_sent(satchel_client *c, size_t n)
+{
+    if (n > c->out_len - c->out_off)
+        n = c->out_len - c->out_off;
+    c->out_off += n;
+    c->ctr.bytes_out += n;
+    if (c->out_off == c->out_len) {
+        wipe(c->out, c->out_len); /* may have held credentials */
+        c->out_off = c->out_len = 0;
+    }
+}
+
+int satchel_client_starttls_done(satchel_client *c)
+{
+    if (c->ph != PH_TLS)
+        return SATCHEL_E_INVAL;
+    satchel_imap_parser_reset(c->parser);
+    c->want_starttls = 0;
+    c->tls_active = 1;
+    c->caps_known = 0; /* RFC 9051 6.2.1: capabilities before TLS are void */
+    c->caps = 0;
+    c->ph = PH_PREAUTH;
+    return preauth_advance(c);
+}
+
+int satchel_client_want(const satchel_client *c)
+{
+    int w = 0;
+    if (c->out_len > c->out_off)
+        w |= SATCHEL_WANT_WRITE;
+    if (c->want_starttls && c->out_len == c->out_off)
+        return SATCHEL_WANT_STARTTLS;
+    if (c->ph == PH_CLOSED || c->ph == PH_DOWN)
+        return w ? w : SATCHEL_WANT_CLOSE;
+    return w | SATCHEL_WANT_READ;
+}
+
+int satchel_client_tick(satchel_client *c, uint64_t now_ms)
+{
+    c->now = now_ms;
+    if ((c->n_inflight || c->ph == PH_GREETING) &&
+        now_ms - c->last_activity > c->timeout_ms)
+        return fail(c, SATCHEL_E_TIMEOUT, "server did not answer in time");
+    return 0;
+}
+
+uint32_t satchel_client_next_timeout(const satchel_client *c, uint64_t now_ms)
+{
+    uint64_t due;
+    if (!(c->n_inflight || c->ph == PH_GREETING))
+        return UINT32_MAX;
+    due = c->last_activity + c->timeout_ms;
+    return due > now_ms ? (uint32_t)(due - now_ms) : 0;
+}
+
+int satchel_client_sync(satchel_client *c, const char *folder)
+{
+    if (c->job != J_NONE && c->job != J_DONE)
+        return SATCHEL_E_BUSY;
+    if (folder && (strlen(folder) == 0 || strlen(folder) > SATCHEL_OPT_MAX_FOLDER_NAME))
+        return SATCHEL_E_INVAL;
+    c->job = J_QUEUED;
+    c->job_rc = 0;
+    c->err_text[0] = '\0';
+    c->job_all = folder == NULL;
+    if (folder)
+        memcpy(c->job_folder, folder, strlen(folder) + 1);
+    else
+        c->job_folder[0] = '\0';
+    return job_advance(c);
+}
+
+int satchel_client_idle(const satchel_client *c)
+{
+    return c->ph == PH_AUTHED && c->n_inflight == 0 &&
+           (c->job == J_NONE || c->job == J_DONE);
+}
+
+int satchel_client_logout(satchel_client *c)
+{
+    int rc;
+    if (c->ph != PH_AUTHED && c->ph != PH_PREAUTH)
+        return SATCHEL_E_INVAL;
+    rc = simple_cmd(c, K_LOGOUT, "LOGOUT");
+    if (rc == 0)
+        c->ph = PH_LOGOUT;
+    return rc;
+}
+
+int satchel_client_result(const satchel_client *c)
+{
+    return c->job_rc;
+}
+
+const char *satchel_client_error_text(const satchel_client *c)
+{
+    return c->err_text[0] ? c->err_text : satchel_strerror(c->job_rc);
+}
+
+void satchel_client_get_counters(const satchel_client *c, satchel_counters *out)
+{
+    *out = c->ctr;
+}
+
+uint32_t satchel_client_caps(const satchel_client *c)
+{
+    return c->caps;
+}
+
+int satchel_client_tls_active(const satchel_client *c)
+{
+    return c->tls_active;
+}

@@ -1,0 +1,208 @@
+/* The session loop: the only place that moves bytes between the port (and
+ * TLS) and the sans-I/O client. */
+#include "app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "satchel/opt.h"
+#include "satchel/tls.h"
+
+struct link {
+    satchel_app *app;
+    satchel_conn *conn;
+    satchel_tls *tls;
+};
+
+static long link_send(struct link *l, const uint8_t *p, size_t n)
+{
+    return l->tls ? satchel_tls_send(l->tls, p, n)
+                  : l->app->port->send(l->conn, p, n);
+}
+
+static long link_recv(struct link *l, uint8_t *p, size_t n)
+{
+    return l->tls ? satchel_tls_recv(l->tls, p, n)
+                  : l->app->port->recv(l->conn, p, n);
+}
+
+static int start_tls(struct link *l, uint32_t timeout)
+{
+    satchel_app *app = l->app;
+    satchel_tls_config tc;
+    int rc;
+    tc.ca_file = app->cfg.ca_file;
+    tc.hostname = app->cfg.host;
+    rc = satchel_tls_new(app->alloc, &tc, &l->tls);
+    if (rc < 0) {
+        snprintf(app->last_error, sizeof app->last_error,
+                 "cannot set up TLS (CA file %s)",
+                 app->cfg.ca_file ? app->cfg.ca_file : "system bundle");
+        return rc;
+    }
+    rc = satchel_tls_handshake(l->tls, app->port, l->conn, timeout);
+    if (rc < 0) {
+        snprintf(app->last_error, sizeof app->last_error, "%s",
+                 satchel_tls_detail(l->tls));
+        return rc;
+    }
+    snprintf(app->tls_version, sizeof app->tls_version, "%s",
+             satchel_tls_version(l->tls));
+    snprintf(app->tls_cipher, sizeof app->tls_cipher, "%s",
+             satchel_tls_ciphersuite(l->tls));
+    return 0;
+}
+
+static void add_counters(satchel_counters *a, const satchel_counters *b)
+{
+    a->bytes_in += b->bytes_in;
+    a->bytes_out += b->bytes_out;
+    a->round_trips += b->round_trips;
+    a->commands += b->commands;
+}
+
+static int run(satchel_app *app, struct link *l, satchel_client *c)
+{
+    const satchel_port *port = app->port;
+    uint32_t timeout = app->cfg.timeout_ms ? app->cfg.timeout_ms
+                                           : SATCHEL_OPT_TIMEOUT_MS;
+    int logout_sent = 0;
+
+    for (;;) {
+        int w = satchel_client_want(c), rc;
+        uint64_t now = port->now_ms(port->ctx);
+        long n;
+
+        if ((rc = satchel_client_tick(c, now)) < 0)
+            return rc;
+        if (w & SATCHEL_WANT_CLOSE)
+            return satchel_client_result(c);
+        if (w & SATCHEL_WANT_STARTTLS) {
+            if ((rc = start_tls(l, timeout)) < 0)
+                return rc;
+            if ((rc = satchel_client_starttls_done(c)) < 0)
+                return rc;
+            continue;
+        }
+        if (w & SATCHEL_WANT_WRITE) {
+            const uint8_t *p;
+            size_t len = satchel_client_pending(c, &p);
+            n = link_send(l, p, len);
+            if (n == SATCHEL_E_AGAIN) {
+                if (port->wait(l->conn, 1, timeout) == 0)
+                    return SATCHEL_E_TIMEOUT;
+                continue;
+            }
+            if (n < 0)
+                return (int)n;
+            satchel_client_sent(c, (size_t)n);
+            continue;
+        }
+        if (!logout_sent && satchel_client_idle(c)) {
+            logout_sent = 1;
+            if (satchel_client_logout(c) == 0)
+                continue;
+        }
+        if (!l->tls || satchel_tls_pending(l->tls) == 0) {
+            uint32_t t = satchel_client_next_timeout(c, now);
+            rc = port->wait(l->conn, 0, t < timeout ? t + 1 : timeout);
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                continue; /* tick decides whether that was too long */
+        }
+        n = link_recv(l, app->buf, sizeof app->buf);
+        if (n == SATCHEL_E_AGAIN)
+            continue;
+        if (n <= 0) {
+            satchel_client_closed(c, n == 0 ? SATCHEL_E_IO : (int)n);
+            return satchel_client_result(c);
+        }
+        rc = satchel_client_recv(c, app->buf, (size_t)n,
+                                 port->now_ms(port->ctx));
+        if (rc < 0 && SATCHEL_ERR_IS_FATAL(rc))
+            return rc;
+    }
+}
+
+int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
+                     void *ctx)
+{
+    satchel_client_config cc;
+    satchel_client *c = NULL;
+    struct link l;
+    uint32_t timeout = app->cfg.timeout_ms ? app->cfg.timeout_ms
+                                           : SATCHEL_OPT_TIMEOUT_MS;
+    int rc;
+
+    app->last_error[0] = '\0';
+    memset(&app->last, 0, sizeof app->last);
+    if (app->cfg.offline || !app->cfg.host) {
+        snprintf(app->last_error, sizeof app->last_error,
+                 app->cfg.offline ? "offline mode: sync needs the network"
+                                  : "no server configured");
+        return app->last_rc = SATCHEL_E_OFFLINE;
+    }
+    memset(&cc, 0, sizeof cc);
+    cc.security = app->cfg.security;
+    cc.user = app->cfg.user;
+    cc.password = app->cfg.password;
+    cc.timeout_ms = timeout;
+    cc.fetch_window = app->cfg.fetch_window;
+    cc.disable_caps = app->cfg.disable_caps;
+    if (!cc.user || !cc.password) {
+        snprintf(app->last_error, sizeof app->last_error,
+                 "no user or password configured");
+        return app->last_rc = SATCHEL_E_INVAL;
+    }
+    rc = satchel_client_new(app->alloc, &cc, app->store, &c);
+    if (rc < 0) {
+        snprintf(app->last_error, sizeof app->last_error, "cannot create client: %s",
+                 satchel_strerror(rc));
+        return app->last_rc = rc;
+    }
+    satchel_client_set_event_cb(c, cb, ctx);
+    memset(&l, 0, sizeof l);
+    l.app = app;
+    rc = app->port->open(app->port->ctx, app->cfg.host, app->cfg.port, timeout,
+                         &l.conn);
+    if (rc < 0) {
+        snprintf(app->last_error, sizeof app->last_error,
+                 "cannot connect to %s:%u: %s", app->cfg.host,
+                 (unsigned)app->cfg.port, satchel_strerror(rc));
+        goto out;
+    }
+    app->tls_version[0] = app->tls_cipher[0] = '\0';
+    if (app->cfg.security == SATCHEL_SECURITY_TLS &&
+        (rc = start_tls(&l, timeout)) < 0)
+        goto out;
+    satchel_client_connected(c, app->port->now_ms(app->port->ctx),
+                             app->cfg.security == SATCHEL_SECURITY_TLS);
+    satchel_client_sync(c, folder);
+    rc = run(app, &l, c);
+    if (rc < 0 && !app->last_error[0])
+        snprintf(app->last_error, sizeof app->last_error, "%s",
+                 satchel_client_error_text(c));
+    if (rc == 0 && satchel_client_result(c) < 0) {
+        rc = satchel_client_result(c);
+        snprintf(app->last_error, sizeof app->last_error, "%s",
+                 satchel_client_error_text(c));
+    }
+    app->caps = satchel_client_caps(c);
+    satchel_client_get_counters(c, &app->last);
+out:
+    if (l.tls) {
+        if (rc == 0)
+            satchel_tls_close(l.tls);
+        satchel_tls_free(l.tls);
+    }
+    if (l.conn)
+        app->port->close(l.conn);
+    add_counters(&app->total, &app->last);
+    app->syncs++;
+    satchel_client_free(c);
+    if (rc < 0 && !app->last_error[0])
+        snprintf(app->last_error, sizeof app->last_error, "%s",
+                 satchel_strerror(rc));
+    return app->last_rc = rc;
+}

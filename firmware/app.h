@@ -1,0 +1,61 @@
+/* The device application: one account, one store, a port, and the session
+ * loop that runs the sans-I/O client over the port (and TLS).  Shared by the
+ * firmware and the host simulator; the console (console.h) drives it. */
+#ifndef SATCHEL_APP_H
+#define SATCHEL_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "satchel/client.h"
+#include "satchel/port.h"
+#include "satchel/store.h"
+
+typedef struct satchel_app_config {
+    const char *host;     /* NULL: no server configured (offline only) */
+    uint16_t port;
+    uint8_t security;     /* satchel_security */
+    const char *ca_file;  /* NULL: system bundle */
+    const char *user;
+    const char *password;
+    uint32_t timeout_ms;  /* 0: SATCHEL_OPT_TIMEOUT_MS */
+    uint32_t fetch_window;
+    uint32_t disable_caps;
+    int offline;          /* never touch the network */
+} satchel_app_config;
+
+/* Heap accounting allocator: wraps another and tracks current and peak. */
+typedef struct satchel_heap_counter {
+    satchel_allocator self;      /* pass &self where an allocator is taken */
+    const satchel_allocator *under;
+    size_t now, peak;
+    uint64_t allocs;
+    uint64_t fail_at;            /* testing: fail the Nth allocation (0: never) */
+} satchel_heap_counter;
+void satchel_heap_counter_init(satchel_heap_counter *h,
+                               const satchel_allocator *under);
+
+typedef struct satchel_app {
+    const satchel_port *port;
+    const satchel_allocator *alloc;
+    satchel_heap_counter *heap;  /* may be NULL */
+    satchel_store *store;
+    satchel_app_config cfg;
+    satchel_counters total;      /* all sessions since start */
+    satchel_counters last;       /* the last session */
+    uint32_t syncs;
+    uint32_t caps;               /* of the last session */
+    int last_rc;
+    char last_error[256];
+    char tls_version[32];
+    char tls_cipher[64];
+    uint8_t buf[16384];
+} satchel_app;
+
+/* Connect, authenticate, sync one folder (or all when folder is NULL),
+ * log out.  Events go to cb.  Returns 0 or a negative satchel_err; the
+ * reason is in app->last_error. */
+int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
+                     void *ctx);
+
+#endif

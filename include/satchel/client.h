@@ -1,0 +1,161 @@
+/* The sans-I/O IMAP client and sync engine.
+ *
+ * The client never touches a socket or a clock.  The port (see port.h and
+ * firmware/) opens the connection, feeds received bytes with
+ * satchel_client_recv, sends what satchel_client_pending returns, performs
+ * the TLS handshake when asked (SATCHEL_WANT_STARTTLS), and passes the time
+ * in milliseconds so the client can enforce its timeouts.  All memory is
+ * taken at satchel_client_new through the allocator and does not grow with
+ * folder or message size.
+ *
+ * Typical drive loop:
+ *   satchel_client_connected(c, now, tls_active);
+ *   satchel_client_sync(c, NULL);
+ *   while (!(satchel_client_want(c) & SATCHEL_WANT_CLOSE)) {
+ *       if (want & SATCHEL_WANT_STARTTLS) { handshake; satchel_client_starttls_done(c); }
+ *       send satchel_client_pending(); satchel_client_sent(c, n);
+ *       if (satchel_client_idle(c)) satchel_client_logout(c);
+ *       wait for input; satchel_client_recv(...); satchel_client_tick(c, now);
+ *   }
+ */
+#ifndef SATCHEL_CLIENT_H
+#define SATCHEL_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "satchel/alloc.h"
+#include "satchel/error.h"
+#include "satchel/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum satchel_security {
+    SATCHEL_SECURITY_TLS = 0, /* implicit TLS: the port handshakes first */
+    SATCHEL_SECURITY_STARTTLS,
+    SATCHEL_SECURITY_NONE     /* plain text, only when asked explicitly */
+} satchel_security;
+
+/* Server capabilities the engine uses. */
+#define SATCHEL_CAP_IMAP4REV1 (1u << 0)
+#define SATCHEL_CAP_IMAP4REV2 (1u << 1)
+#define SATCHEL_CAP_STARTTLS (1u << 2)
+#define SATCHEL_CAP_LOGINDISABLED (1u << 3)
+#define SATCHEL_CAP_AUTH_PLAIN (1u << 4)
+#define SATCHEL_CAP_SASL_IR (1u << 5)
+#define SATCHEL_CAP_CONDSTORE (1u << 6)
+#define SATCHEL_CAP_QRESYNC (1u << 7)
+#define SATCHEL_CAP_ENABLE (1u << 8)
+#define SATCHEL_CAP_SPECIAL_USE (1u << 9)
+#define SATCHEL_CAP_LIST_EXTENDED (1u << 10)
+#define SATCHEL_CAP_MOVE (1u << 11)
+#define SATCHEL_CAP_UIDPLUS (1u << 12)
+#define SATCHEL_CAP_LITERAL_PLUS (1u << 13)
+#define SATCHEL_CAP_LITERAL_MINUS (1u << 14)
+#define SATCHEL_CAP_IDLE (1u << 15)
+#define SATCHEL_CAP_ESEARCH (1u << 16)
+#define SATCHEL_CAP_PREVIEW (1u << 17)
+#define SATCHEL_CAP_NAMESPACE (1u << 18)
+
+typedef struct satchel_client_config {
+    uint8_t security;      /* satchel_security */
+    const char *user;      /* copied */
+    const char *password;  /* copied; wiped from memory at free */
+    uint32_t fetch_window; /* 0: SATCHEL_OPT_FETCH_WINDOW */
+    uint32_t timeout_ms;   /* per command; 0: SATCHEL_OPT_TIMEOUT_MS */
+    uint32_t disable_caps; /* SATCHEL_CAP_* to ignore (testing fallbacks) */
+} satchel_client_config;
+
+typedef struct satchel_counters {
+    uint64_t bytes_in;    /* IMAP bytes received (after TLS) */
+    uint64_t bytes_out;   /* IMAP bytes sent */
+    uint32_t round_trips; /* flights: times the client had to wait for the
+                             server before it could send more */
+    uint32_t commands;
+} satchel_counters;
+
+typedef enum satchel_event_type {
+    SATCHEL_EV_FOLDER_SYNCED = 1, /* folder, new, changed, vanished */
+    SATCHEL_EV_FOLDER_ERROR,      /* folder, text (server's words), err */
+    SATCHEL_EV_ALERT              /* text: a server [ALERT], to show */
+} satchel_event_type;
+
+/* Pointers in an event are valid during the callback only. */
+typedef struct satchel_event {
+    int type;
+    const char *folder;
+    const char *text;
+    uint32_t n_new, n_changed, n_vanished;
+    uint32_t total;
+    int err;
+} satchel_event;
+
+typedef void (*satchel_event_cb)(void *ctx, const satchel_event *ev);
+
+/* Wants, as bits. */
+#define SATCHEL_WANT_READ 0x01
+#define SATCHEL_WANT_WRITE 0x02     /* satchel_client_pending has bytes */
+#define SATCHEL_WANT_STARTTLS 0x04  /* handshake now, then _starttls_done */
+#define SATCHEL_WANT_CLOSE 0x08     /* done or failed: close the transport */
+
+typedef struct satchel_client satchel_client;
+
+/* The store must outlive the client.  Returns 0, SATCHEL_E_NOMEM or
+ * SATCHEL_E_INVAL (missing user or password). */
+int satchel_client_new(const satchel_allocator *alloc,
+                       const satchel_client_config *cfg, satchel_store *store,
+                       satchel_client **out);
+/* Frees the client and wipes the password. */
+void satchel_client_free(satchel_client *c);
+void satchel_client_set_event_cb(satchel_client *c, satchel_event_cb cb,
+                                 void *ctx);
+
+/* A new transport connection is up (tls_active: implicit TLS already
+ * negotiated).  Resets all per-connection state. */
+int satchel_client_connected(satchel_client *c, uint64_t now_ms,
+                             int tls_active);
+/* Feed received bytes.  *consumed may be less than len only when the client
+ * stops reading (STARTTLS: the rest must not be acted on and is dropped by
+ * reporting it consumed; failure).  Returns 0 or a negative satchel_err; a
+ * fatal one means the connection must be closed. */
+int satchel_client_recv(satchel_client *c, const uint8_t *data, size_t len,
+                        uint64_t now_ms);
+/* The transport reached EOF or failed. */
+void satchel_client_closed(satchel_client *c, int err);
+/* Bytes waiting to be sent; *data stays valid until the next call that
+ * changes the client. */
+size_t satchel_client_pending(satchel_client *c, const uint8_t **data);
+void satchel_client_sent(satchel_client *c, size_t n);
+int satchel_client_starttls_done(satchel_client *c);
+int satchel_client_want(const satchel_client *c);
+/* Enforce timeouts; returns SATCHEL_E_TIMEOUT (fatal for the connection)
+ * when the server has been silent too long with a command outstanding. */
+int satchel_client_tick(satchel_client *c, uint64_t now_ms);
+/* Milliseconds until the next deadline (for the port's wait), or
+ * UINT32_MAX when nothing is outstanding. */
+uint32_t satchel_client_next_timeout(const satchel_client *c, uint64_t now_ms);
+
+/* Jobs.  satchel_client_sync queues a sync of one folder (or all folders
+ * when folder is NULL); it starts as soon as the session is authenticated.
+ * Returns SATCHEL_E_BUSY if a job is queued or running. */
+int satchel_client_sync(satchel_client *c, const char *folder);
+/* Authenticated, no job and no command outstanding. */
+int satchel_client_idle(const satchel_client *c);
+/* Send LOGOUT; the client then wants CLOSE once the server answered. */
+int satchel_client_logout(satchel_client *c);
+
+/* Result of the last job (0 or a negative satchel_err) and, for a failure,
+ * a static or client-owned description valid until the next call. */
+int satchel_client_result(const satchel_client *c);
+const char *satchel_client_error_text(const satchel_client *c);
+void satchel_client_get_counters(const satchel_client *c,
+                                 satchel_counters *out);
+uint32_t satchel_client_caps(const satchel_client *c);
+int satchel_client_tls_active(const satchel_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,82 @@
+/* Compile-time options, lwIP style: every option has a default here, and a
+ * board overrides any of them in its own satchel_board_opts.h (found on the
+ * include path when SATCHEL_BOARD_OPTS is defined).  Sizes are in bytes. */
+#ifndef SATCHEL_OPT_H
+#define SATCHEL_OPT_H
+
+#ifdef SATCHEL_BOARD_OPTS
+#include "satchel_board_opts.h"
+#endif
+
+/* Longest response line (excluding literal bodies) the parser accepts. */
+#ifndef SATCHEL_OPT_MAX_LINE
+#define SATCHEL_OPT_MAX_LINE (64u * 1024u)
+#endif
+
+/* Per-response arena holding the parsed argument tree and short strings.
+ * Responses whose tree does not fit are parsed to the end but marked
+ * truncated, so a hostile or huge ENVELOPE cannot grow the heap. */
+#ifndef SATCHEL_OPT_RESP_ARENA
+#define SATCHEL_OPT_RESP_ARENA (32u * 1024u)
+#endif
+
+/* Literals up to this size are kept in the arena; longer ones keep only
+ * this prefix there and stream in full to the literal sink. */
+#ifndef SATCHEL_OPT_LITERAL_INLINE
+#define SATCHEL_OPT_LITERAL_INLINE (8u * 1024u)
+#endif
+
+/* Largest literal the parser accepts at all (64-bit). */
+#ifndef SATCHEL_OPT_MAX_LITERAL
+#define SATCHEL_OPT_MAX_LITERAL (1ull << 32)
+#endif
+
+/* Deepest parenthesis nesting accepted (BODYSTRUCTURE of nested
+ * message/rfc822 parts is the deepest legitimate case). */
+#ifndef SATCHEL_OPT_MAX_DEPTH
+#define SATCHEL_OPT_MAX_DEPTH 48
+#endif
+
+/* Messages per header FETCH window, and per LMDB commit batch. */
+#ifndef SATCHEL_OPT_FETCH_WINDOW
+#define SATCHEL_OPT_FETCH_WINDOW 250
+#endif
+
+/* Outgoing command buffer of the client. */
+#ifndef SATCHEL_OPT_OUTBUF
+#define SATCHEL_OPT_OUTBUF 4096u
+#endif
+
+/* Stored text fields: subject, from, message-id (UTF-8, truncated at a
+ * character boundary). */
+#ifndef SATCHEL_OPT_MAX_FIELD
+#define SATCHEL_OPT_MAX_FIELD 256u
+#endif
+
+/* Serialized BODYSTRUCTURE kept per message; longer ones are marked as
+ * truncated and refetched when a body is opened. */
+#ifndef SATCHEL_OPT_MAX_BODYSTRUCTURE
+#define SATCHEL_OPT_MAX_BODYSTRUCTURE 4096u
+#endif
+
+/* Folders the engine tracks. */
+#ifndef SATCHEL_OPT_MAX_FOLDERS
+#define SATCHEL_OPT_MAX_FOLDERS 256u
+#endif
+
+/* Folder name length (bytes, as the server spells it). */
+#ifndef SATCHEL_OPT_MAX_FOLDER_NAME
+#define SATCHEL_OPT_MAX_FOLDER_NAME 200u
+#endif
+
+/* Default per-command timeout for ports that enforce one (ms). */
+#ifndef SATCHEL_OPT_TIMEOUT_MS
+#define SATCHEL_OPT_TIMEOUT_MS 30000u
+#endif
+
+/* LMDB map size: the hard ceiling of the store file. */
+#ifndef SATCHEL_OPT_STORE_MAP_SIZE
+#define SATCHEL_OPT_STORE_MAP_SIZE (256ull * 1024u * 1024u)
+#endif
+
+#endif

