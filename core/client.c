@@ -886,7 +886,17 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
 
 static int send_list(satchel_client *c)
 {
-    c->list_gen++;
+    /* Mark and sweep: folders the LIST does not stamp with a generation
+     * newer than any stored one are gone from the server. */
+    satchel_folder f;
+    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
+    uint32_t gen = 0;
+    while (satchel_store_folder_next(c->store, NULL, after, &f) == 0) {
+        if (f.list_gen > gen)
+            gen = f.list_gen;
+        memcpy(after, f.name, sizeof after);
+    }
+    c->list_gen = gen + 1;
     if ((c->caps & (SATCHEL_CAP_LIST_EXTENDED | SATCHEL_CAP_SPECIAL_USE)) ==
         (SATCHEL_CAP_LIST_EXTENDED | SATCHEL_CAP_SPECIAL_USE))
         return simple_cmd(c, K_LIST, "LIST \"\" \"*\" RETURN (SPECIAL-USE)");
