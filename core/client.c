@@ -41,6 +41,7 @@ enum cmd_kind {
     K_RECONCILE, /* UID FETCH 1:U-1 */
     K_NEWUIDS,   /* UID FETCH U:* (UID) */
     K_WINDOW,    /* FETCH a:b headers */
+    K_BODYFETCH, /* UID FETCH n (BODY.PEEK[s]<o.l>) */
     K_LOGOUT
 };
 
@@ -62,12 +63,28 @@ enum job_state {
     J_SELECT,
     J_FOLLOW,
     J_WINDOWS,
+    J_BODY_SELECT,
+    J_BODY_FETCH,
     J_DONE
 };
 
 struct inflight {
     uint32_t tag;
     uint8_t kind;
+    uint64_t arg; /* K_BODYFETCH: the offset asked for */
+};
+
+struct body_job {
+    uint32_t fid, uid;
+    char section[SATCHEL_SECTION_MAX];
+    uint64_t expected;
+    uint64_t committed;   /* bytes in the store, committed */
+    uint64_t written;     /* bytes written in the open transaction */
+    uint64_t next_req;    /* next offset to ask for */
+    uint64_t lit_origin;  /* origin of the literal being received */
+    int lit_skip;         /* ignore the rest of this literal */
+    int done, retry, seen, completed;
+    size_t chunk_len;
 };
 
 struct folder_sync {
@@ -129,6 +146,8 @@ struct satchel_client {
     uint32_t list_gen;
     satchel_store_txn *txn;
     struct folder_sync fs;
+    struct body_job body;
+    uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
     satchel_msg msg; /* scratch for one FETCH */
     char hdr[1024];  /* scratch for header values */
     char err_text[200];
@@ -261,6 +280,7 @@ static int cmd_begin(satchel_client *c, uint8_t kind)
     c->next_tag++;
     c->inflight[c->n_inflight].tag = c->next_tag;
     c->inflight[c->n_inflight].kind = kind;
+    c->inflight[c->n_inflight].arg = 0;
     c->n_inflight++;
     if (c->n_inflight == 1)
         c->last_activity = c->now;
@@ -607,11 +627,12 @@ struct fetch_items {
     int has_flags, has_headers, has_bs;
     uint32_t flags;
     uint64_t modseq;
-    const satchel_imap_arg *size, *idate, *hdr, *bs;
+    const satchel_imap_arg *size, *idate, *hdr, *bs, *preview;
     char kw[128];
 };
 
 static void reconcile_step(satchel_client *c, uint32_t uid);
+static int body_on_fetch(satchel_client *c, const satchel_imap_arg *list);
 static int send_reconcile(satchel_client *c, int with_flags);
 static int after_follow(satchel_client *c);
 
@@ -662,6 +683,10 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
             m->date_tz = (int16_t)tz;
         }
     }
+    if (it->preview && it->preview->type == SATCHEL_ARG_STRING)
+        satchel_mime_to_utf8("utf-8", 5, (const uint8_t *)it->preview->str,
+                             it->preview->len, m->preview, sizeof m->preview, &n);
+    n = 0;
     if (it->bs && it->bs->type == SATCHEL_ARG_LIST) {
         if (ser(it->bs->child, m->bodystructure + 1,
                 sizeof m->bodystructure - 2, &n) < 0) {
@@ -695,6 +720,8 @@ static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
     int in_select = c->job == J_SELECT || c->job == J_FOLLOW ||
                     c->job == J_WINDOWS;
 
+    if (list && list->type == SATCHEL_ARG_LIST && c->job == J_BODY_FETCH)
+        return body_on_fetch(c, list);
     if (!list || list->type != SATCHEL_ARG_LIST || !in_select)
         return 0; /* not ours: unsolicited or outside a folder sync */
     memset(&it, 0, sizeof it);
@@ -713,6 +740,8 @@ static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
             it.size = v;
         } else if (satchel_imap_arg_is(k, "INTERNALDATE")) {
             it.idate = v;
+        } else if (satchel_imap_arg_is(k, "PREVIEW")) {
+            it.preview = v;
         } else if (satchel_imap_arg_is(k, "BODYSTRUCTURE")) {
             it.bs = v;
             it.has_bs = 1;
@@ -1006,6 +1035,9 @@ static int send_window(satchel_client *c)
     if (c->caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
         (rc = out_str(c, " MODSEQ")) < 0)
         return rc;
+    /* RFC 8970: a short preview with the headers, in the same round trip. */
+    if ((c->caps & SATCHEL_CAP_PREVIEW) && (rc = out_str(c, " PREVIEW")) < 0)
+        return rc;
     if ((rc = out_str(c, ")")) < 0)
         return rc;
     return cmd_end(c);
@@ -1165,6 +1197,231 @@ static int after_follow(satchel_client *c)
     return start_windows(c);
 }
 
+/* ---------- body download ---------- */
+
+/* "BODY[1.2]<4096>": does it name our section, and from which origin? */
+static int body_item(const satchel_client *c, const char *item, uint64_t *origin)
+{
+    size_t sl = strlen(c->body.section);
+    const char *p;
+    uint64_t o = 0;
+    if (strncmp(item, "BODY[", 5) != 0 || strncmp(item + 5, c->body.section, sl) != 0 ||
+        item[5 + sl] != ']')
+        return 0;
+    p = item + 5 + sl + 1;
+    if (*p == '<') {
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (o > (UINT64_MAX - 9) / 10)
+                return 0;
+            o = o * 10 + (uint64_t)(*p - '0');
+        }
+        if (*p != '>')
+            return 0;
+    }
+    *origin = o;
+    return 1;
+}
+
+static int body_flush(satchel_client *c)
+{
+    struct body_job *b = &c->body;
+    int rc;
+    if (b->chunk_len == 0)
+        return 0;
+    if ((rc = txn(c)) < 0)
+        return rc;
+    rc = satchel_store_body_write(c->txn, b->fid, b->uid, b->section,
+                                  b->committed + b->written, c->chunk,
+                                  b->chunk_len, b->expected);
+    if (rc == SATCHEL_E_STORE_FULL) {
+        /* The map is full: drop this transaction, make room, and ask again
+         * from what is committed. */
+        satchel_store_abort(c->txn);
+        c->txn = NULL;
+        b->written = 0;
+        b->chunk_len = 0;
+        b->lit_skip = 1;
+        b->retry = 1;
+        if (satchel_store_begin(c->store, &c->txn) == 0) {
+            if (satchel_store_cache_make_room(c->txn, 4u * SATCHEL_OPT_BODY_REQUEST) < 0 ||
+                satchel_store_commit(c->txn) < 0) {
+                c->txn = NULL;
+                return fail(c, SATCHEL_E_STORE_FULL, "store full: nothing left to evict");
+            }
+            c->txn = NULL;
+        }
+        return 0;
+    }
+    if (rc < 0)
+        return fail(c, rc, rc == SATCHEL_E_RANGE
+                               ? "part is larger than the whole cache budget"
+                               : "cannot store body chunk");
+    b->written += b->chunk_len;
+    b->chunk_len = 0;
+    return 0;
+}
+
+/* Literal bytes of the part stream through here in bounded chunks. */
+static int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
+                     const uint8_t *data, size_t len)
+{
+    satchel_client *c = ctx;
+    struct body_job *b = &c->body;
+    if (c->job != J_BODY_FETCH || c->failed)
+        return 0;
+    if (off == 0) {
+        uint64_t origin;
+        b->lit_skip = 1;
+        if (!body_item(c, item, &origin))
+            return 0;
+        b->lit_origin = origin;
+        /* Only bytes that continue exactly where the store ends are kept;
+         * a repeat after a retry or a gap is dropped. */
+        b->lit_skip = origin != b->committed + b->written + b->chunk_len || b->retry;
+    }
+    if (b->lit_skip)
+        return 0;
+    while (len > 0) {
+        size_t room = sizeof c->chunk - b->chunk_len;
+        size_t k = len < room ? len : room;
+        memcpy(c->chunk + b->chunk_len, data, k);
+        b->chunk_len += k;
+        data += k;
+        len -= k;
+        if (b->chunk_len == sizeof c->chunk && body_flush(c) < 0)
+            return SATCHEL_E_STORE;
+        if (b->lit_skip)
+            return 0;
+    }
+    (void)total;
+    return 0;
+}
+
+static int body_on_fetch(satchel_client *c, const satchel_imap_arg *list)
+{
+    struct body_job *b = &c->body;
+    const satchel_imap_arg *k;
+    uint32_t uid = 0;
+    for (k = list->child; k && k->next; k = k->next->next)
+        if (satchel_imap_arg_is(k, "UID"))
+            satchel_imap_arg_u32(k->next, &uid);
+    if (uid != b->uid)
+        return 0; /* another message's flags, pushed by the server */
+    for (k = list->child; k && k->next; k = k->next->next) {
+        const satchel_imap_arg *v = k->next;
+        uint64_t origin, size;
+        int rc;
+        if (k->type != SATCHEL_ARG_ATOM || !body_item(c, k->str, &origin))
+            continue;
+        b->seen = 1;
+        if (v->type == SATCHEL_ARG_NIL) {
+            set_error(c, SATCHEL_E_NOTFOUND, "no such part on the server",
+                      b->section, strlen(b->section));
+            return fail(c, SATCHEL_E_NOTFOUND, c->err_text);
+        }
+        if (v->type != SATCHEL_ARG_STRING)
+            return fail(c, SATCHEL_E_PROTO, "malformed body in FETCH");
+        size = v->size;
+        if (!(v->flags & SATCHEL_ARG_F_LITERAL) && v->len > 0 && !b->retry &&
+            origin == b->committed + b->written + b->chunk_len) {
+            /* A quoted string never went through the sink. */
+            const char *p = v->str;
+            size_t left = v->len;
+            while (left) {
+                size_t room = sizeof c->chunk - b->chunk_len;
+                size_t n = left < room ? left : room;
+                memcpy(c->chunk + b->chunk_len, p, n);
+                b->chunk_len += n;
+                p += n;
+                left -= n;
+                if (b->chunk_len == sizeof c->chunk && (rc = body_flush(c)) < 0)
+                    return rc;
+            }
+        }
+        if (!b->retry && (rc = body_flush(c)) < 0)
+            return rc;
+        if (size < SATCHEL_OPT_BODY_REQUEST && origin <= b->committed + b->written)
+            b->done = 1;
+    }
+    return 0;
+}
+
+static int body_request(satchel_client *c)
+{
+    struct body_job *b = &c->body;
+    int rc;
+    if ((rc = cmd_begin(c, K_BODYFETCH)) < 0 || (rc = out_str(c, "UID FETCH ")) < 0 ||
+        (rc = out_u64(c, b->uid)) < 0 || (rc = out_str(c, " (BODY.PEEK[")) < 0 ||
+        (rc = out_str(c, b->section)) < 0 || (rc = out_str(c, "]<")) < 0 ||
+        (rc = out_u64(c, b->next_req)) < 0 || (rc = out_str(c, ".")) < 0 ||
+        (rc = out_u64(c, SATCHEL_OPT_BODY_REQUEST)) < 0 ||
+        (rc = out_str(c, ">)")) < 0 || (rc = cmd_end(c)) < 0)
+        return fail(c, rc, "command buffer overflow");
+    c->inflight[c->n_inflight - 1].arg = b->next_req;
+    b->next_req += SATCHEL_OPT_BODY_REQUEST;
+    return 0;
+}
+
+/* Keep up to two requests in flight while the end is not known to be
+ * reached: the second hides the round trip on slow links. */
+static int body_pump(satchel_client *c)
+{
+    struct body_job *b = &c->body;
+    int rc;
+    while (!b->done && !c->failed && count_inflight(c, K_BODYFETCH) < 2) {
+        if (b->expected && b->next_req > b->expected + SATCHEL_OPT_BODY_REQUEST &&
+            count_inflight(c, K_BODYFETCH) > 0)
+            break; /* far past the announced size: wait for the answer */
+        if ((rc = body_request(c)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
+{
+    struct body_job *b = &c->body;
+    int rc;
+    if (!ok) {
+        set_error(c, SATCHEL_E_SERVER, "server refused the body FETCH", r->text,
+                  r->text_len);
+        return fail(c, SATCHEL_E_SERVER, c->err_text);
+    }
+    if (c->failed)
+        return c->job_rc;
+    if ((rc = body_flush(c)) < 0)
+        return rc;
+    if (b->done && !b->retry && !b->completed) {
+        b->completed = 1;
+        if ((rc = txn(c)) < 0)
+            return rc;
+        if ((rc = satchel_store_body_complete(c->txn, b->fid, b->uid, b->section)) < 0 ||
+            (rc = satchel_store_body_touch(c->txn, b->fid, b->uid, b->section, 0)) < 0)
+            return fail(c, rc, "cannot complete body");
+    }
+    if ((rc = commit(c, 0)) < 0)
+        return rc;
+    b->committed += b->written;
+    b->written = 0;
+    if (!b->seen) {
+        set_error(c, SATCHEL_E_NOTFOUND, "message no longer on the server", NULL, 0);
+        return fail(c, SATCHEL_E_NOTFOUND, c->err_text);
+    }
+    if (b->done && !b->retry) {
+        if (count_inflight(c, K_BODYFETCH) == 0)
+            c->job = J_DONE;
+        return 0;
+    }
+    if (b->retry) {
+        if (count_inflight(c, K_BODYFETCH))
+            return 0; /* let the other answer drain first */
+        b->retry = 0;
+        b->done = 0;
+        b->next_req = b->committed;
+    }
+    return body_pump(c);
+}
+
 static int job_advance(satchel_client *c)
 {
     int rc;
@@ -1188,6 +1445,14 @@ static int job_advance(satchel_client *c)
         if (c->n_inflight > (uint32_t)count_inflight(c, K_ENABLE))
             return 0;
         return next_folder(c);
+    case J_BODY_SELECT:
+        if (c->n_inflight > (uint32_t)count_inflight(c, K_ENABLE))
+            return 0;
+        if ((rc = cmd_begin(c, K_SELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
+            (rc = out_astring(c, c->job_folder)) < 0 || (rc = cmd_end(c)) < 0)
+            return fail(c, rc == SATCHEL_E_NOTSUP ? rc : SATCHEL_E_RANGE,
+                        "cannot send SELECT");
+        return 0;
     default:
         return 0;
     }
@@ -1349,6 +1614,15 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
         c->job = J_NEXT_FOLDER;
         return job_advance(c);
     case K_SELECT:
+        if (c->job == J_BODY_SELECT) {
+            if (!ok) {
+                set_error(c, SATCHEL_E_NOTFOUND, "cannot open folder", r->text,
+                          r->text_len);
+                return fail(c, SATCHEL_E_NOTFOUND, c->err_text);
+            }
+            c->job = J_BODY_FETCH;
+            return body_pump(c);
+        }
         if (!ok) {
             char text[160];
             size_t n = r->text_len < sizeof text - 1 ? r->text_len : sizeof text - 1;
@@ -1399,6 +1673,8 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
             return job_advance(c);
         }
         return 0;
+    case K_BODYFETCH:
+        return body_tagged(c, ok, r);
     case K_LOGOUT:
         c->ph = PH_CLOSED;
         return 0;
@@ -1496,6 +1772,7 @@ int satchel_client_new(const satchel_allocator *alloc,
         alloc->free(alloc->ctx, c, sizeof *c);
         return rc;
     }
+    satchel_imap_parser_set_sink(c->parser, body_sink, c);
     c->ph = PH_DOWN;
     *out = c;
     return 0;
@@ -1542,8 +1819,18 @@ int satchel_client_connected(satchel_client *c, uint64_t now_ms, int tls_active)
     c->ctr.round_trips++;
     /* A job interrupted by a lost connection starts over; what it committed
      * stays committed. */
-    if (c->job != J_NONE && c->job != J_DONE)
+    if (c->job == J_BODY_FETCH || c->job == J_BODY_SELECT) {
+        satchel_body_info bi;
+        c->job = J_BODY_SELECT;
+        c->body.written = c->body.chunk_len = 0;
+        c->body.done = c->body.retry = c->body.seen = 0;
+        if (satchel_store_body_info(c->store, NULL, c->body.fid, c->body.uid,
+                                    c->body.section, &bi) == 0)
+            c->body.committed = bi.stored;
+        c->body.next_req = c->body.committed;
+    } else if (c->job != J_NONE && c->job != J_DONE) {
         c->job = J_QUEUED;
+    }
     return 0;
 }
 
@@ -1674,6 +1961,42 @@ int satchel_client_sync(satchel_client *c, const char *folder)
         memcpy(c->job_folder, folder, strlen(folder) + 1);
     else
         c->job_folder[0] = '\0';
+    return job_advance(c);
+}
+
+int satchel_client_fetch_body(satchel_client *c, const char *folder,
+                              uint32_t uid, const char *section,
+                              uint64_t expected)
+{
+    satchel_folder f;
+    satchel_body_info bi;
+    int rc;
+    if (c->job != J_NONE && c->job != J_DONE)
+        return SATCHEL_E_BUSY;
+    if (!folder || !section || uid == 0 || strlen(section) >= SATCHEL_SECTION_MAX ||
+        strlen(folder) > SATCHEL_OPT_MAX_FOLDER_NAME)
+        return SATCHEL_E_INVAL;
+    if ((rc = satchel_store_folder_get(c->store, NULL, folder, &f)) < 0)
+        return rc;
+    memset(&c->body, 0, sizeof c->body);
+    c->body.fid = f.id;
+    c->body.uid = uid;
+    memcpy(c->body.section, section, strlen(section) + 1);
+    c->body.expected = expected;
+    rc = satchel_store_body_info(c->store, NULL, f.id, uid, section, &bi);
+    if (rc == 0) {
+        if (bi.complete)
+            return 0; /* nothing to do */
+        c->body.committed = bi.stored; /* resume after the last chunk */
+    } else if (rc != SATCHEL_E_NOTFOUND) {
+        return rc;
+    }
+    c->body.next_req = c->body.committed;
+    memcpy(c->job_folder, folder, strlen(folder) + 1);
+    c->job_all = 0;
+    c->job_rc = 0;
+    c->err_text[0] = '\0';
+    c->job = J_BODY_SELECT;
     return job_advance(c);
 }
 

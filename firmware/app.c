@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "satchel/body.h"
 #include "satchel/opt.h"
 #include "satchel/tls.h"
 
@@ -61,7 +62,11 @@ static void add_counters(satchel_counters *a, const satchel_counters *b)
     a->commands += b->commands;
 }
 
-static int run(satchel_app *app, struct link *l, satchel_client *c)
+/* Work to start once the current job is done, in the same session. */
+typedef int (*next_job_fn)(satchel_app *app, satchel_client *c, void *arg);
+
+static int run(satchel_app *app, struct link *l, satchel_client *c,
+               next_job_fn next, void *next_arg)
 {
     const satchel_port *port = app->port;
     uint32_t timeout = app->cfg.timeout_ms ? app->cfg.timeout_ms
@@ -98,6 +103,9 @@ static int run(satchel_app *app, struct link *l, satchel_client *c)
             satchel_client_sent(c, (size_t)n);
             continue;
         }
+        if (!logout_sent && satchel_client_idle(c) && next &&
+            satchel_client_result(c) == 0 && next(app, c, next_arg) > 0)
+            continue;
         if (!logout_sent && satchel_client_idle(c)) {
             logout_sent = 1;
             if (satchel_client_logout(c) == 0)
@@ -125,8 +133,130 @@ static int run(satchel_app *app, struct link *l, satchel_client *c)
     }
 }
 
+struct job {
+    int kind; /* 0 sync, 1 body */
+    const char *folder;
+    uint32_t uid;
+    const char *section;
+    uint64_t expected;
+};
+
+static int start_job(satchel_client *c, const struct job *j)
+{
+    if (j->kind == 0)
+        return satchel_client_sync(c, j->folder);
+    return satchel_client_fetch_body(c, j->folder, j->uid, j->section, j->expected);
+}
+
+static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
+                   void *ctx, next_job_fn next, void *next_arg);
+
+/* ---- prefetch: a queue walked inside the sync session ---- */
+
+struct prefetch {
+    const char *folders; /* remaining list */
+    char folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    uint32_t fid;
+    uint32_t offset;     /* position in the folder, newest first */
+};
+
+struct pf_pick {
+    satchel_app *app;
+    uint32_t uid;
+    char section[SATCHEL_SECTION_MAX];
+    uint64_t size;
+};
+
+static int pf_cb(void *ctx, const satchel_msg *m)
+{
+    struct pf_pick *pk = ctx;
+    static satchel_part parts[16];
+    size_t n;
+    int i;
+    pk->uid = m->uid;
+    pk->section[0] = '\0';
+    if (satchel_body_parts(pk->app->alloc, m->bodystructure, strlen(m->bodystructure),
+                           parts, 16, &n) < 0 || (i = satchel_body_pick_text(parts, n)) < 0)
+        return 1;
+    memcpy(pk->section, parts[i].section, sizeof pk->section);
+    pk->size = parts[i].size;
+    return 1;
+}
+
+static int prefetch_next(satchel_app *app, satchel_client *c, void *arg)
+{
+    struct prefetch *pf = arg;
+    const satchel_app_config *cfg = &app->cfg;
+    for (;;) {
+        satchel_folder f;
+        satchel_body_info bi;
+        satchel_cache_stats cs;
+        struct pf_pick pk;
+        if (!pf->folder[0]) {
+            size_t n;
+            if (!pf->folders || !*pf->folders)
+                return 0;
+            n = strcspn(pf->folders, ",");
+            if (n <= SATCHEL_OPT_MAX_FOLDER_NAME) {
+                memcpy(pf->folder, pf->folders, n);
+                pf->folder[n] = '\0';
+            }
+            pf->folders += n + (pf->folders[n] == ',');
+            pf->offset = 0;
+            if (satchel_store_folder_get(app->store, NULL, pf->folder, &f) < 0) {
+                pf->folder[0] = '\0';
+                continue;
+            }
+            pf->fid = f.id;
+        }
+        if (pf->offset >= cfg->prefetch_count) {
+            pf->folder[0] = '\0';
+            continue;
+        }
+        memset(&pk, 0, sizeof pk);
+        pk.app = app;
+        if (satchel_store_msg_list(app->store, pf->fid, pf->offset, 1, pf_cb, &pk) < 0 ||
+            pk.uid == 0) {
+            pf->folder[0] = '\0';
+            continue;
+        }
+        pf->offset++;
+        if (!pk.section[0] || pk.size > cfg->prefetch_max_size)
+            continue;
+        if (satchel_store_body_info(app->store, NULL, pf->fid, pk.uid, pk.section, &bi) == 0 &&
+            bi.complete)
+            continue;
+        satchel_store_cache_stats(app->store, &cs);
+        if (cs.budget && cs.bytes + pk.size > cs.budget)
+            return 0; /* prefetch never evicts: the budget is full */
+        if (satchel_client_fetch_body(c, pf->folder, pk.uid, pk.section, pk.size) == 0) {
+            app->prefetched++;
+            return 1;
+        }
+    }
+}
+
 int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
                      void *ctx)
+{
+    struct job j = {0, folder, 0, NULL, 0};
+    struct prefetch pf;
+    memset(&pf, 0, sizeof pf);
+    pf.folders = app->cfg.prefetch_folders;
+    app->prefetched = 0;
+    return session(app, &j, cb, ctx,
+                   app->cfg.prefetch_count ? prefetch_next : NULL, &pf);
+}
+
+int satchel_app_fetch_body(satchel_app *app, const char *folder, uint32_t uid,
+                           const char *section, uint64_t expected)
+{
+    struct job j = {1, folder, uid, section, expected};
+    return session(app, &j, NULL, NULL, NULL, NULL);
+}
+
+static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
+                   void *ctx, next_job_fn next, void *next_arg)
 {
     satchel_client_config cc;
     satchel_client *c = NULL;
@@ -178,8 +308,12 @@ int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
         goto out;
     satchel_client_connected(c, app->port->now_ms(app->port->ctx),
                              app->cfg.security == SATCHEL_SECURITY_TLS);
-    satchel_client_sync(c, folder);
-    rc = run(app, &l, c);
+    rc = start_job(c, job);
+    if (rc < 0) {
+        snprintf(app->last_error, sizeof app->last_error, "%s", satchel_strerror(rc));
+        goto out;
+    }
+    rc = run(app, &l, c, next, next_arg);
     if (rc < 0 && !app->last_error[0])
         snprintf(app->last_error, sizeof app->last_error, "%s",
                  satchel_client_error_text(c));

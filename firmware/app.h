@@ -22,6 +22,14 @@ typedef struct satchel_app_config {
     uint32_t fetch_window;
     uint32_t disable_caps;
     int offline;          /* never touch the network */
+    uint64_t cache_max;   /* body cache budget in bytes, 0: none */
+    /* Prefetch after sync (off when count is 0): the text part of the
+     * newest count messages of each folder named in folders (comma
+     * separated), when it is at most max_size bytes and fits the budget
+     * without evicting anything. */
+    uint32_t prefetch_count;
+    uint64_t prefetch_max_size;
+    const char *prefetch_folders;
 } satchel_app_config;
 
 /* Heap accounting allocator: wraps another and tracks current and peak. */
@@ -49,6 +57,8 @@ typedef struct satchel_app {
     char last_error[256];
     char tls_version[32];
     char tls_cipher[64];
+    uint32_t prefetched;         /* bodies prefetched by the last sync */
+    satchel_msg scratch_msg;     /* console scratch, off the stack */
     uint8_t buf[16384];
 } satchel_app;
 
@@ -57,5 +67,9 @@ typedef struct satchel_app {
  * reason is in app->last_error. */
 int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
                      void *ctx);
+
+/* Download one part into the body cache (see satchel_client_fetch_body). */
+int satchel_app_fetch_body(satchel_app *app, const char *folder, uint32_t uid,
+                           const char *section, uint64_t expected);
 
 #endif

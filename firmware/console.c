@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "satchel/body.h"
 #include "satchel/mime.h"
 
 #define MAX_ARGS 8
@@ -119,6 +120,29 @@ static void jstr(satchel_console *con, const char *s)
     put(con, "\"", 1);
 }
 
+/* jstr for a counted UTF-8 piece (may hold NULs). */
+static void jstr_n(satchel_console *con, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        size_t k;
+        if (*p == '"' || *p == '\\') {
+            put(con, "\\", 1);
+            put(con, (const char *)p, 1);
+            p++;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            printf_(con, "\\u%04x", *p);
+            p++;
+        } else if ((k = utf8_len(p, (size_t)(end - p))) == 0) {
+            puts_(con, "\xef\xbf\xbd");
+            p++;
+        } else {
+            put(con, (const char *)p, k);
+            p += k;
+        }
+    }
+}
+
 static void end_line(satchel_console *con)
 {
     put(con, "\n", 1);
@@ -214,7 +238,7 @@ static int get_folder(satchel_console *con, const char *name, satchel_folder *f)
 
 /* ---------- commands ---------- */
 
-#define N_COMMANDS 8 /* the table below, with its terminator */
+#define N_COMMANDS 11 /* the table below, with its terminator */
 static const struct cmd commands[N_COMMANDS];
 
 static int cmd_help(satchel_console *con, int argc, char **argv)
@@ -473,6 +497,10 @@ static int list_cb(void *ctx, const satchel_msg *m)
         jstr(con, m->from);
         puts_(con, ",\"subject\":");
         jstr(con, m->subject);
+        if (m->preview[0]) {
+            puts_(con, ",\"preview\":");
+            jstr(con, m->preview);
+        }
         put(con, "}", 1);
     } else {
         printf_(con, "%6u ", (unsigned)m->uid);
@@ -583,6 +611,326 @@ static int cmd_show(satchel_console *con, int argc, char **argv)
     return 0;
 }
 
+/* ---------- bodies and the cache ---------- */
+
+#define MAX_PARTS 32
+
+struct msg_parts {
+    satchel_folder f;
+    satchel_msg m;
+    satchel_part parts[MAX_PARTS];
+    size_t n;
+};
+
+/* Load a message and its parts; prints the error itself. */
+static int load_parts(satchel_console *con, const char *folder, const char *uidstr,
+                      struct msg_parts *mp)
+{
+    uint32_t uid;
+    int rc;
+    if (parse_u32(uidstr, &uid) < 0 || uid == 0)
+        return error(con, SATCHEL_E_INVAL, "bad UID '%s'", uidstr);
+    if ((rc = get_folder(con, folder, &mp->f)) < 0)
+        return rc;
+    rc = satchel_store_msg_get(con->app->store, NULL, mp->f.id, uid, &mp->m);
+    if (rc == SATCHEL_E_NOTFOUND)
+        return error(con, rc, "no message with UID %u in %s", (unsigned)uid, mp->f.name);
+    if (rc < 0)
+        return error(con, rc, "cannot read message: %s", satchel_strerror(rc));
+    mp->n = 0;
+    if (!mp->m.bodystructure[0] ||
+        satchel_body_parts(con->app->alloc, mp->m.bodystructure,
+                           strlen(mp->m.bodystructure), mp->parts, MAX_PARTS, &mp->n) < 0 ||
+        mp->n == 0) {
+        /* No usable structure: the whole text of the message, as is. */
+        memset(&mp->parts[0], 0, sizeof mp->parts[0]);
+        strcpy(mp->parts[0].section, "TEXT");
+        strcpy(mp->parts[0].type, "text");
+        strcpy(mp->parts[0].subtype, "plain");
+        mp->parts[0].size = mp->m.size;
+        mp->n = 1;
+    }
+    return 0;
+}
+
+static int is_cached(satchel_console *con, const struct msg_parts *mp, size_t i)
+{
+    satchel_body_info bi;
+    return satchel_store_body_info(con->app->store, NULL, mp->f.id, mp->m.uid,
+                                   mp->parts[i].section, &bi) == 0 && bi.complete;
+}
+
+static int cmd_parts(satchel_console *con, int argc, char **argv)
+{
+    static struct msg_parts mp;
+    size_t i;
+    int rc;
+    (void)argc;
+    if ((rc = load_parts(con, argv[1], argv[2], &mp)) < 0)
+        return rc;
+    if (con->json) {
+        puts_(con, "{\"folder\":");
+        jstr(con, mp.f.name);
+        printf_(con, ",\"uid\":%u,\"pinned\":%s,\"parts\":[", (unsigned)mp.m.uid,
+                satchel_store_is_pinned(con->app->store, NULL, mp.f.id, mp.m.uid) > 0
+                    ? "true" : "false");
+    }
+    for (i = 0; i < mp.n; i++) {
+        const satchel_part *p = &mp.parts[i];
+        int cached = is_cached(con, &mp, i);
+        if (con->json) {
+            if (i)
+                put(con, ",", 1);
+            puts_(con, "{\"part\":");
+            jstr(con, p->section);
+            printf_(con, ",\"type\":\"%s/%s\",\"charset\":", p->type, p->subtype);
+            jstr(con, p->charset);
+            puts_(con, ",\"encoding\":");
+            jstr(con, p->encoding);
+            puts_(con, ",\"name\":");
+            jstr(con, p->name);
+            printf_(con, ",\"size\":%llu,\"attachment\":%s,\"cached\":%s}",
+                    (unsigned long long)p->size, p->attachment ? "true" : "false",
+                    cached ? "true" : "false");
+        } else {
+            printf_(con, "%-6s %s/%s %llu bytes%s%s%s%s\n", p->section, p->type,
+                    p->subtype, (unsigned long long)p->size,
+                    p->attachment ? " attachment" : "", p->name[0] ? " \"" : "",
+                    p->name, p->name[0] ? "\"" : "");
+            if (cached)
+                puts_(con, "       (cached)\n");
+        }
+    }
+    if (con->json) {
+        puts_(con, "]}");
+        end_line(con);
+    } else {
+        flush(con);
+    }
+    return 0;
+}
+
+struct print_ctx {
+    satchel_console *con;
+    satchel_body_decoder dec;
+};
+
+static int emit_text(void *ctx, const char *utf8, size_t len)
+{
+    struct print_ctx *pc = ctx;
+    /* Display text uses plain newlines; --raw keeps the bytes as stored. */
+    while (len > 0) {
+        const char *cr = memchr(utf8, '\r', len);
+        size_t n = cr ? (size_t)(cr - utf8) : len;
+        if (pc->con->json)
+            jstr_n(pc->con, utf8, n);
+        else
+            put(pc->con, utf8, n);
+        if (!cr)
+            break;
+        utf8 += n + 1;
+        len -= n + 1;
+    }
+    return 0;
+}
+
+static int print_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    struct print_ctx *pc = ctx;
+    return satchel_body_decoder_feed(&pc->dec, data, len, emit_text, pc);
+}
+
+static int raw_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    struct print_ctx *pc = ctx;
+    if (pc->con->json)
+        jstr_n(pc->con, (const char *)data, len);
+    else
+        put(pc->con, (const char *)data, len);
+    return 0;
+}
+
+static int cmd_body(satchel_console *con, int argc, char **argv)
+{
+    static struct msg_parts mp;
+    static struct print_ctx pc;
+    satchel_app *app = con->app;
+    satchel_body_info bi;
+    satchel_store_txn *t;
+    const satchel_part *p = NULL;
+    const char *want = NULL;
+    int raw = 0, i, rc, known, hit;
+    for (i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--raw") == 0)
+            raw = 1;
+        else if (!want)
+            want = argv[i];
+        else
+            return error(con, SATCHEL_E_INVAL, "usage: body FOLDER UID [PART] [--raw]");
+    }
+    if ((rc = load_parts(con, argv[1], argv[2], &mp)) < 0)
+        return rc;
+    if (want) {
+        for (i = 0; i < (int)mp.n; i++)
+            if (strcmp(mp.parts[i].section, want) == 0)
+                p = &mp.parts[i];
+        if (!p)
+            return error(con, SATCHEL_E_NOTFOUND, "message %u has no part %s",
+                         (unsigned)mp.m.uid, want);
+    } else {
+        i = satchel_body_pick_text(mp.parts, mp.n);
+        if (i < 0)
+            return error(con, SATCHEL_E_NOTFOUND,
+                         "message %u has no text part (see parts)", (unsigned)mp.m.uid);
+        p = &mp.parts[i];
+    }
+    rc = satchel_store_body_info(app->store, NULL, mp.f.id, mp.m.uid, p->section, &bi);
+    hit = rc == 0 && bi.complete;
+    if (!hit) {
+        satchel_cache_stats cs;
+        satchel_store_cache_stats(app->store, &cs);
+        if (cs.budget && p->size > cs.budget)
+            return error(con, SATCHEL_E_RANGE,
+                         "part %s is %llu bytes, larger than the whole cache budget (%llu)",
+                         p->section, (unsigned long long)p->size,
+                         (unsigned long long)cs.budget);
+        if (app->cfg.offline || !app->cfg.host)
+            return error(con, SATCHEL_E_OFFLINE,
+                         "%s %u part %s is not available offline", mp.f.name,
+                         (unsigned)mp.m.uid, p->section);
+        rc = satchel_app_fetch_body(app, mp.f.name, mp.m.uid, p->section, p->size);
+        if (rc < 0)
+            return error(con, rc, "%s", app->last_error);
+    } else if (satchel_store_begin(app->store, &t) == 0) {
+        if (satchel_store_body_touch(t, mp.f.id, mp.m.uid, p->section, 1) < 0)
+            satchel_store_abort(t);
+        else
+            satchel_store_commit(t);
+    }
+    pc.con = con;
+    known = satchel_body_decoder_init(&pc.dec, p->encoding, p->charset);
+    if (con->json) {
+        puts_(con, "{\"folder\":");
+        jstr(con, mp.f.name);
+        printf_(con, ",\"uid\":%u,\"part\":", (unsigned)mp.m.uid);
+        jstr(con, p->section);
+        printf_(con, ",\"type\":\"%s/%s\",\"charset\":", p->type, p->subtype);
+        jstr(con, p->charset);
+        printf_(con, ",\"from_cache\":%s", hit ? "true" : "false");
+        if (!raw && !known)
+            puts_(con, ",\"charset_supported\":false");
+        puts_(con, raw ? ",\"raw\":\"" : ",\"text\":\"");
+    } else if (!raw && !known) {
+        printf_(con, "[charset %s is not supported: raw bytes shown]\n", p->charset);
+    }
+    if (raw) {
+        rc = satchel_store_body_read(app->store, mp.f.id, mp.m.uid, p->section,
+                                     raw_chunk, &pc);
+    } else {
+        rc = satchel_store_body_read(app->store, mp.f.id, mp.m.uid, p->section,
+                                     print_chunk, &pc);
+        if (rc == 0)
+            rc = satchel_body_decoder_finish(&pc.dec, emit_text, &pc);
+    }
+    if (rc < 0) {
+        con->line_len = 0;
+        if (con->json)
+            end_line(con);
+        return error(con, rc, "cannot read cached body: %s", satchel_strerror(rc));
+    }
+    if (con->json) {
+        puts_(con, "\"}");
+        end_line(con);
+    } else {
+        flush(con);
+    }
+    return 0;
+}
+
+static int cmd_cache(satchel_console *con, int argc, char **argv)
+{
+    satchel_app *app = con->app;
+    satchel_cache_stats cs;
+    satchel_store_txn *t;
+    satchel_folder f;
+    uint32_t uid = 0, n = 0;
+    int rc;
+    if (argc == 1) {
+        satchel_store_cache_stats(app->store, &cs);
+        if (con->json) {
+            printf_(con,
+                    "{\"bytes\":%llu,\"budget\":%llu,\"entries\":%llu,\"hits\":%llu,"
+                    "\"misses\":%llu,\"evictions\":%llu,\"pinned\":%llu}",
+                    (unsigned long long)cs.bytes, (unsigned long long)cs.budget,
+                    (unsigned long long)cs.entries, (unsigned long long)cs.hits,
+                    (unsigned long long)cs.misses, (unsigned long long)cs.evictions,
+                    (unsigned long long)cs.pinned);
+            end_line(con);
+        } else {
+            printf_(con,
+                    "cache: %llu bytes of %llu (%llu bodies), %llu hits, %llu misses, "
+                    "%llu evictions, %llu pinned\n",
+                    (unsigned long long)cs.bytes, (unsigned long long)cs.budget,
+                    (unsigned long long)cs.entries, (unsigned long long)cs.hits,
+                    (unsigned long long)cs.misses, (unsigned long long)cs.evictions,
+                    (unsigned long long)cs.pinned);
+            flush(con);
+        }
+        return 0;
+    }
+    if (strcmp(argv[1], "evict") == 0) {
+        if (argc > 4)
+            return error(con, SATCHEL_E_INVAL, "usage: cache evict [FOLDER [UID]]");
+        memset(&f, 0, sizeof f);
+        if (argc >= 3 && (rc = get_folder(con, argv[2], &f)) < 0)
+            return rc;
+        if (argc == 4 && (parse_u32(argv[3], &uid) < 0 || uid == 0))
+            return error(con, SATCHEL_E_INVAL, "bad UID '%s'", argv[3]);
+    } else if (strcmp(argv[1], "pin") == 0 || strcmp(argv[1], "unpin") == 0) {
+        if (argc != 4)
+            return error(con, SATCHEL_E_INVAL, "usage: cache %s FOLDER UID", argv[1]);
+        if ((rc = get_folder(con, argv[2], &f)) < 0)
+            return rc;
+        if (parse_u32(argv[3], &uid) < 0 || uid == 0)
+            return error(con, SATCHEL_E_INVAL, "bad UID '%s'", argv[3]);
+        {
+            satchel_msg *m = &con->app->scratch_msg;
+            if (satchel_store_msg_get(app->store, NULL, f.id, uid, m) < 0)
+                return error(con, SATCHEL_E_NOTFOUND, "no message with UID %u in %s",
+                             (unsigned)uid, f.name);
+        }
+    } else {
+        return error(con, SATCHEL_E_INVAL,
+                     "usage: cache [evict [FOLDER [UID]] | pin FOLDER UID | unpin FOLDER UID]");
+    }
+    if ((rc = satchel_store_begin(app->store, &t)) < 0)
+        return error(con, rc, "store busy: %s", satchel_strerror(rc));
+    if (argv[1][0] == 'e')
+        rc = satchel_store_body_evict(t, f.id, uid, NULL, &n);
+    else
+        rc = satchel_store_pin(t, f.id, uid, argv[1][0] == 'p');
+    if (rc < 0) {
+        satchel_store_abort(t);
+        return error(con, rc, "cache %s failed: %s", argv[1], satchel_strerror(rc));
+    }
+    if ((rc = satchel_store_commit(t)) < 0)
+        return error(con, rc, "cache %s failed: %s", argv[1], satchel_strerror(rc));
+    if (con->json) {
+        printf_(con, "{\"ok\":true,\"action\":\"%s\"", argv[1]);
+        if (argv[1][0] == 'e')
+            printf_(con, ",\"evicted\":%u", (unsigned)n);
+        put(con, "}", 1);
+        end_line(con);
+    } else {
+        if (argv[1][0] == 'e')
+            printf_(con, "evicted %u bodies\n", (unsigned)n);
+        else
+            printf_(con, "%s\n", argv[1][0] == 'p' ? "pinned" : "unpinned");
+        flush(con);
+    }
+    return 0;
+}
+
 static int cmd_stats(satchel_console *con, int argc, char **argv)
 {
     satchel_app *app = con->app;
@@ -633,6 +981,12 @@ static const struct cmd commands[N_COMMANDS] = {
     {"list", "list FOLDER [OFFSET [COUNT]]", "messages, newest first", 1, 3,
      cmd_list},
     {"show", "show FOLDER UID", "one message's stored headers", 2, 2, cmd_show},
+    {"parts", "parts FOLDER UID", "MIME parts with type, name, size, cached", 2, 2,
+     cmd_parts},
+    {"body", "body FOLDER UID [PART] [--raw]",
+     "show the text part (or PART); fetched on demand into the cache", 2, 4, cmd_body},
+    {"cache", "cache [evict [FOLDER [UID]] | pin FOLDER UID | unpin FOLDER UID]",
+     "body cache statistics and control", 0, 3, cmd_cache},
     {"stats", "stats", "traffic, round trips, store size, heap", 0, 0, cmd_stats},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -19,6 +19,8 @@ static void usage(FILE *f)
             "usage: satchel-sim --db DIR [--server HOST:PORT] [--security tls|starttls|none]\n"
             "                   [--ca FILE] [--user NAME] [--password-file FILE]\n"
             "                   [--offline] [--json] [--fetch-window N] [--timeout MS]\n"
+            "                   [--cache-max BYTES] [--prefetch N --prefetch-folders A,B\n"
+            "                    --prefetch-max-size BYTES]\n"
             "                   [-c \"CMD; CMD; ...\"]\n"
             "Without -c, reads commands from standard input (try 'help').\n");
 }
@@ -99,6 +101,10 @@ int main(int argc, char **argv)
         {"fetch-window", required_argument, 0, 'w'},
         {"timeout", required_argument, 0, 't'},
         {"disable-caps", required_argument, 0, 'D'},
+        {"cache-max", required_argument, 0, 'M'},
+        {"prefetch", required_argument, 0, 'P'},
+        {"prefetch-max-size", required_argument, 0, 'Z'},
+        {"prefetch-folders", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -158,6 +164,10 @@ int main(int argc, char **argv)
         case 'w': app.cfg.fetch_window = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 't': app.cfg.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'D': app.cfg.disable_caps = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'M': app.cfg.cache_max = strtoull(optarg, NULL, 10); break;
+        case 'P': app.cfg.prefetch_count = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'Z': app.cfg.prefetch_max_size = strtoull(optarg, NULL, 10); break;
+        case 'F': app.cfg.prefetch_folders = optarg; break;
         case 'c': script = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -187,6 +197,11 @@ int main(int argc, char **argv)
                 satchel_strerror(rc));
         return 1;
     }
+    satchel_store_set_cache_budget(app.store, app.cfg.cache_max);
+    if (app.cfg.prefetch_count && !app.cfg.prefetch_folders)
+        app.cfg.prefetch_folders = "INBOX";
+    if (app.cfg.prefetch_count && !app.cfg.prefetch_max_size)
+        app.cfg.prefetch_max_size = 64 * 1024;
     io.ctx = stdout;
     satchel_console_init(&con, &app, &io, json);
     con.store_path = db;

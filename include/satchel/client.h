@@ -141,6 +141,16 @@ uint32_t satchel_client_next_timeout(const satchel_client *c, uint64_t now_ms);
  * when folder is NULL); it starts as soon as the session is authenticated.
  * Returns SATCHEL_E_BUSY if a job is queued or running. */
 int satchel_client_sync(satchel_client *c, const char *folder);
+/* Queue a download of one body part (section "1", "2.1", ...) of message
+ * uid in folder into the store's body cache, with partial FETCHes
+ * (BODY.PEEK, so \Seen is never set by it).  It resumes after whatever an
+ * earlier, interrupted download committed.  expected is the size from
+ * BODYSTRUCTURE (0 if unknown).  The job fails with SATCHEL_E_NOTFOUND when
+ * the message or part is no longer on the server. */
+int satchel_client_fetch_body(satchel_client *c, const char *folder,
+                              uint32_t uid, const char *section,
+                              uint64_t expected);
+
 /* Authenticated, no job and no command outstanding. */
 int satchel_client_idle(const satchel_client *c);
 /* Send LOGOUT; the client then wants CLOSE once the server answered. */

@@ -42,6 +42,15 @@
 #define SATCHEL_OPT_FETCH_WINDOW 250
 #endif
 
+/* Body downloads: bytes asked for per partial FETCH, and bytes per stored
+ * chunk (the unit of resume after a cut). */
+#ifndef SATCHEL_OPT_BODY_REQUEST
+#define SATCHEL_OPT_BODY_REQUEST (256u * 1024u)
+#endif
+#ifndef SATCHEL_OPT_BODY_CHUNK
+#define SATCHEL_OPT_BODY_CHUNK (16u * 1024u)
+#endif
+
 /* Outgoing command buffer of the client. */
 #ifndef SATCHEL_OPT_OUTBUF
 #define SATCHEL_OPT_OUTBUF 4096u

@@ -80,6 +80,7 @@ typedef struct satchel_msg {
     char subject[SATCHEL_OPT_MAX_FIELD]; /* UTF-8, decoded */
     char message_id[SATCHEL_OPT_MAX_FIELD];
     char bodystructure[SATCHEL_OPT_MAX_BODYSTRUCTURE]; /* IMAP syntax */
+    char preview[SATCHEL_OPT_MAX_FIELD]; /* server's PREVIEW, UTF-8 */
 } satchel_msg;
 
 typedef struct satchel_store satchel_store;
@@ -152,6 +153,75 @@ typedef struct satchel_store_stats {
     uint64_t messages;
 } satchel_store_stats;
 int satchel_store_stats_get(satchel_store *s, satchel_store_stats *out);
+
+/* ---- Body cache ----
+ *
+ * Bodies (or single MIME parts) are stored in chunks as they arrive, keyed
+ * by folder, UID and IMAP section ("1", "2.1"; "" is not allowed).  Every
+ * chunk write is part of the caller's transaction, so an interrupted
+ * download keeps exactly the chunks that committed and resumes from there.
+ * The cache keeps its bytes within a budget by evicting the least recently
+ * used bodies; pinned messages are never evicted, and headers and sync
+ * state are not part of the cache at all. */
+
+#define SATCHEL_SECTION_MAX 32
+
+typedef struct satchel_body_info {
+    uint64_t stored;   /* bytes stored, from offset 0 */
+    uint64_t expected; /* size announced by BODYSTRUCTURE, 0 if unknown */
+    uint64_t atime;    /* LRU clock of the last use */
+    uint8_t complete;
+} satchel_body_info;
+
+typedef struct satchel_cache_stats {
+    uint64_t bytes;     /* body bytes stored */
+    uint64_t budget;    /* 0: no budget beyond the store's map size */
+    uint64_t entries;   /* bodies (parts) stored, complete or not */
+    uint64_t hits, misses, evictions;
+    uint64_t pinned;    /* pinned messages */
+} satchel_cache_stats;
+
+/* Budget for body bytes (0: none).  Kept in the store handle. */
+void satchel_store_set_cache_budget(satchel_store *s, uint64_t bytes);
+
+/* Returns 0 or SATCHEL_E_NOTFOUND when nothing of that body is stored. */
+int satchel_store_body_info(satchel_store *s, satchel_store_txn *t,
+                            uint32_t fid, uint32_t uid, const char *section,
+                            satchel_body_info *out);
+/* Append len bytes at offset, which must equal the bytes already stored
+ * (SATCHEL_E_INVAL otherwise).  Makes room under the budget by evicting
+ * other bodies first; SATCHEL_E_STORE_FULL when even that cannot. */
+int satchel_store_body_write(satchel_store_txn *t, uint32_t fid, uint32_t uid,
+                             const char *section, uint64_t offset,
+                             const uint8_t *data, size_t len,
+                             uint64_t expected);
+/* Mark a body complete (all bytes stored). */
+int satchel_store_body_complete(satchel_store_txn *t, uint32_t fid,
+                                uint32_t uid, const char *section);
+/* Record a use: moves the body to the recent end of the LRU order and
+ * counts a hit (hit=1) or a miss (hit=0, when it had to be fetched). */
+int satchel_store_body_touch(satchel_store_txn *t, uint32_t fid, uint32_t uid,
+                             const char *section, int hit);
+/* Visit the stored bytes of a body in order from offset 0.  data is valid
+ * during the callback only; a non-zero return stops (and is returned). */
+typedef int (*satchel_store_chunk_cb)(void *ctx, const uint8_t *data,
+                                      size_t len);
+int satchel_store_body_read(satchel_store *s, uint32_t fid, uint32_t uid,
+                            const char *section, satchel_store_chunk_cb cb,
+                            void *ctx);
+/* Drop the cached bodies of one message (section NULL: all its parts), of
+ * a whole folder (uid 0), or of everything (fid 0); *n gets how many. */
+int satchel_store_body_evict(satchel_store_txn *t, uint32_t fid, uint32_t uid,
+                             const char *section, uint32_t *n);
+/* Evict least recently used, unpinned bodies until need more bytes fit in
+ * the budget (or, with no budget, until need bytes were freed).  Returns 0
+ * or SATCHEL_E_RANGE when need alone is larger than the budget. */
+int satchel_store_cache_make_room(satchel_store_txn *t, uint64_t need);
+int satchel_store_pin(satchel_store_txn *t, uint32_t fid, uint32_t uid,
+                      int on);
+int satchel_store_is_pinned(satchel_store *s, satchel_store_txn *t,
+                            uint32_t fid, uint32_t uid);
+int satchel_store_cache_stats(satchel_store *s, satchel_cache_stats *out);
 
 /* Encode/decode a message record (exposed for tests and fuzzing).  encode
  * returns the length or SATCHEL_E_RANGE; decode returns 0 or

@@ -1740,6 +1740,7 @@ def _run(args, check, timeout, parse_json, env=None):
                     p.stdout.decode("utf-8", "replace"),
                     p.stderr.decode("utf-8", "replace"),
                     time.time() - t0, parse_json)
+    res.stdout_bytes = p.stdout  # exact bytes, for --raw output
     if check and p.returncode != 0:
         raise SimError("satchel-sim failed\n" + res.describe())
     if check and parse_json and res.nonjson:
