@@ -1281,6 +1281,8 @@ static int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
     }
     if (b->lit_skip)
         return 0;
+    if (c->ctr.body_first_ms == 0)
+        c->ctr.body_first_ms = c->now ? c->now : 1;
     while (len > 0) {
         size_t room = sizeof c->chunk - b->chunk_len;
         size_t k = len < room ? len : room;

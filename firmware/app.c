@@ -265,8 +265,10 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                                            : SATCHEL_OPT_TIMEOUT_MS;
     int rc;
 
+    uint64_t t0 = app->port->now_ms(app->port->ctx);
     app->last_error[0] = '\0';
     memset(&app->last, 0, sizeof app->last);
+    app->ttfb_ms = 0;
     if (app->cfg.offline || !app->cfg.host) {
         snprintf(app->last_error, sizeof app->last_error,
                  app->cfg.offline ? "offline mode: sync needs the network"
@@ -333,6 +335,9 @@ out:
     if (l.conn)
         app->port->close(l.conn);
     add_counters(&app->total, &app->last);
+    app->session_ms = (uint32_t)(app->port->now_ms(app->port->ctx) - t0);
+    if (app->last.body_first_ms > t0)
+        app->ttfb_ms = (uint32_t)(app->last.body_first_ms - t0);
     app->syncs++;
     satchel_client_free(c);
     if (rc < 0 && !app->last_error[0])

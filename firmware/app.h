@@ -58,6 +58,8 @@ typedef struct satchel_app {
     char tls_version[32];
     char tls_cipher[64];
     uint32_t prefetched;         /* bodies prefetched by the last sync */
+    uint32_t session_ms;         /* duration of the last session */
+    uint32_t ttfb_ms;            /* last session: start to first body byte */
     satchel_msg scratch_msg;     /* console scratch, off the stack */
     uint8_t buf[16384];
 } satchel_app;

@@ -817,6 +817,10 @@ static int cmd_body(satchel_console *con, int argc, char **argv)
         printf_(con, ",\"type\":\"%s/%s\",\"charset\":", p->type, p->subtype);
         jstr(con, p->charset);
         printf_(con, ",\"from_cache\":%s", hit ? "true" : "false");
+        if (!hit)
+            printf_(con, ",\"fetch_ms\":%u,\"ttfb_ms\":%u,\"bytes_in\":%llu",
+                    (unsigned)app->session_ms, (unsigned)app->ttfb_ms,
+                    (unsigned long long)app->last.bytes_in);
         if (!raw && !known)
             puts_(con, ",\"charset_supported\":false");
         puts_(con, raw ? ",\"raw\":\"" : ",\"text\":\"");

@@ -74,6 +74,7 @@ typedef struct satchel_counters {
     uint32_t round_trips; /* flights: times the client had to wait for the
                              server before it could send more */
     uint32_t commands;
+    uint64_t body_first_ms; /* clock value when the first body byte came */
 } satchel_counters;
 
 typedef enum satchel_event_type {
