@@ -18,11 +18,12 @@
 #include "satchel/imap.h"
 #include "satchel/mime.h"
 #include "satchel/opt.h"
+#include "satchel/ops.h"
 #include "satchel/seqset.h"
 
 #include <string.h>
 
-#define MAX_INFLIGHT 8
+#define MAX_INFLIGHT 128
 #define MAX_USER 128
 #define MAX_PASS 256
 #define HDR_FIELDS "DATE FROM SUBJECT MESSAGE-ID"
@@ -42,6 +43,10 @@ enum cmd_kind {
     K_NEWUIDS,   /* UID FETCH U:* (UID) */
     K_WINDOW,    /* FETCH a:b headers */
     K_BODYFETCH, /* UID FETCH n (BODY.PEEK[s]<o.l>) */
+    K_CREATE,    /* replay: CREATE (arg: op id) */
+    K_RSELECT,   /* replay: SELECT the batch's folder */
+    K_RCHECK,    /* replay: UID FETCH set (UID FLAGS) */
+    K_RCMD,      /* replay: STORE/MOVE/COPY/EXPUNGE (arg: group | kind) */
     K_LOGOUT
 };
 
@@ -65,6 +70,9 @@ enum job_state {
     J_WINDOWS,
     J_BODY_SELECT,
     J_BODY_FETCH,
+    J_REPLAY_MKDIR,
+    J_REPLAY_SELECT,
+    J_REPLAY_OPS,
     J_DONE
 };
 
@@ -105,6 +113,27 @@ struct folder_sync {
     uint32_t win_next_hi;   /* next window's top sequence number */
     uint32_t win_lo;        /* lowest sequence number to fetch */
     uint32_t n_new, n_changed, n_vanished;
+    uint32_t placeholders;  /* offline moves waiting in this folder */
+};
+
+#define REPLAY_BATCH 48
+
+/* One queued change in the batch being replayed. */
+struct rop {
+    uint64_t id;
+    uint32_t uid, mapped;  /* MOVE: UID in dest from COPYUID */
+    uint8_t type, exists, failed, group;
+    uint32_t sflags;       /* server flags seen by the check FETCH */
+};
+
+struct replay {
+    char folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char selected[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    struct rop ops[REPLAY_BATCH];
+    uint32_t n;
+    uint32_t uidvalidity;
+    char reason[160];
+    uint32_t done, failed; /* counters for the report */
 };
 
 struct satchel_client {
@@ -147,6 +176,9 @@ struct satchel_client {
     satchel_store_txn *txn;
     struct folder_sync fs;
     struct body_job body;
+    struct replay rp;
+    int want_replay;
+    satchel_op op; /* scratch */
     uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
     satchel_msg msg; /* scratch for one FETCH */
     char hdr[1024];  /* scratch for header values */
@@ -509,6 +541,8 @@ static int on_list(satchel_client *c, const satchel_imap_arg *a)
     f.flags = flags;
     f.list_gen = c->list_gen;
     rc = satchel_store_folder_put(c->txn, &f);
+    if (rc == 0 && f.id)
+        rc = 0;
     if (rc < 0)
         return fail(c, rc, "cannot store folder");
     return 0;
@@ -529,7 +563,8 @@ static int list_done(satchel_client *c)
         if (rc < 0)
             return fail(c, rc, "cannot read folders");
         memcpy(after, f.name, sizeof after);
-        if (f.list_gen != c->list_gen) {
+        if (f.list_gen != c->list_gen && f.list_gen != UINT32_MAX) {
+            /* (UINT32_MAX: created offline, not yet on the server) */
             rc = satchel_store_folder_delete(c->txn, f.name);
             if (rc < 0)
                 return fail(c, rc, "cannot delete folder");
@@ -632,6 +667,9 @@ struct fetch_items {
 };
 
 static void reconcile_step(satchel_client *c, uint32_t uid);
+static void replay_copyuid(satchel_client *c, const satchel_imap_arg *code);
+static int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list);
+static int job_advance(satchel_client *c);
 static int body_on_fetch(satchel_client *c, const satchel_imap_arg *list);
 static int send_reconcile(satchel_client *c, int with_flags);
 static int after_follow(satchel_client *c);
@@ -722,6 +760,8 @@ static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
 
     if (list && list->type == SATCHEL_ARG_LIST && c->job == J_BODY_FETCH)
         return body_on_fetch(c, list);
+    if (list && list->type == SATCHEL_ARG_LIST && c->job == J_REPLAY_OPS)
+        return replay_on_fetch(c, list);
     if (!list || list->type != SATCHEL_ARG_LIST || !in_select)
         return 0; /* not ours: unsolicited or outside a folder sync */
     memset(&it, 0, sizeof it);
@@ -860,6 +900,11 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
         /* Data in response codes is trusted only once authenticated over
          * the chosen security: nothing before that changes state, except
          * capabilities that are re-read after STARTTLS anyway. */
+        if (code && c->job == J_REPLAY_SELECT &&
+            satchel_imap_arg_is(code, "UIDVALIDITY"))
+            satchel_imap_arg_u32(code->next, &c->rp.uidvalidity);
+        if (code && c->job == J_REPLAY_OPS && satchel_imap_arg_is(code, "COPYUID"))
+            replay_copyuid(c, code);
         if (code && c->job == J_SELECT) {
             if (satchel_imap_arg_is(code, "UIDVALIDITY"))
                 satchel_imap_arg_u32(code->next, &c->fs.uidvalidity);
@@ -921,7 +966,7 @@ static int send_list(satchel_client *c)
     char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
     uint32_t gen = 0;
     while (satchel_store_folder_next(c->store, NULL, after, &f) == 0) {
-        if (f.list_gen > gen)
+        if (f.list_gen > gen && f.list_gen != UINT32_MAX)
             gen = f.list_gen;
         memcpy(after, f.name, sizeof after);
     }
@@ -1059,6 +1104,8 @@ static int finish_folder(satchel_client *c)
         fs->f.highestmodseq =
             (c->caps & SATCHEL_CAP_CONDSTORE) && !fs->nomodseq ? fs->hms : 0;
     }
+    if (!fs->incomplete && (rc = satchel_store_synced_mark(c->txn, fs->f.id)) < 0)
+        return fail(c, rc, "cannot mark folder synced");
     if ((rc = commit(c, 1)) < 0)
         return rc;
     folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
@@ -1101,9 +1148,11 @@ static int after_select(satchel_client *c)
     if (f->uidvalidity != fs->uidvalidity || f->uidnext == 0) {
         /* New folder, or UIDs were renumbered: nothing stored is valid. */
         if (f->count) {
-            fs->n_vanished += f->count;
-            if ((rc = satchel_store_folder_clear(c->txn, f)) < 0)
+            uint32_t gone = 0;
+            if ((rc = satchel_store_msg_del_range(c->txn, f, 0, SATCHEL_PLACEHOLDER_UID - 1,
+                                                  &gone)) < 0)
                 return fail(c, rc, "cannot clear folder");
+            fs->n_vanished += gone;
         }
         f->uidvalidity = fs->uidvalidity;
         f->uidnext = 1;
@@ -1113,8 +1162,15 @@ static int after_select(satchel_client *c)
     U = f->uidnext;
     /* Messages at or above U are leftovers of an interrupted sync; they may
      * since have been expunged, so fetch them again with the rest. */
-    if ((rc = satchel_store_msg_del_range(c->txn, f, U, UINT32_MAX, &partial)) < 0)
+    if ((rc = satchel_store_msg_del_range(c->txn, f, U, SATCHEL_PLACEHOLDER_UID - 1,
+                                          &partial)) < 0)
         return fail(c, rc, "cannot drop partial messages");
+    /* Messages moved here offline wait under placeholder UIDs: they are not
+     * on the server yet and do not count against EXISTS. */
+    if ((rc = satchel_store_msg_count_from(c->store, c->txn, f->id,
+                                           SATCHEL_PLACEHOLDER_UID,
+                                           &fs->placeholders)) < 0)
+        return fail(c, rc, "cannot count placeholders");
     if ((rc = commit(c, 1)) < 0)
         return rc;
 
@@ -1126,8 +1182,8 @@ static int after_select(satchel_client *c)
         fs->k_new = fs->exists;
         return start_windows(c);
     }
-    if (qresync_ok && fs->exists >= f->count) {
-        fs->k_new = fs->exists - f->count;
+    if (qresync_ok && fs->exists >= f->count - fs->placeholders) {
+        fs->k_new = fs->exists - (f->count - fs->placeholders);
         return start_windows(c);
     }
     if (condstore_ok && fs->hms != f->highestmodseq) {
@@ -1188,7 +1244,7 @@ static int after_follow(satchel_client *c)
         return rc;
     if (fs->reconcile_unsorted)
         fs->incomplete = 1;
-    if (fs->exists != fs->f.count + fs->k_new) {
+    if (fs->exists != fs->f.count - fs->placeholders + fs->k_new) {
         /* Counts disagree: something below U was expunged. */
         if (!fs->reconcile_sent)
             return send_reconcile(c, 0);
@@ -1424,6 +1480,568 @@ static int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
     return body_pump(c);
 }
 
+/* ---------- offline queue replay ----------
+ *
+ * Queued changes replay before a sync, folder by folder in batches: one
+ * SELECT (skipped when the folder is already selected), then one pipelined
+ * flight with a UID FETCH that tells which messages still exist, the flag
+ * changes grouped into as few UID STOREs as there are distinct changes,
+ * and moves grouped by destination (UID MOVE, or UID COPY + STORE \Deleted
+ * + UID EXPUNGE).  Each change leaves the queue in the transaction that
+ * records the server's answer; one that fails goes to the failed list with
+ * the reason, its local effect is rolled back to the server's truth, and
+ * the rest replay regardless. */
+
+static void replay_reason(satchel_client *c, const char *what, const char *text,
+                          size_t len)
+{
+    size_t n = 0, i;
+    while (*what && n + 1 < sizeof c->rp.reason)
+        c->rp.reason[n++] = *what++;
+    if (text && len && n + 3 < sizeof c->rp.reason) {
+        c->rp.reason[n++] = ':';
+        c->rp.reason[n++] = ' ';
+        for (i = 0; i < len && n + 1 < sizeof c->rp.reason; i++)
+            c->rp.reason[n++] = (unsigned char)text[i] < 0x20 ? ' ' : text[i];
+    }
+    c->rp.reason[n] = '\0';
+}
+
+static int out_uidset(satchel_client *c, const uint32_t *uids, uint32_t n)
+{
+    uint32_t i = 0;
+    int rc;
+    /* uids are ascending; write ranges. */
+    while (i < n) {
+        uint32_t j = i;
+        while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+            j++;
+        if (i && (rc = out_str(c, ",")) < 0)
+            return rc;
+        if ((rc = out_u64(c, uids[i])) < 0)
+            return rc;
+        if (j > i && ((rc = out_str(c, ":")) < 0 || (rc = out_u64(c, uids[j])) < 0))
+            return rc;
+        i = j + 1;
+    }
+    return 0;
+}
+
+static int out_flags(satchel_client *c, uint32_t bits, const char *kw)
+{
+    static const char *const names[] = {"\\Seen", "\\Answered", "\\Flagged",
+                                        "\\Deleted", "\\Draft"};
+    int first = 1, rc, i;
+    if ((rc = out_str(c, "(")) < 0)
+        return rc;
+    for (i = 0; i < 5; i++) {
+        if (bits & (1u << i)) {
+            if ((!first && (rc = out_str(c, " ")) < 0) ||
+                (rc = out_str(c, names[i])) < 0)
+                return rc;
+            first = 0;
+        }
+    }
+    if (*kw) {
+        if ((!first && (rc = out_str(c, " ")) < 0) || (rc = out_str(c, kw)) < 0)
+            return rc;
+    }
+    return out_str(c, ")");
+}
+
+/* Sorted UIDs of the batch ops matching a predicate. */
+static uint32_t batch_uids(satchel_client *c, int type, int group, uint32_t *out)
+{
+    uint32_t i, j, n = 0;
+    for (i = 0; i < c->rp.n; i++) {
+        const struct rop *r = &c->rp.ops[i];
+        if ((type && r->type != type) || (group >= 0 && r->group != group))
+            continue;
+        for (j = n; j > 0 && out[j - 1] > r->uid; j--)
+            out[j] = out[j - 1];
+        out[j] = r->uid;
+        n++;
+    }
+    /* dedupe */
+    for (i = 0, j = 0; i < n; i++)
+        if (j == 0 || out[j - 1] != out[i])
+            out[j++] = out[i];
+    return j;
+}
+
+static int replay_next(satchel_client *c);
+
+static int start_sync_after_replay(satchel_client *c)
+{
+    c->rp.selected[0] = '\0';
+    c->job = J_QUEUED;
+    return job_advance(c);
+}
+
+static int rollback(satchel_client *c, satchel_op *op, const struct rop *r)
+{
+    satchel_folder f, d;
+    satchel_msg *m = &c->msg;
+    uint32_t n;
+    int rc = 0;
+    if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) < 0)
+        memset(&f, 0, sizeof f);
+    switch (op->type) {
+    case SATCHEL_OP_FLAG:
+        if (!f.id)
+            return 0;
+        if (r && r->exists)
+            rc = satchel_store_msg_set_flags(c->txn, &f, op->uid, r->sflags, "", 0);
+        else
+            rc = satchel_store_msg_del(c->txn, &f, op->uid);
+        if (rc >= 0)
+            rc = satchel_store_folder_put(c->txn, &f);
+        return rc < 0 && rc != SATCHEL_E_NOTFOUND ? rc : 0;
+    case SATCHEL_OP_MOVE:
+        if (satchel_store_folder_get(c->store, c->txn, op->dest, &d) == 0 &&
+            satchel_store_msg_get(c->store, c->txn, d.id, op->dest_uid, m) == 0) {
+            if ((rc = satchel_store_msg_del(c->txn, &d, op->dest_uid)) < 0 ||
+                (rc = satchel_store_folder_put(c->txn, &d)) < 0)
+                return rc;
+            satchel_store_op_index(c->txn, d.id, op->dest_uid, 0);
+            if (f.id && (!r || r->exists)) {
+                m->uid = op->uid;
+                m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+                if ((rc = satchel_store_msg_put(c->txn, &f, m, NULL)) < 0 ||
+                    (rc = satchel_store_folder_put(c->txn, &f)) < 0)
+                    return rc;
+            }
+            return 0;
+        }
+        /* No copy kept: have the next sync fetch the message again. */
+        if (f.id && (!r || r->exists) && f.uidnext > op->uid) {
+            f.uidnext = op->uid;
+            return satchel_store_folder_put(c->txn, &f);
+        }
+        return 0;
+    case SATCHEL_OP_EXPUNGE:
+        if (f.id && (!r || r->exists) && f.uidnext > op->uid) {
+            f.uidnext = op->uid;
+            return satchel_store_folder_put(c->txn, &f);
+        }
+        return 0;
+    case SATCHEL_OP_MKDIR:
+        rc = satchel_store_folder_delete(c->txn, op->dest);
+        (void)n;
+        return rc == SATCHEL_E_NOTFOUND ? 0 : rc;
+    }
+    return 0;
+}
+
+static int op_fail(satchel_client *c, satchel_op *op, const struct rop *r,
+                   const char *reason)
+{
+    int rc;
+    op->state = SATCHEL_OP_FAILED;
+    op->attempts++;
+    {
+        size_t n = strlen(reason);
+        if (n >= sizeof op->reason)
+            n = sizeof op->reason - 1;
+        memcpy(op->reason, reason, n);
+        op->reason[n] = '\0';
+    }
+    if ((rc = rollback(c, op, r)) < 0)
+        return rc;
+    c->rp.failed++;
+    return satchel_store_op_put(c->txn, op);
+}
+
+/* Ops that still name a placeholder of a completed move now name the real
+ * UID (or, without COPYUID, cannot be placed and fail). */
+static int retarget(satchel_client *c, const char *dest, uint32_t from, uint32_t to)
+{
+    uint64_t at = 0;
+    satchel_op *op = &c->op;
+    int rc;
+    while (satchel_store_op_next(c->store, c->txn, at, op) == 0) {
+        at = op->id;
+        if (op->state != SATCHEL_OP_PENDING || op->uid != from ||
+            strcmp(op->folder, dest) != 0)
+            continue;
+        if (to) {
+            op->uid = to;
+            rc = satchel_store_op_put(c->txn, op);
+        } else {
+            rc = op_fail(c, op, NULL, "moved message has no known UID yet "
+                                      "(server lacks UIDPLUS); retry after a sync");
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int replay_finish_batch(satchel_client *c)
+{
+    uint32_t i;
+    int rc;
+    if ((rc = txn(c)) < 0)
+        return rc;
+    for (i = 0; i < c->rp.n; i++) {
+        struct rop *r = &c->rp.ops[i];
+        satchel_op *op = &c->op;
+        if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
+            continue;
+        if (r->failed) {
+            rc = op_fail(c, op, r, c->rp.reason[0] ? c->rp.reason : "server refused");
+        } else if (!r->exists && op->type == SATCHEL_OP_FLAG) {
+            rc = op_fail(c, op, r, "message no longer on the server");
+        } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase == 0) {
+            rc = op_fail(c, op, r, "message no longer on the server");
+        } else {
+            if (op->type == SATCHEL_OP_MOVE) {
+                /* Done, or (retry with the message gone) done earlier. */
+                satchel_folder d;
+                if (satchel_store_folder_get(c->store, c->txn, op->dest, &d) == 0) {
+                    satchel_msg *m = &c->msg;
+                    if (satchel_store_msg_get(c->store, c->txn, d.id, op->dest_uid, m) == 0) {
+                        satchel_store_msg_del(c->txn, &d, op->dest_uid);
+                        if (r->mapped) {
+                            m->uid = r->mapped;
+                            m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+                            if ((rc = satchel_store_msg_put(c->txn, &d, m, NULL)) < 0)
+                                return fail(c, rc, "cannot store moved message");
+                        }
+                        satchel_store_folder_put(c->txn, &d);
+                    }
+                    satchel_store_op_index(c->txn, d.id, op->dest_uid, 0);
+                }
+                {
+                    /* retarget() reuses the scratch op: copy what it needs. */
+                    char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+                    uint32_t from = op->dest_uid;
+                    memcpy(dest, op->dest, sizeof dest);
+                    if ((rc = satchel_store_op_del(c->txn, op->id)) < 0 ||
+                        (rc = retarget(c, dest, from, r->mapped)) < 0)
+                        return fail(c, rc, "cannot update queue");
+                }
+                c->rp.done++;
+                continue;
+            }
+            {
+                satchel_folder f;
+                uint64_t latest;
+                if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) == 0 &&
+                    satchel_store_op_latest(c->store, c->txn, f.id, op->uid, &latest) == 0 &&
+                    latest == op->id)
+                    satchel_store_op_index(c->txn, f.id, op->uid, 0);
+            }
+            rc = satchel_store_op_del(c->txn, op->id);
+            c->rp.done++;
+        }
+        if (rc < 0)
+            return fail(c, rc, "cannot update queue");
+    }
+    if ((rc = commit(c, 0)) < 0)
+        return rc;
+    c->rp.n = 0;
+    c->rp.reason[0] = '\0';
+    return replay_next(c);
+}
+
+/* The flight after SELECT: existence check, then changes. */
+static int replay_send(satchel_client *c)
+{
+    static uint32_t uids[REPLAY_BATCH];
+    uint32_t n, i, g, ngroups = 0;
+    int rc, move = (c->caps & SATCHEL_CAP_MOVE) != 0;
+    int uidplus = (c->caps & SATCHEL_CAP_UIDPLUS) != 0;
+    satchel_op *op = &c->op;
+
+    /* Moves are marked as sent first, so a retry after a crash knows the
+     * server may already have done them. */
+    if ((rc = txn(c)) < 0)
+        return rc;
+    for (i = 0; i < c->rp.n; i++) {
+        struct rop *r = &c->rp.ops[i];
+        if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
+            continue;
+        op->attempts++;
+        if (op->type == SATCHEL_OP_MOVE)
+            op->phase = 1;
+        if ((rc = satchel_store_op_put(c->txn, op)) < 0)
+            return fail(c, rc, "cannot update queue");
+    }
+    if ((rc = commit(c, 0)) < 0)
+        return rc;
+
+    c->job = J_REPLAY_OPS;
+    n = batch_uids(c, 0, -1, uids);
+    if ((rc = cmd_begin(c, K_RCHECK)) < 0 || (rc = out_str(c, "UID FETCH ")) < 0 ||
+        (rc = out_uidset(c, uids, n)) < 0 || (rc = out_str(c, " (UID FLAGS)")) < 0 ||
+        (rc = cmd_end(c)) < 0)
+        return fail(c, rc, "command buffer overflow");
+    /* Group equal changes: flags by (add, del, keywords); moves by dest. */
+    for (i = 0; i < c->rp.n; i++) {
+        struct rop *r = &c->rp.ops[i];
+        satchel_op other;
+        uint32_t j;
+        if (satchel_store_op_get(c->store, NULL, r->id, op) < 0)
+            continue;
+        r->group = (uint8_t)ngroups;
+        for (j = 0; j < i; j++) {
+            const struct rop *q = &c->rp.ops[j];
+            if (q->type != r->type ||
+                satchel_store_op_get(c->store, NULL, q->id, &other) < 0)
+                continue;
+            if ((r->type == SATCHEL_OP_FLAG && other.add == op->add &&
+                 other.del == op->del && strcmp(other.kw_add, op->kw_add) == 0 &&
+                 strcmp(other.kw_del, op->kw_del) == 0) ||
+                (r->type == SATCHEL_OP_MOVE && strcmp(other.dest, op->dest) == 0) ||
+                r->type == SATCHEL_OP_EXPUNGE) {
+                r->group = q->group;
+                break;
+            }
+        }
+        if (r->group != ngroups)
+            continue;
+        ngroups++;
+        n = batch_uids(c, r->type, r->group, uids);
+        if (r->type == SATCHEL_OP_FLAG) {
+            if (op->add || op->kw_add[0]) {
+                if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID STORE ")) < 0 ||
+                    (rc = out_uidset(c, uids, n)) < 0 ||
+                    (rc = out_str(c, " +FLAGS.SILENT ")) < 0 ||
+                    (rc = out_flags(c, op->add, op->kw_add)) < 0 || (rc = cmd_end(c)) < 0)
+                    return fail(c, rc, "command buffer overflow");
+                c->inflight[c->n_inflight - 1].arg = r->group;
+            }
+            if (op->del || op->kw_del[0]) {
+                if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID STORE ")) < 0 ||
+                    (rc = out_uidset(c, uids, n)) < 0 ||
+                    (rc = out_str(c, " -FLAGS.SILENT ")) < 0 ||
+                    (rc = out_flags(c, op->del, op->kw_del)) < 0 || (rc = cmd_end(c)) < 0)
+                    return fail(c, rc, "command buffer overflow");
+                c->inflight[c->n_inflight - 1].arg = r->group;
+            }
+            continue;
+        }
+        if (r->type == SATCHEL_OP_MOVE) {
+            if ((rc = cmd_begin(c, K_RCMD)) < 0 ||
+                (rc = out_str(c, move ? "UID MOVE " : "UID COPY ")) < 0 ||
+                (rc = out_uidset(c, uids, n)) < 0 || (rc = out_str(c, " ")) < 0 ||
+                (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0)
+                return fail(c, rc, "command buffer overflow");
+            c->inflight[c->n_inflight - 1].arg = r->group;
+            if (move)
+                continue;
+        }
+        /* Expunge (and the second half of COPY): never a plain EXPUNGE of the
+         * whole folder; without UIDPLUS the \Deleted mark waits. */
+        if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID STORE ")) < 0 ||
+            (rc = out_uidset(c, uids, n)) < 0 ||
+            (rc = out_str(c, " +FLAGS.SILENT (\\Deleted)")) < 0 || (rc = cmd_end(c)) < 0)
+            return fail(c, rc, "command buffer overflow");
+        c->inflight[c->n_inflight - 1].arg = r->group;
+        if (uidplus) {
+            if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID EXPUNGE ")) < 0 ||
+                (rc = out_uidset(c, uids, n)) < 0 || (rc = cmd_end(c)) < 0)
+                return fail(c, rc, "command buffer overflow");
+            c->inflight[c->n_inflight - 1].arg = r->group;
+        }
+    }
+    (void)g;
+    return 0;
+}
+
+static int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list)
+{
+    const satchel_imap_arg *k;
+    uint32_t uid = 0, flags = 0, i;
+    char kw[128];
+    int has_flags = 0;
+    for (k = list->child; k && k->next; k = k->next->next) {
+        if (satchel_imap_arg_is(k, "UID"))
+            satchel_imap_arg_u32(k->next, &uid);
+        else if (satchel_imap_arg_is(k, "FLAGS") && k->next->type == SATCHEL_ARG_LIST) {
+            parse_flags(k->next, &flags, kw, sizeof kw);
+            has_flags = 1;
+        }
+    }
+    if (!uid || !has_flags || !count_inflight(c, K_RCHECK))
+        return 0;
+    for (i = 0; i < c->rp.n; i++) {
+        if (c->rp.ops[i].uid == uid) {
+            c->rp.ops[i].exists = 1;
+            c->rp.ops[i].sflags = flags;
+        }
+    }
+    return 0;
+}
+
+static void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
+{
+    const satchel_imap_arg *src = code->next ? code->next->next : NULL;
+    const satchel_imap_arg *dst = src ? src->next : NULL;
+    satchel_seqset_iter si, di;
+    uint32_t slo, shi, dlo, dhi, s, d;
+    int a, b;
+    if (!src || !dst || src->type != SATCHEL_ARG_ATOM || dst->type != SATCHEL_ARG_ATOM)
+        return;
+    satchel_seqset_init(&si, src->str, src->len, UINT32_MAX);
+    satchel_seqset_init(&di, dst->str, dst->len, UINT32_MAX);
+    /* The sets pair up in order (RFC 4315); walk both range by range. */
+    a = satchel_seqset_next(&si, &slo, &shi);
+    b = satchel_seqset_next(&di, &dlo, &dhi);
+    s = slo;
+    d = dlo;
+    while (a == 1 && b == 1) {
+        uint32_t i;
+        for (i = 0; i < c->rp.n; i++)
+            if (c->rp.ops[i].uid == s && c->rp.ops[i].type == SATCHEL_OP_MOVE)
+                c->rp.ops[i].mapped = d;
+        if (s == shi) {
+            a = satchel_seqset_next(&si, &slo, &shi);
+            s = slo;
+        } else {
+            s++;
+        }
+        if (d == dhi) {
+            b = satchel_seqset_next(&di, &dlo, &dhi);
+            d = dlo;
+        } else {
+            d++;
+        }
+    }
+}
+
+/* Pick the next batch: the folder of the first pending change that names a
+ * real UID, and up to REPLAY_BATCH such changes of that folder. */
+static int replay_next(satchel_client *c)
+{
+    uint64_t at = 0;
+    satchel_op *op = &c->op;
+    int rc;
+    c->rp.n = 0;
+    c->rp.folder[0] = '\0';
+    while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
+        at = op->id;
+        if (op->state != SATCHEL_OP_PENDING || op->type == SATCHEL_OP_MKDIR ||
+            op->uid >= SATCHEL_PLACEHOLDER_UID)
+            continue;
+        if (!c->rp.folder[0])
+            memcpy(c->rp.folder, op->folder, sizeof c->rp.folder);
+        else if (strcmp(c->rp.folder, op->folder) != 0)
+            continue;
+        c->rp.ops[c->rp.n].id = op->id;
+        c->rp.ops[c->rp.n].uid = op->uid;
+        c->rp.ops[c->rp.n].type = op->type;
+        c->rp.ops[c->rp.n].exists = 0;
+        c->rp.ops[c->rp.n].failed = 0;
+        c->rp.ops[c->rp.n].mapped = 0;
+        if (++c->rp.n == REPLAY_BATCH)
+            break;
+    }
+    if (c->rp.n == 0)
+        return start_sync_after_replay(c);
+    if (strcmp(c->rp.selected, c->rp.folder) == 0)
+        return replay_send(c);
+    c->job = J_REPLAY_SELECT;
+    c->rp.uidvalidity = 0;
+    if ((rc = cmd_begin(c, K_RSELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
+        (rc = out_astring(c, c->rp.folder)) < 0 || (rc = cmd_end(c)) < 0)
+        return fail(c, rc == SATCHEL_E_NOTSUP ? rc : SATCHEL_E_RANGE, "cannot send SELECT");
+    return 0;
+}
+
+static int replay_mkdirs(satchel_client *c)
+{
+    uint64_t at = 0;
+    satchel_op *op = &c->op;
+    int rc, sent = 0;
+    c->job = J_REPLAY_MKDIR;
+    while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
+        at = op->id;
+        if (op->state != SATCHEL_OP_PENDING || op->type != SATCHEL_OP_MKDIR)
+            continue;
+        if (c->n_inflight + 2 >= MAX_INFLIGHT)
+            break;
+        if ((rc = cmd_begin(c, K_CREATE)) < 0 || (rc = out_str(c, "CREATE ")) < 0 ||
+            (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0)
+            return fail(c, SATCHEL_E_RANGE, "command buffer overflow");
+        c->inflight[c->n_inflight - 1].arg = op->id;
+        sent++;
+    }
+    if (!sent)
+        return replay_next(c);
+    return 0;
+}
+
+static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                         const satchel_imap_resp *r)
+{
+    int rc;
+    uint32_t i;
+    switch (kind) {
+    case K_CREATE: {
+        satchel_op *op = &c->op;
+        /* An existing folder is what we wanted (a retry after a crash). */
+        int exists = r->code && satchel_imap_arg_is(r->code, "ALREADYEXISTS");
+        if ((rc = txn(c)) < 0)
+            return rc;
+        if (satchel_store_op_get(c->store, c->txn, arg, op) == 0) {
+            if (ok || exists) {
+                rc = satchel_store_op_del(c->txn, op->id);
+                c->rp.done++;
+            } else {
+                replay_reason(c, "server refused to create the folder", r->text, r->text_len);
+                rc = op_fail(c, op, NULL, c->rp.reason);
+            }
+            if (rc < 0)
+                return fail(c, rc, "cannot update queue");
+        }
+        if ((rc = commit(c, 0)) < 0)
+            return rc;
+        if (count_inflight(c, K_CREATE) == 0)
+            return replay_mkdirs(c); /* more, or on to the folders */
+        return 0;
+    }
+    case K_RSELECT:
+        if (!ok) {
+            replay_reason(c, "folder cannot be opened on the server", r->text, r->text_len);
+            for (i = 0; i < c->rp.n; i++)
+                c->rp.ops[i].failed = 1;
+            c->rp.selected[0] = '\0';
+            return replay_finish_batch(c);
+        }
+        memcpy(c->rp.selected, c->rp.folder, sizeof c->rp.selected);
+        /* UIDs recorded under another UIDVALIDITY name other messages now. */
+        for (i = 0; i < c->rp.n; i++) {
+            satchel_op *op = &c->op;
+            if (satchel_store_op_get(c->store, NULL, c->rp.ops[i].id, op) == 0 &&
+                op->uidvalidity && c->rp.uidvalidity &&
+                op->uidvalidity != c->rp.uidvalidity) {
+                c->rp.ops[i].failed = 1;
+                replay_reason(c, "UIDVALIDITY changed on the server", NULL, 0);
+            }
+        }
+        if (c->rp.reason[0]) {
+            /* Never send changes for renumbered messages. */
+            return replay_finish_batch(c);
+        }
+        return replay_send(c);
+    case K_RCHECK:
+    case K_RCMD:
+        if (!ok && kind == K_RCMD) {
+            replay_reason(c, "server refused the change", r->text, r->text_len);
+            for (i = 0; i < c->rp.n; i++)
+                if (c->rp.ops[i].group == (uint8_t)arg)
+                    c->rp.ops[i].failed = 1;
+        }
+        if (count_inflight(c, K_RCHECK) + count_inflight(c, K_RCMD) == 0)
+            return replay_finish_batch(c);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 static int job_advance(satchel_client *c)
 {
     int rc;
@@ -1432,6 +2050,15 @@ static int job_advance(satchel_client *c)
         return 0;
     switch (c->job) {
     case J_QUEUED:
+        if (c->want_replay) {
+            uint64_t pending = 0, failed = 0;
+            c->want_replay = 0;
+            satchel_store_queue_counts(c->store, &pending, &failed);
+            if (pending) {
+                c->rp.selected[0] = '\0';
+                return replay_mkdirs(c);
+            }
+        }
         c->cursor[0] = '\0';
         /* A single folder already known needs no LIST. */
         if (!c->job_all &&
@@ -1550,6 +2177,7 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
     uint32_t tag = 0, i;
     const char *t = r->tag;
     uint8_t kind = K_NONE;
+    uint64_t arg;
     int ok = r->status == SATCHEL_STATUS_OK;
     int rc = 0;
 
@@ -1565,6 +2193,9 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
     if (tag == 0 || i == c->n_inflight)
         return fail(c, SATCHEL_E_PROTO, "server answered a command never sent");
     kind = c->inflight[i].kind;
+    arg = c->inflight[i].arg;
+    if (kind == K_RCMD && ok && r->code && satchel_imap_arg_is(r->code, "COPYUID"))
+        replay_copyuid(c, r->code);
     remove_inflight(c, i);
     c->last_activity = c->now;
 
@@ -1677,6 +2308,11 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
         return 0;
     case K_BODYFETCH:
         return body_tagged(c, ok, r);
+    case K_CREATE:
+    case K_RSELECT:
+    case K_RCHECK:
+    case K_RCMD:
+        return replay_tagged(c, kind, arg, ok, r);
     case K_LOGOUT:
         c->ph = PH_CLOSED;
         return 0;
@@ -1832,6 +2468,7 @@ int satchel_client_connected(satchel_client *c, uint64_t now_ms, int tls_active)
         c->body.next_req = c->body.committed;
     } else if (c->job != J_NONE && c->job != J_DONE) {
         c->job = J_QUEUED;
+        c->want_replay = 1;
     }
     return 0;
 }
@@ -1956,6 +2593,8 @@ int satchel_client_sync(satchel_client *c, const char *folder)
     if (folder && (strlen(folder) == 0 || strlen(folder) > SATCHEL_OPT_MAX_FOLDER_NAME))
         return SATCHEL_E_INVAL;
     c->job = J_QUEUED;
+    c->want_replay = 1;
+    memset(&c->rp, 0, sizeof c->rp);
     c->job_rc = 0;
     c->err_text[0] = '\0';
     c->job_all = folder == NULL;
@@ -2032,6 +2671,13 @@ const char *satchel_client_error_text(const satchel_client *c)
 void satchel_client_get_counters(const satchel_client *c, satchel_counters *out)
 {
     *out = c->ctr;
+}
+
+void satchel_client_replay_counts(const satchel_client *c, uint32_t *done,
+                                  uint32_t *failed)
+{
+    *done = c->rp.done;
+    *failed = c->rp.failed;
 }
 
 uint32_t satchel_client_caps(const satchel_client *c)

@@ -269,6 +269,7 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
     app->last_error[0] = '\0';
     memset(&app->last, 0, sizeof app->last);
     app->ttfb_ms = 0;
+    app->replayed = app->replay_failed = 0;
     if (app->cfg.offline || !app->cfg.host) {
         snprintf(app->last_error, sizeof app->last_error,
                  app->cfg.offline ? "offline mode: sync needs the network"
@@ -325,6 +326,7 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                  satchel_client_error_text(c));
     }
     app->caps = satchel_client_caps(c);
+    satchel_client_replay_counts(c, &app->replayed, &app->replay_failed);
     satchel_client_get_counters(c, &app->last);
 out:
     if (l.tls) {

@@ -61,6 +61,8 @@ typedef struct satchel_app {
     uint32_t session_ms;         /* duration of the last session */
     uint32_t ttfb_ms;            /* last session: start to first body byte */
     satchel_msg scratch_msg;     /* console scratch, off the stack */
+    satchel_op scratch_op;
+    uint32_t replayed, replay_failed; /* queue entries, last session */
     uint8_t buf[16384];
 } satchel_app;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "satchel/body.h"
+#include "satchel/ops.h"
 #include "satchel/mime.h"
 
 #define MAX_ARGS 8
@@ -238,7 +239,7 @@ static int get_folder(satchel_console *con, const char *name, satchel_folder *f)
 
 /* ---------- commands ---------- */
 
-#define N_COMMANDS 11 /* the table below, with its terminator */
+#define N_COMMANDS 18 /* the table below, with its terminator */
 static const struct cmd commands[N_COMMANDS];
 
 static int cmd_help(satchel_console *con, int argc, char **argv)
@@ -444,8 +445,10 @@ static int cmd_sync(satchel_console *con, int argc, char **argv)
     rc = satchel_app_sync(app, argc > 1 ? argv[1] : NULL, on_event, &sc);
     if (con->json) {
         printf_(con,
-                "],\"bytes_in\":%llu,\"bytes_out\":%llu,\"round_trips\":%u,"
+                "],\"replayed\":%u,\"replay_failed\":%u,"
+                "\"bytes_in\":%llu,\"bytes_out\":%llu,\"round_trips\":%u,"
                 "\"commands\":%u,\"ok\":%s",
+                (unsigned)app->replayed, (unsigned)app->replay_failed,
                 (unsigned long long)app->last.bytes_in,
                 (unsigned long long)app->last.bytes_out,
                 (unsigned)app->last.round_trips, (unsigned)app->last.commands,
@@ -935,6 +938,213 @@ static int cmd_cache(satchel_console *con, int argc, char **argv)
     return 0;
 }
 
+/* ---------- offline changes ---------- */
+
+static int ok_line(satchel_console *con, const char *action, const char *fmt, ...)
+{
+    char buf[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (con->json) {
+        printf_(con, "{\"ok\":true,\"action\":\"%s\"%s%s}", action, buf[0] ? "," : "", buf);
+    } else {
+        printf_(con, "%s: ok", action);
+    }
+    end_line(con);
+    return 0;
+}
+
+static int op_error(satchel_console *con, int rc, const char *what)
+{
+    if (rc == SATCHEL_E_NOTFOUND)
+        return error(con, rc, "%s: no such folder or message", what);
+    if (rc == SATCHEL_E_BUSY)
+        return error(con, rc, "%s: folder already exists", what);
+    return error(con, rc, "%s: %s", what, satchel_strerror(rc));
+}
+
+static int cmd_flag(satchel_console *con, int argc, char **argv)
+{
+    uint32_t uid, add = 0, del = 0;
+    char kwa[64] = "", kwd[64] = "";
+    int i, rc;
+    if (parse_u32(argv[2], &uid) < 0 || uid == 0)
+        return error(con, SATCHEL_E_INVAL, "bad UID '%s'", argv[2]);
+    for (i = 3; i < argc; i++)
+        if (satchel_ops_parse_flag(argv[i], &add, &del, kwa, sizeof kwa, kwd,
+                                   sizeof kwd) < 0)
+            return error(con, SATCHEL_E_INVAL,
+                         "bad flag '%s' (use +\\Seen, -\\Flagged, +$Forwarded ...)",
+                         argv[i]);
+    rc = satchel_ops_flag(con->app->store, argv[1], uid, add, del, kwa, kwd);
+    if (rc < 0)
+        return op_error(con, rc, "flag");
+    return ok_line(con, "flag", "\"uid\":%u", (unsigned)uid);
+}
+
+static int cmd_move(satchel_console *con, int argc, char **argv)
+{
+    uint32_t uid, nu = 0;
+    int rc;
+    (void)argc;
+    if (parse_u32(argv[2], &uid) < 0 || uid == 0)
+        return error(con, SATCHEL_E_INVAL, "bad UID '%s'", argv[2]);
+    if (strcmp(argv[1], argv[3]) == 0)
+        return error(con, SATCHEL_E_INVAL, "move: source and destination are the same");
+    rc = satchel_ops_move(con->app->store, argv[1], uid, argv[3], &nu);
+    if (rc < 0)
+        return op_error(con, rc, "move");
+    return ok_line(con, "move", "\"uid\":%u,\"new_uid\":%u", (unsigned)uid, (unsigned)nu);
+}
+
+static int cmd_delete(satchel_console *con, int argc, char **argv)
+{
+    uint32_t uid, nu = 0;
+    int rc, trashed = 0;
+    (void)argc;
+    if (parse_u32(argv[2], &uid) < 0 || uid == 0)
+        return error(con, SATCHEL_E_INVAL, "bad UID '%s'", argv[2]);
+    rc = satchel_ops_delete(con->app->store, argv[1], uid, &trashed, &nu);
+    if (rc < 0)
+        return op_error(con, rc, "delete");
+    return ok_line(con, "delete", "\"uid\":%u,\"to_trash\":%s,\"new_uid\":%u",
+                   (unsigned)uid, trashed ? "true" : "false", (unsigned)nu);
+}
+
+static int cmd_mkdir(satchel_console *con, int argc, char **argv)
+{
+    int rc;
+    (void)argc;
+    rc = satchel_ops_mkdir(con->app->store, argv[1]);
+    if (rc < 0)
+        return op_error(con, rc, "mkdir");
+    return ok_line(con, "mkdir", "");
+}
+
+static const char *op_name(int type)
+{
+    switch (type) {
+    case SATCHEL_OP_FLAG: return "flag";
+    case SATCHEL_OP_MOVE: return "move";
+    case SATCHEL_OP_EXPUNGE: return "expunge";
+    case SATCHEL_OP_MKDIR: return "mkdir";
+    default: return "?";
+    }
+}
+
+static void flagdelta(char *buf, size_t cap, const satchel_op *op)
+{
+    static const char *const names[] = {"\\Seen", "\\Answered", "\\Flagged",
+                                        "\\Deleted", "\\Draft"};
+    size_t n = 0;
+    int i;
+    buf[0] = '\0';
+    for (i = 0; i < 5; i++) {
+        if (op->add & (1u << i))
+            n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s+%s", n ? " " : "", names[i]);
+        if (op->del & (1u << i))
+            n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s-%s", n ? " " : "", names[i]);
+    }
+    if (op->kw_add[0] && n < cap)
+        n += (size_t)snprintf(buf + n, cap - n, "%s+%s", n ? " " : "", op->kw_add);
+    if (op->kw_del[0] && n < cap)
+        snprintf(buf + n, cap - n, "%s-%s", n ? " " : "", op->kw_del);
+}
+
+static int cmd_queue(satchel_console *con, int argc, char **argv)
+{
+    satchel_store *st = con->app->store;
+    satchel_op *op = &con->app->scratch_op;
+    uint64_t at = 0, pending = 0, failed = 0;
+    int first = 1, rc;
+    if (argc >= 2) {
+        char *end;
+        unsigned long long id;
+        if (argc != 3 || (strcmp(argv[1], "retry") != 0 && strcmp(argv[1], "drop") != 0))
+            return error(con, SATCHEL_E_INVAL, "usage: queue [retry ID | drop ID]");
+        id = strtoull(argv[2], &end, 10);
+        if (*end || id == 0)
+            return error(con, SATCHEL_E_INVAL, "bad queue ID '%s'", argv[2]);
+        rc = argv[1][0] == 'r' ? satchel_ops_retry(st, id) : satchel_ops_drop(st, id);
+        if (rc == SATCHEL_E_INVAL)
+            return error(con, rc, "queue entry %llu is not a failed one", id);
+        if (rc < 0)
+            return op_error(con, rc, argv[1]);
+        return ok_line(con, argv[1], "\"id\":%llu", id);
+    }
+    satchel_store_queue_counts(st, &pending, &failed);
+    if (con->json)
+        printf_(con, "{\"pending\":%llu,\"failed\":%llu,\"entries\":[",
+                (unsigned long long)pending, (unsigned long long)failed);
+    else
+        printf_(con, "queue: %llu pending, %llu failed\n", (unsigned long long)pending,
+                (unsigned long long)failed);
+    while (satchel_store_op_next(st, NULL, at, op) == 0) {
+        char delta[200];
+        at = op->id;
+        flagdelta(delta, sizeof delta, op);
+        if (con->json) {
+            if (!first)
+                put(con, ",", 1);
+            printf_(con, "{\"id\":%llu,\"op\":\"%s\",\"state\":\"%s\",\"folder\":",
+                    (unsigned long long)op->id, op_name(op->type),
+                    op->state == SATCHEL_OP_FAILED ? "failed" : "pending");
+            jstr(con, op->type == SATCHEL_OP_MKDIR ? op->dest : op->folder);
+            if (op->type != SATCHEL_OP_MKDIR)
+                printf_(con, ",\"uid\":%u", (unsigned)op->uid);
+            if (op->type == SATCHEL_OP_MOVE) {
+                puts_(con, ",\"dest\":");
+                jstr(con, op->dest);
+            }
+            if (op->type == SATCHEL_OP_FLAG) {
+                puts_(con, ",\"flags\":");
+                jstr(con, delta);
+            }
+            printf_(con, ",\"attempts\":%u", (unsigned)op->attempts);
+            if (op->state == SATCHEL_OP_FAILED) {
+                puts_(con, ",\"reason\":");
+                jstr(con, op->reason);
+            }
+            put(con, "}", 1);
+        } else {
+            printf_(con, "%6llu %-7s %-7s %s", (unsigned long long)op->id,
+                    op->state == SATCHEL_OP_FAILED ? "FAILED" : "pending",
+                    op_name(op->type), op->type == SATCHEL_OP_MKDIR ? op->dest : op->folder);
+            if (op->type != SATCHEL_OP_MKDIR)
+                printf_(con, " %u", (unsigned)op->uid);
+            if (op->type == SATCHEL_OP_MOVE)
+                printf_(con, " -> %s", op->dest);
+            if (op->type == SATCHEL_OP_FLAG)
+                printf_(con, " %s", delta);
+            if (op->state == SATCHEL_OP_FAILED)
+                printf_(con, "  (%s)", op->reason);
+            end_line(con);
+        }
+        first = 0;
+    }
+    if (con->json) {
+        puts_(con, "]}");
+        end_line(con);
+    } else {
+        flush(con);
+    }
+    return 0;
+}
+
+static int cmd_online(satchel_console *con, int argc, char **argv)
+{
+    (void)argc;
+    if (argv[0][1] == 'n' && !con->app->cfg.host)
+        return error(con, SATCHEL_E_INVAL, "no server configured (--server)");
+    con->app->cfg.offline = argv[0][1] != 'n';
+    if (con->app->cfg.offline)
+        return ok_line(con, "offline", "");
+    /* Coming online flushes the queue (and brings the store up to date). */
+    return cmd_sync(con, 1, argv);
+}
+
 static int cmd_stats(satchel_console *con, int argc, char **argv)
 {
     satchel_app *app = con->app;
@@ -991,6 +1201,19 @@ static const struct cmd commands[N_COMMANDS] = {
      "show the text part (or PART); fetched on demand into the cache", 2, 4, cmd_body},
     {"cache", "cache [evict [FOLDER [UID]] | pin FOLDER UID | unpin FOLDER UID]",
      "body cache statistics and control", 0, 3, cmd_cache},
+    {"flag", "flag FOLDER UID +FLAG|-FLAG ...", "change flags (offline too; queued)", 3,
+     6, cmd_flag},
+    {"move", "move FOLDER UID DEST", "move a message (offline too; queued)", 3, 3,
+     cmd_move},
+    {"delete", "delete FOLDER UID", "move to Trash, or expunge there (queued)", 2, 2,
+     cmd_delete},
+    {"mkdir", "mkdir NAME", "create a folder (offline too; queued)", 1, 1, cmd_mkdir},
+    {"queue", "queue [retry ID | drop ID]", "pending and failed changes, with reasons",
+     0, 2, cmd_queue},
+    {"online", "online", "use the network again: replay the queue and sync", 0, 0,
+     cmd_online},
+    {"offline", "offline", "stop using the network; changes are queued", 0, 0,
+     cmd_online},
     {"stats", "stats", "traffic, round trips, store size, heap", 0, 0, cmd_stats},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

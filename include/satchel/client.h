@@ -139,7 +139,9 @@ int satchel_client_tick(satchel_client *c, uint64_t now_ms);
 uint32_t satchel_client_next_timeout(const satchel_client *c, uint64_t now_ms);
 
 /* Jobs.  satchel_client_sync queues a sync of one folder (or all folders
- * when folder is NULL); it starts as soon as the session is authenticated.
+ * when folder is NULL); it starts as soon as the session is authenticated,
+ * after replaying the offline change queue (satchel/ops.h) if it holds
+ * pending changes.
  * Returns SATCHEL_E_BUSY if a job is queued or running. */
 int satchel_client_sync(satchel_client *c, const char *folder);
 /* Queue a download of one body part (section "1", "2.1", ...) of message
@@ -164,6 +166,9 @@ const char *satchel_client_error_text(const satchel_client *c);
 void satchel_client_get_counters(const satchel_client *c,
                                  satchel_counters *out);
 uint32_t satchel_client_caps(const satchel_client *c);
+/* Queued changes the last sync replayed, and those that failed. */
+void satchel_client_replay_counts(const satchel_client *c, uint32_t *done,
+                                  uint32_t *failed);
 int satchel_client_tls_active(const satchel_client *c);
 
 #ifdef __cplusplus

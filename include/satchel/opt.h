@@ -53,7 +53,7 @@
 
 /* Outgoing command buffer of the client. */
 #ifndef SATCHEL_OPT_OUTBUF
-#define SATCHEL_OPT_OUTBUF 4096u
+#define SATCHEL_OPT_OUTBUF 8192u
 #endif
 
 /* Stored text fields: subject, from, message-id (UTF-8, truncated at a

@@ -64,6 +64,7 @@ typedef struct satchel_folder {
 #define SATCHEL_FLAG_DRAFT 0x10u
 
 #define SATCHEL_MSG_F_BS_TRUNCATED 0x01u /* BODYSTRUCTURE did not fit */
+#define SATCHEL_MSG_F_PENDING 0x02u      /* moved offline, UID is a placeholder */
 
 typedef struct satchel_msg {
     uint32_t uid;
@@ -222,6 +223,70 @@ int satchel_store_pin(satchel_store_txn *t, uint32_t fid, uint32_t uid,
 int satchel_store_is_pinned(satchel_store *s, satchel_store_txn *t,
                             uint32_t fid, uint32_t uid);
 int satchel_store_cache_stats(satchel_store *s, satchel_cache_stats *out);
+
+/* ---- Offline change queue ----
+ *
+ * Every local change (flags, move, delete, new folder) is one queue record
+ * written in the same transaction as its effect on the store.  Messages
+ * moved offline live in their destination under a placeholder UID at or
+ * above SATCHEL_PLACEHOLDER_UID until the server assigns the real one. */
+
+#define SATCHEL_PLACEHOLDER_UID 0xF0000000u
+
+typedef enum satchel_op_type {
+    SATCHEL_OP_FLAG = 1,   /* add/del flags and keywords */
+    SATCHEL_OP_MOVE,       /* to dest (delete to Trash is a move) */
+    SATCHEL_OP_EXPUNGE,    /* delete for good (in Trash, or no Trash) */
+    SATCHEL_OP_MKDIR       /* create folder dest */
+} satchel_op_type;
+
+typedef enum satchel_op_state {
+    SATCHEL_OP_PENDING = 0,
+    SATCHEL_OP_FAILED = 1  /* reason says why; kept until retried/dropped */
+} satchel_op_state;
+
+typedef struct satchel_op {
+    uint64_t id;            /* queue order; assigned by op_add */
+    uint8_t type, state;
+    uint8_t phase;          /* MOVE: 1 once sent (a retry must check first) */
+    uint32_t uid;           /* message in folder (may be a placeholder) */
+    uint32_t dest_uid;      /* MOVE: its placeholder in dest */
+    uint32_t uidvalidity;   /* of folder when queued */
+    uint32_t add, del;      /* FLAG: SATCHEL_FLAG_* bits */
+    uint32_t base;          /* FLAG: flags the change was made against */
+    uint32_t attempts;
+    uint64_t created;       /* queue clock: order of recording */
+    char folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char kw_add[64], kw_del[64];
+    char message_id[SATCHEL_OPT_MAX_FIELD];
+    char reason[160];
+} satchel_op;
+
+/* Append op (assigns op->id).  Index: the op becomes the latest one of the
+ * message it leaves the message at (folder/uid, or dest/dest_uid). */
+int satchel_store_op_add(satchel_store_txn *t, satchel_op *op);
+int satchel_store_op_put(satchel_store_txn *t, const satchel_op *op);
+int satchel_store_op_del(satchel_store_txn *t, uint64_t id);
+int satchel_store_op_get(satchel_store *s, satchel_store_txn *t, uint64_t id,
+                         satchel_op *out);
+/* The op after id in queue order (0: the first).  0 or SATCHEL_E_NOTFOUND. */
+int satchel_store_op_next(satchel_store *s, satchel_store_txn *t, uint64_t after,
+                          satchel_op *out);
+/* The latest queued op that touched message (fid, uid), if any. */
+int satchel_store_op_latest(satchel_store *s, satchel_store_txn *t,
+                            uint32_t fid, uint32_t uid, uint64_t *id);
+int satchel_store_op_index(satchel_store_txn *t, uint32_t fid, uint32_t uid,
+                           uint64_t id); /* id 0 removes the entry */
+/* Next placeholder UID for a message moved offline. */
+int satchel_store_placeholder(satchel_store_txn *t, uint32_t *uid);
+int satchel_store_queue_counts(satchel_store *s, uint64_t *pending,
+                               uint64_t *failed);
+/* Queue clock when folder fid last completed a sync (0: never).  An entry
+ * recorded before that saw the server's state of its message. */
+int satchel_store_synced_mark(satchel_store_txn *t, uint32_t fid);
+uint64_t satchel_store_synced_clock(satchel_store *s, satchel_store_txn *t,
+                                    uint32_t fid);
 
 /* Encode/decode a message record (exposed for tests and fuzzing).  encode
  * returns the length or SATCHEL_E_RANGE; decode returns 0 or
