@@ -47,6 +47,8 @@ enum cmd_kind {
     K_RSELECT,   /* replay: SELECT the batch's folder */
     K_RCHECK,    /* replay: UID FETCH set (UID FLAGS) */
     K_RCMD,      /* replay: STORE/MOVE/COPY/EXPUNGE (arg: group | kind) */
+    K_RVSELECT,  /* replay: SELECT a move's destination to check it */
+    K_RVSEARCH,  /* replay: UID SEARCH HEADER Message-ID there */
     K_LOGOUT
 };
 
@@ -73,6 +75,7 @@ enum job_state {
     J_REPLAY_MKDIR,
     J_REPLAY_SELECT,
     J_REPLAY_OPS,
+    J_REPLAY_VERIFY,
     J_DONE
 };
 
@@ -116,7 +119,8 @@ struct folder_sync {
     uint32_t placeholders;  /* offline moves waiting in this folder */
 };
 
-#define REPLAY_BATCH 48
+#define RCMD_COPY 0x100u /* K_RCMD arg flag: a COPY awaiting its OK */
+#define REPLAY_BATCH 40 /* worst case 3 commands each + 1 within MAX_INFLIGHT */
 
 /* One queued change in the batch being replayed. */
 struct rop {
@@ -134,6 +138,8 @@ struct replay {
     uint32_t uidvalidity;
     char reason[160];
     uint32_t done, failed; /* counters for the report */
+    uint64_t verify_id;    /* move being checked in its destination */
+    int verify_found;
 };
 
 struct satchel_client {
@@ -933,6 +939,11 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
     }
     if (satchel_imap_arg_is(a, "VANISHED"))
         return on_vanished(c, a);
+    if (satchel_imap_arg_is(a, "SEARCH")) {
+        if (c->job == J_REPLAY_VERIFY && count_inflight(c, K_RVSEARCH) && a->next)
+            c->rp.verify_found = 1;
+        return 0;
+    }
     if (satchel_imap_arg_is(a, "ENABLED")) {
         for (a = a->next; a; a = a->next)
             if (satchel_imap_arg_is(a, "QRESYNC"))
@@ -1570,6 +1581,8 @@ static uint32_t batch_uids(satchel_client *c, int type, int group, uint32_t *out
 }
 
 static int replay_next(satchel_client *c);
+static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t *uids,
+                              uint32_t n);
 
 static int start_sync_after_replay(satchel_client *c)
 {
@@ -1751,7 +1764,6 @@ static int replay_send(satchel_client *c)
     static uint32_t uids[REPLAY_BATCH];
     uint32_t n, i, g, ngroups = 0;
     int rc, move = (c->caps & SATCHEL_CAP_MOVE) != 0;
-    int uidplus = (c->caps & SATCHEL_CAP_UIDPLUS) != 0;
     satchel_op *op = &c->op;
 
     /* Moves are marked as sent first, so a retry after a crash knows the
@@ -1763,7 +1775,7 @@ static int replay_send(satchel_client *c)
         if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
             continue;
         op->attempts++;
-        if (op->type == SATCHEL_OP_MOVE)
+        if (op->type == SATCHEL_OP_MOVE && op->phase == 0)
             op->phase = 1;
         if ((rc = satchel_store_op_put(c->txn, op)) < 0)
             return fail(c, rc, "cannot update queue");
@@ -1778,6 +1790,9 @@ static int replay_send(satchel_client *c)
         (rc = cmd_end(c)) < 0)
         return fail(c, rc, "command buffer overflow");
     /* Group equal changes: flags by (add, del, keywords); moves by dest. */
+    for (i = 0; i < c->rp.n; i++)
+        c->rp.ops[i].group = 0xFF; /* not grouped yet */
+    /* Pass 1: every op joins the group of the first equal earlier op. */
     for (i = 0; i < c->rp.n; i++) {
         struct rop *r = &c->rp.ops[i];
         satchel_op other;
@@ -1787,21 +1802,30 @@ static int replay_send(satchel_client *c)
         r->group = (uint8_t)ngroups;
         for (j = 0; j < i; j++) {
             const struct rop *q = &c->rp.ops[j];
-            if (q->type != r->type ||
+            if (q->type != r->type || q->group == 0xFF ||
                 satchel_store_op_get(c->store, NULL, q->id, &other) < 0)
                 continue;
             if ((r->type == SATCHEL_OP_FLAG && other.add == op->add &&
                  other.del == op->del && strcmp(other.kw_add, op->kw_add) == 0 &&
                  strcmp(other.kw_del, op->kw_del) == 0) ||
-                (r->type == SATCHEL_OP_MOVE && strcmp(other.dest, op->dest) == 0) ||
+                (r->type == SATCHEL_OP_MOVE && strcmp(other.dest, op->dest) == 0 &&
+                 (other.phase == 2) == (op->phase == 2)) ||
                 r->type == SATCHEL_OP_EXPUNGE) {
                 r->group = q->group;
                 break;
             }
         }
-        if (r->group != ngroups)
+        if (r->group == ngroups)
+            ngroups++;
+    }
+    /* Pass 2: one command (or pair) per group, from its first op. */
+    for (g = 0; g < ngroups; g++) {
+        struct rop *r = NULL;
+        for (i = 0; i < c->rp.n && !r; i++)
+            if (c->rp.ops[i].group == g)
+                r = &c->rp.ops[i];
+        if (!r || satchel_store_op_get(c->store, NULL, r->id, op) < 0)
             continue;
-        ngroups++;
         n = batch_uids(c, r->type, r->group, uids);
         if (r->type == SATCHEL_OP_FLAG) {
             if (op->add || op->kw_add[0]) {
@@ -1822,31 +1846,44 @@ static int replay_send(satchel_client *c)
             }
             continue;
         }
-        if (r->type == SATCHEL_OP_MOVE) {
+        if (r->type == SATCHEL_OP_MOVE && !(op->phase == 2 && !move)) {
             if ((rc = cmd_begin(c, K_RCMD)) < 0 ||
                 (rc = out_str(c, move ? "UID MOVE " : "UID COPY ")) < 0 ||
                 (rc = out_uidset(c, uids, n)) < 0 || (rc = out_str(c, " ")) < 0 ||
                 (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0)
                 return fail(c, rc, "command buffer overflow");
-            c->inflight[c->n_inflight - 1].arg = r->group;
-            if (move)
-                continue;
+            /* A COPY's source side waits for its OK: deleting after a
+             * refused copy would lose the message. */
+            c->inflight[c->n_inflight - 1].arg = r->group | (move ? 0 : RCMD_COPY);
+            continue;
         }
-        /* Expunge (and the second half of COPY): never a plain EXPUNGE of the
-         * whole folder; without UIDPLUS the \Deleted mark waits. */
+        if ((rc = replay_send_delete(c, r->group, uids, n)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* STORE \Deleted (+ UID EXPUNGE with UIDPLUS) for a group: expunges, and the
+ * source side of a completed COPY. */
+static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t *uids,
+                              uint32_t n)
+{
+    int rc;
+    {
+        /* Never a plain EXPUNGE of the whole folder; without UIDPLUS the
+         * \Deleted mark waits for a later expunge. */
         if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID STORE ")) < 0 ||
             (rc = out_uidset(c, uids, n)) < 0 ||
             (rc = out_str(c, " +FLAGS.SILENT (\\Deleted)")) < 0 || (rc = cmd_end(c)) < 0)
             return fail(c, rc, "command buffer overflow");
-        c->inflight[c->n_inflight - 1].arg = r->group;
-        if (uidplus) {
+        c->inflight[c->n_inflight - 1].arg = group;
+        if (c->caps & SATCHEL_CAP_UIDPLUS) {
             if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID EXPUNGE ")) < 0 ||
                 (rc = out_uidset(c, uids, n)) < 0 || (rc = cmd_end(c)) < 0)
                 return fail(c, rc, "command buffer overflow");
-            c->inflight[c->n_inflight - 1].arg = r->group;
+            c->inflight[c->n_inflight - 1].arg = group;
         }
     }
-    (void)g;
     return 0;
 }
 
@@ -1940,6 +1977,38 @@ static int replay_next(satchel_client *c)
     }
     if (c->rp.n == 0)
         return start_sync_after_replay(c);
+    if (!(c->caps & SATCHEL_CAP_MOVE)) {
+        /* A copy sent before a crash may have happened: look for it in the
+         * destination before copying again, so a retry never duplicates. */
+        uint32_t i;
+        for (i = 0; i < c->rp.n; i++) {
+            if (c->rp.ops[i].type != SATCHEL_OP_MOVE ||
+                satchel_store_op_get(c->store, NULL, c->rp.ops[i].id, op) < 0 ||
+                op->phase != 1)
+                continue;
+            if (!op->message_id[0]) {
+                /* Nothing to look for: cannot be made safe; do not copy. */
+                if ((rc = txn(c)) < 0)
+                    return rc;
+                rc = op_fail(c, op, NULL, "interrupted copy of a message without "
+                                          "Message-ID; check the destination, then retry");
+                if (rc < 0 || (rc = commit(c, 0)) < 0)
+                    return rc < 0 ? fail(c, rc, "cannot update queue") : rc;
+                return replay_next(c);
+            }
+            c->rp.verify_id = op->id;
+            c->rp.verify_found = 0;
+            c->rp.selected[0] = '\0';
+            c->job = J_REPLAY_VERIFY;
+            if ((rc = cmd_begin(c, K_RVSELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
+                (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0 ||
+                (rc = cmd_begin(c, K_RVSEARCH)) < 0 ||
+                (rc = out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
+                (rc = out_astring(c, op->message_id)) < 0 || (rc = cmd_end(c)) < 0)
+                return fail(c, SATCHEL_E_RANGE, "command buffer overflow");
+            return 0;
+        }
+    }
     if (strcmp(c->rp.selected, c->rp.folder) == 0)
         return replay_send(c);
     c->job = J_REPLAY_SELECT;
@@ -2026,6 +2095,24 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             return replay_finish_batch(c);
         }
         return replay_send(c);
+    case K_RVSELECT:
+        return 0;
+    case K_RVSEARCH: {
+        satchel_op *op = &c->op;
+        if ((rc = txn(c)) < 0)
+            return rc;
+        if (satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
+            /* Found: the copy happened; only the source side is left.  Not
+             * found (or the search failed): copying again is safe. */
+            op->phase = ok && c->rp.verify_found ? 2 : 0;
+            if ((rc = satchel_store_op_put(c->txn, op)) < 0)
+                return fail(c, rc, "cannot update queue");
+        }
+        if ((rc = commit(c, 0)) < 0)
+            return rc;
+        c->job = J_REPLAY_SELECT;
+        return replay_next(c);
+    }
     case K_RCHECK:
     case K_RCMD:
         if (!ok && kind == K_RCMD) {
@@ -2033,6 +2120,11 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             for (i = 0; i < c->rp.n; i++)
                 if (c->rp.ops[i].group == (uint8_t)arg)
                     c->rp.ops[i].failed = 1;
+        } else if (kind == K_RCMD && (arg & RCMD_COPY)) {
+            static uint32_t uids[REPLAY_BATCH];
+            uint32_t n = batch_uids(c, SATCHEL_OP_MOVE, (int)(arg & 0xFF), uids);
+            if ((rc = replay_send_delete(c, (uint32_t)(arg & 0xFF), uids, n)) < 0)
+                return rc;
         }
         if (count_inflight(c, K_RCHECK) + count_inflight(c, K_RCMD) == 0)
             return replay_finish_batch(c);
@@ -2312,6 +2404,8 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
     case K_RSELECT:
     case K_RCHECK:
     case K_RCMD:
+    case K_RVSELECT:
+    case K_RVSEARCH:
         return replay_tagged(c, kind, arg, ok, r);
     case K_LOGOUT:
         c->ph = PH_CLOSED;
