@@ -119,7 +119,8 @@ struct folder_sync {
     uint32_t placeholders;  /* offline moves waiting in this folder */
 };
 
-#define RCMD_COPY 0x100u /* K_RCMD arg flag: a COPY awaiting its OK */
+#define RCMD_COPY 0x100u     /* K_RCMD arg flag: a COPY awaiting its OK */
+#define RCMD_DELSTORE 0x200u /* K_RCMD arg flag: \Deleted STORE, then UID EXPUNGE */
 #define REPLAY_BATCH 40 /* worst case 3 commands each + 1 within MAX_INFLIGHT */
 
 /* One queued change in the batch being replayed. */
@@ -1583,6 +1584,7 @@ static uint32_t batch_uids(satchel_client *c, int type, int group, uint32_t *out
 static int replay_next(satchel_client *c);
 static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t *uids,
                               uint32_t n);
+static int replay_send_expunge(satchel_client *c, uint32_t group);
 
 static int start_sync_after_replay(satchel_client *c)
 {
@@ -1799,10 +1801,17 @@ static int replay_send(satchel_client *c)
         uint32_t j;
         if (satchel_store_op_get(c->store, NULL, r->id, op) < 0)
             continue;
+        uint32_t floor = 0;
         r->group = (uint8_t)ngroups;
+        /* Groups go out in order: joining one must not put this change
+         * before an earlier change to the same message. */
+        for (j = 0; j < i; j++)
+            if (c->rp.ops[j].uid == r->uid && c->rp.ops[j].group != 0xFF &&
+                c->rp.ops[j].group > floor)
+                floor = c->rp.ops[j].group;
         for (j = 0; j < i; j++) {
             const struct rop *q = &c->rp.ops[j];
-            if (q->type != r->type || q->group == 0xFF ||
+            if (q->type != r->type || q->group == 0xFF || q->group < floor ||
                 satchel_store_op_get(c->store, NULL, q->id, &other) < 0)
                 continue;
             if ((r->type == SATCHEL_OP_FLAG && other.add == op->add &&
@@ -1876,14 +1885,24 @@ static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t 
             (rc = out_uidset(c, uids, n)) < 0 ||
             (rc = out_str(c, " +FLAGS.SILENT (\\Deleted)")) < 0 || (rc = cmd_end(c)) < 0)
             return fail(c, rc, "command buffer overflow");
-        c->inflight[c->n_inflight - 1].arg = group;
-        if (c->caps & SATCHEL_CAP_UIDPLUS) {
-            if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID EXPUNGE ")) < 0 ||
-                (rc = out_uidset(c, uids, n)) < 0 || (rc = cmd_end(c)) < 0)
-                return fail(c, rc, "command buffer overflow");
-            c->inflight[c->n_inflight - 1].arg = group;
-        }
+        /* UID EXPUNGE waits for this OK: pipelined right behind the STORE,
+         * Dovecot 2.3 was seen to answer OK and expunge nothing (a message
+         * moved in earlier in the same session). */
+        c->inflight[c->n_inflight - 1].arg =
+            group | ((c->caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : 0);
     }
+    return 0;
+}
+
+static int replay_send_expunge(satchel_client *c, uint32_t group)
+{
+    static uint32_t uids[REPLAY_BATCH];
+    uint32_t n = batch_uids(c, 0, (int)group, uids);
+    int rc;
+    if ((rc = cmd_begin(c, K_RCMD)) < 0 || (rc = out_str(c, "UID EXPUNGE ")) < 0 ||
+        (rc = out_uidset(c, uids, n)) < 0 || (rc = cmd_end(c)) < 0)
+        return fail(c, rc, "command buffer overflow");
+    c->inflight[c->n_inflight - 1].arg = group;
     return 0;
 }
 
@@ -2120,6 +2139,9 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             for (i = 0; i < c->rp.n; i++)
                 if (c->rp.ops[i].group == (uint8_t)arg)
                     c->rp.ops[i].failed = 1;
+        } else if (kind == K_RCMD && (arg & RCMD_DELSTORE)) {
+            if ((rc = replay_send_expunge(c, (uint32_t)(arg & 0xFF))) < 0)
+                return rc;
         } else if (kind == K_RCMD && (arg & RCMD_COPY)) {
             static uint32_t uids[REPLAY_BATCH];
             uint32_t n = batch_uids(c, SATCHEL_OP_MOVE, (int)(arg & 0xFF), uids);

@@ -260,6 +260,34 @@ static int relocate(satchel_store_txn *t, satchel_folder *src, uint32_t uid,
     return satchel_store_folder_put(t, dst);
 }
 
+/* Pending changes queued against a placeholder follow the message when an
+ * offline move is retargeted (they would otherwise name a UID that no
+ * longer exists anywhere).  drop: the message is gone; forget them. */
+static int follow(satchel_store *s, satchel_store_txn *t, const char *from,
+                  uint32_t from_uid, const char *to, uint32_t to_uid, uint64_t skip,
+                  int drop)
+{
+    static satchel_op o;
+    uint64_t at = 0;
+    int rc;
+    while (satchel_store_op_next(s, t, at, &o) == 0) {
+        at = o.id;
+        if (o.id == skip || o.state != SATCHEL_OP_PENDING || o.uid != from_uid ||
+            strcmp(o.folder, from) != 0)
+            continue;
+        if (drop) {
+            rc = satchel_store_op_del(t, o.id);
+        } else {
+            memcpy(o.folder, to, strlen(to) + 1);
+            o.uid = to_uid;
+            rc = satchel_store_op_put(t, &o);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
                      const char *dest, uint32_t *new_uid)
 {
@@ -290,14 +318,21 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
             return finish(t, rc);
         if (strcmp(op->folder, dest) == 0) {
             /* Back where it came from: the move cancels out. */
-            if ((rc = relocate(t, &f, uid, &d, op->uid, m)) < 0 ||
-                (rc = satchel_store_op_del(t, op->id)) < 0)
+            uint64_t mid = op->id;
+            uint32_t orig = op->uid;
+            if ((rc = relocate(t, &f, uid, &d, orig, m)) < 0 ||
+                (rc = satchel_store_op_del(t, mid)) < 0 ||
+                (rc = follow(s, t, folder, uid, dest, orig, mid, 0)) < 0)
                 return finish(t, rc);
-            *new_uid = op->uid;
+            *new_uid = orig;
             return finish(t, 0);
         }
         if ((rc = satchel_store_placeholder(t, &p)) < 0 ||
-            (rc = relocate(t, &f, uid, &d, p, m)) < 0)
+            (rc = relocate(t, &f, uid, &d, p, m)) < 0 ||
+            (rc = follow(s, t, folder, uid, dest, p, op->id, 0)) < 0)
+            return finish(t, rc);
+        /* follow() used its own scratch; reload the move to update it. */
+        if ((rc = satchel_store_op_get(s, t, latest, op)) < 0)
             return finish(t, rc);
         memcpy(op->dest, dest, strlen(dest) + 1);
         op->dest_uid = p;
@@ -370,7 +405,11 @@ int satchel_ops_delete(satchel_store *s, const char *folder, uint32_t uid,
         satchel_store_op_latest(s, t, f.id, uid, &latest) == 0 &&
         satchel_store_op_get(s, t, latest, op) == 0 && op->type == SATCHEL_OP_MOVE &&
         op->state == SATCHEL_OP_PENDING && op->phase == 0 && op->dest_uid == uid) {
-        /* Moved here offline and now deleted: expunge at the origin. */
+        /* Moved here offline and now deleted: expunge at the origin, and
+         * changes queued for it here have nothing left to change. */
+        if ((rc = follow(s, t, folder, uid, "", 0, op->id, 1)) < 0 ||
+            (rc = satchel_store_op_get(s, t, latest, op)) < 0)
+            return finish(t, rc);
         op->type = SATCHEL_OP_EXPUNGE;
         op->dest[0] = '\0';
         op->dest_uid = 0;

@@ -1243,7 +1243,7 @@ static int tokenize(char *s, char **argv, int max)
             if (*s != '"')
                 return -1;
             s++;
-            if (*s && *s != ' ' && *s != '\t')
+            if (*s && *s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
                 return -1;
         } else {
             while (*s && *s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
