@@ -141,6 +141,8 @@ struct replay {
     uint32_t done, failed; /* counters for the report */
     uint64_t verify_id;    /* move being checked in its destination */
     int verify_found;
+    int map_mode;          /* the search maps a finished move (no COPYUID) */
+    uint32_t found_uid;
 };
 
 struct satchel_client {
@@ -941,8 +943,11 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
     if (satchel_imap_arg_is(a, "VANISHED"))
         return on_vanished(c, a);
     if (satchel_imap_arg_is(a, "SEARCH")) {
-        if (c->job == J_REPLAY_VERIFY && count_inflight(c, K_RVSEARCH) && a->next)
+        if (c->job == J_REPLAY_VERIFY && count_inflight(c, K_RVSEARCH) && a->next) {
             c->rp.verify_found = 1;
+            if (satchel_imap_arg_u32(a->next, &c->rp.found_uid) < 0)
+                c->rp.found_uid = 0;
+        }
         return 0;
     }
     if (satchel_imap_arg_is(a, "ENABLED")) {
@@ -1710,6 +1715,16 @@ static int replay_finish_batch(satchel_client *c)
         } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase == 0) {
             rc = op_fail(c, op, r, "message no longer on the server");
         } else {
+            if (op->type == SATCHEL_OP_MOVE && !r->mapped && op->message_id[0] &&
+                !(c->caps & SATCHEL_CAP_UIDPLUS) && r->exists) {
+                /* Moved, but the server named no new UID: find it by
+                 * Message-ID before anything queued for it replays. */
+                op->phase = 3;
+                rc = satchel_store_op_put(c->txn, op);
+                if (rc < 0)
+                    return fail(c, rc, "cannot update queue");
+                continue;
+            }
             if (op->type == SATCHEL_OP_MOVE) {
                 /* Done, or (retry with the message gone) done earlier. */
                 satchel_folder d;
@@ -1938,8 +1953,9 @@ static void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
     satchel_seqset_iter si, di;
     uint32_t slo, shi, dlo, dhi, s, d;
     int a, b;
-    if (!src || !dst || src->type != SATCHEL_ARG_ATOM || dst->type != SATCHEL_ARG_ATOM)
-        return;
+    if (!src || !dst || src->type != SATCHEL_ARG_ATOM || dst->type != SATCHEL_ARG_ATOM ||
+        !(c->caps & SATCHEL_CAP_UIDPLUS))
+        return; /* (a server without UIDPLUS would not send it) */
     satchel_seqset_init(&si, src->str, src->len, UINT32_MAX);
     satchel_seqset_init(&di, dst->str, dst->len, UINT32_MAX);
     /* The sets pair up in order (RFC 4315); walk both range by range. */
@@ -1978,6 +1994,24 @@ static int replay_next(satchel_client *c)
     c->rp.folder[0] = '\0';
     while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
         at = op->id;
+        if (op->state == SATCHEL_OP_PENDING && op->type == SATCHEL_OP_MOVE &&
+            op->phase == 3) {
+            /* A finished move waiting for its new UID: look it up. */
+            c->rp.n = 0;
+            c->rp.verify_id = op->id;
+            c->rp.verify_found = 0;
+            c->rp.found_uid = 0;
+            c->rp.map_mode = 1;
+            c->rp.selected[0] = '\0';
+            c->job = J_REPLAY_VERIFY;
+            if ((rc = cmd_begin(c, K_RVSELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
+                (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0 ||
+                (rc = cmd_begin(c, K_RVSEARCH)) < 0 ||
+                (rc = out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
+                (rc = out_astring(c, op->message_id)) < 0 || (rc = cmd_end(c)) < 0)
+                return fail(c, SATCHEL_E_RANGE, "command buffer overflow");
+            return 0;
+        }
         if (op->state != SATCHEL_OP_PENDING || op->type == SATCHEL_OP_MKDIR ||
             op->uid >= SATCHEL_PLACEHOLDER_UID)
             continue;
@@ -2017,6 +2051,7 @@ static int replay_next(satchel_client *c)
             }
             c->rp.verify_id = op->id;
             c->rp.verify_found = 0;
+            c->rp.map_mode = 0;
             c->rp.selected[0] = '\0';
             c->job = J_REPLAY_VERIFY;
             if ((rc = cmd_begin(c, K_RVSELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
@@ -2120,7 +2155,33 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         satchel_op *op = &c->op;
         if ((rc = txn(c)) < 0)
             return rc;
-        if (satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
+        if (c->rp.map_mode &&
+            satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
+            /* Re-key the placeholder to the UID found (or drop it: the sync
+             * brings the message), and let queued changes follow. */
+            char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+            uint32_t from = op->dest_uid, to = ok ? c->rp.found_uid : 0;
+            satchel_folder d;
+            memcpy(dest, op->dest, sizeof dest);
+            if (satchel_store_folder_get(c->store, c->txn, dest, &d) == 0) {
+                satchel_msg *m = &c->msg;
+                if (satchel_store_msg_get(c->store, c->txn, d.id, from, m) == 0) {
+                    satchel_store_msg_del(c->txn, &d, from);
+                    if (to) {
+                        m->uid = to;
+                        m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+                        if ((rc = satchel_store_msg_put(c->txn, &d, m, NULL)) < 0)
+                            return fail(c, rc, "cannot store moved message");
+                    }
+                    satchel_store_folder_put(c->txn, &d);
+                }
+                satchel_store_op_index(c->txn, d.id, from, 0);
+            }
+            if ((rc = satchel_store_op_del(c->txn, c->rp.verify_id)) < 0 ||
+                (rc = retarget(c, dest, from, to)) < 0)
+                return fail(c, rc, "cannot update queue");
+            c->rp.done++;
+        } else if (satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
             /* Found: the copy happened; only the source side is left.  Not
              * found (or the search failed): copying again is safe. */
             op->phase = ok && c->rp.verify_found ? 2 : 0;
