@@ -190,6 +190,7 @@ struct satchel_client {
     satchel_op op; /* scratch */
     uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
     satchel_msg msg; /* scratch for one FETCH */
+    satchel_msg scratch2;
     char hdr[1024];  /* scratch for header values */
     char err_text[200];
 };
@@ -668,7 +669,7 @@ static int ser(const satchel_imap_arg *a, char *out, size_t cap, size_t *n)
 
 struct fetch_items {
     uint32_t uid;
-    int has_flags, has_headers, has_bs;
+    int has_flags, has_headers, has_bs, bs_truncated;
     uint32_t flags;
     uint64_t modseq;
     const satchel_imap_arg *size, *idate, *hdr, *bs, *preview;
@@ -734,7 +735,10 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
         satchel_mime_to_utf8("utf-8", 5, (const uint8_t *)it->preview->str,
                              it->preview->len, m->preview, sizeof m->preview, &n);
     n = 0;
-    if (it->bs && it->bs->type == SATCHEL_ARG_LIST) {
+    if (it->bs_truncated) {
+        m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
+        m->bodystructure[0] = '\0';
+    } else if (it->bs && it->bs->type == SATCHEL_ARG_LIST) {
         if (ser(it->bs->child, m->bodystructure + 1,
                 sizeof m->bodystructure - 2, &n) < 0) {
             m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
@@ -747,6 +751,17 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
     }
     if ((rc = txn(c)) < 0)
         return rc;
+    {
+        /* A server UID equal to a local placeholder (a server may use UIDs
+         * in that range): keep the queued message; fetch this one after the
+         * move has replayed. */
+        satchel_msg *old = &c->scratch2;
+        if (satchel_store_msg_get(c->store, c->txn, c->fs.f.id, m->uid, old) == 0 &&
+            (old->mflags & SATCHEL_MSG_F_PENDING)) {
+            c->fs.incomplete = 1;
+            return 0;
+        }
+    }
     rc = satchel_store_msg_put(c->txn, &c->fs.f, m, &is_new);
     if (rc < 0)
         return fail(c, rc, "cannot store message");
@@ -806,6 +821,17 @@ static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
             c->fs.incomplete = 1;
         return 0;
     }
+    if (truncated && count_inflight(c, K_WINDOW)) {
+        /* The response did not fit: items after the overflow are missing.
+         * Keep it only if UID, FLAGS and the headers survived (what was cut
+         * is then the BODYSTRUCTURE); otherwise fetch it again next time. */
+        if (!it.has_flags || !it.has_headers ||
+            (it.hdr && it.hdr->type != SATCHEL_ARG_STRING)) {
+            c->fs.incomplete = 1;
+            return 0;
+        }
+        it.bs_truncated = 1;
+    }
     if (it.has_headers || it.has_bs) {
         if (truncated && !it.has_flags)
             c->fs.incomplete = 1;
@@ -845,7 +871,7 @@ static void reconcile_step(satchel_client *c, uint32_t uid)
     if (txn(c) < 0)
         return;
     if (uid > c->fs.merge_last + 1 &&
-        satchel_store_msg_del_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
+        satchel_store_msg_del_server_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
                                     uid - 1, &n) < 0) {
         fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
         return;
@@ -872,7 +898,7 @@ static int on_vanished(satchel_client *c, const satchel_imap_arg *a)
     if ((rc = txn(c)) < 0)
         return rc;
     while ((rc = satchel_seqset_next(&it, &lo, &hi)) == 1) {
-        if (satchel_store_msg_del_range(c->txn, &c->fs.f, lo, hi, &n) < 0)
+        if (satchel_store_msg_del_server_range(c->txn, &c->fs.f, lo, hi, &n) < 0)
             return fail(c, SATCHEL_E_STORE, "cannot delete vanished messages");
         c->fs.n_vanished += n;
     }
@@ -967,7 +993,7 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
             if (c->job == J_FOLLOW || c->job == J_WINDOWS || c->job == J_SELECT)
                 c->fs.incomplete = 1;
         } else if (satchel_imap_arg_is(w, "FETCH")) {
-            return on_fetch(c, a, 0);
+            return on_fetch(c, a, r->truncated);
         }
     }
     return 0;
@@ -1166,8 +1192,8 @@ static int after_select(satchel_client *c)
         /* New folder, or UIDs were renumbered: nothing stored is valid. */
         if (f->count) {
             uint32_t gone = 0;
-            if ((rc = satchel_store_msg_del_range(c->txn, f, 0, SATCHEL_PLACEHOLDER_UID - 1,
-                                                  &gone)) < 0)
+            if ((rc = satchel_store_msg_del_server_range(c->txn, f, 0, UINT32_MAX,
+                                                         &gone)) < 0)
                 return fail(c, rc, "cannot clear folder");
             fs->n_vanished += gone;
         }
@@ -1179,14 +1205,13 @@ static int after_select(satchel_client *c)
     U = f->uidnext;
     /* Messages at or above U are leftovers of an interrupted sync; they may
      * since have been expunged, so fetch them again with the rest. */
-    if ((rc = satchel_store_msg_del_range(c->txn, f, U, SATCHEL_PLACEHOLDER_UID - 1,
-                                          &partial)) < 0)
+    if ((rc = satchel_store_msg_del_server_range(c->txn, f, U, UINT32_MAX,
+                                                 &partial)) < 0)
         return fail(c, rc, "cannot drop partial messages");
     /* Messages moved here offline wait under placeholder UIDs: they are not
      * on the server yet and do not count against EXISTS. */
-    if ((rc = satchel_store_msg_count_from(c->store, c->txn, f->id,
-                                           SATCHEL_PLACEHOLDER_UID,
-                                           &fs->placeholders)) < 0)
+    if ((rc = satchel_store_msg_count_pending(c->store, c->txn, f->id,
+                                              &fs->placeholders)) < 0)
         return fail(c, rc, "cannot count placeholders");
     if ((rc = commit(c, 1)) < 0)
         return rc;
@@ -1251,7 +1276,7 @@ static int after_follow(satchel_client *c)
         if ((rc = txn(c)) < 0)
             return rc;
         if (fs->f.uidnext > fs->merge_last + 1 &&
-            satchel_store_msg_del_range(c->txn, &fs->f, fs->merge_last + 1,
+            satchel_store_msg_del_server_range(c->txn, &fs->f, fs->merge_last + 1,
                                         fs->f.uidnext - 1, &n) < 0)
             return fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
         fs->n_vanished += n;
@@ -1682,10 +1707,11 @@ static int retarget(satchel_client *c, const char *dest, uint32_t from, uint32_t
     while (satchel_store_op_next(c->store, c->txn, at, op) == 0) {
         at = op->id;
         if (op->state != SATCHEL_OP_PENDING || op->uid != from ||
-            strcmp(op->folder, dest) != 0)
+            !op->on_placeholder || strcmp(op->folder, dest) != 0)
             continue;
         if (to) {
             op->uid = to;
+            op->on_placeholder = 0;
             rc = satchel_store_op_put(c->txn, op);
         } else {
             rc = op_fail(c, op, NULL, "moved message has no known UID yet "
@@ -2013,7 +2039,7 @@ static int replay_next(satchel_client *c)
             return 0;
         }
         if (op->state != SATCHEL_OP_PENDING || op->type == SATCHEL_OP_MKDIR ||
-            op->uid >= SATCHEL_PLACEHOLDER_UID)
+            op->on_placeholder)
             continue;
         if (!c->rp.folder[0])
             memcpy(c->rp.folder, op->folder, sizeof c->rp.folder);

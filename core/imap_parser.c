@@ -63,7 +63,16 @@ struct satchel_imap_parser {
 
     uint32_t arena_used;
     unsigned char *arena;
+    uint32_t skip_depth;   /* lists beyond max_depth being skipped */
+    uint32_t item_start;   /* arena_used when the current depth-2 subtree began */
 };
+
+/* Bytes of the arena that a large nested subtree (e.g. a huge
+ * BODYSTRUCTURE) may not take, so that the FETCH items after it (FLAGS, the
+ * header literal) still fit.  Soft line overruns are delivered truncated;
+ * only lines longer than this many times max_line are fatal. */
+#define ARENA_RESERVE(p) ((p)->literal_inline + 1024u)
+#define LINE_HARD_FACTOR 16u
 
 static void fail(satchel_imap_parser *p, const char *why)
 {
@@ -93,12 +102,23 @@ static void begin_response(satchel_imap_parser *p)
     p->stack[0].is_code = 0;
     p->stack[0].dropped = 0;
     p->lit_item = NULL;
+    p->skip_depth = 0;
+    p->item_start = 0;
+}
+
+static size_t arena_limit(const satchel_imap_parser *p)
+{
+    if (p->depth >= 2 && p->arena_used - p->item_start > 1024u &&
+        p->arena_size > 2u * ARENA_RESERVE(p))
+        return p->arena_size - ARENA_RESERVE(p);
+    return p->arena_size;
 }
 
 static void *arena_alloc(satchel_imap_parser *p, size_t size)
 {
     size_t off = (p->arena_used + 7u) & ~(size_t)7u;
-    if (off > p->arena_size || size > p->arena_size - off) {
+    size_t lim = arena_limit(p);
+    if (off > lim || size > lim - off) {
         p->resp.truncated = 1;
         return NULL;
     }
@@ -121,7 +141,7 @@ static void tok_put(satchel_imap_parser *p, uint8_t c, uint32_t keep_max)
     p->tok_size++;
     /* Keep room for the terminating NUL. */
     if (p->tok_len < keep_max &&
-        p->arena_used + p->tok_len + 1u < p->arena_size) {
+        p->arena_used + p->tok_len + 1u < arena_limit(p)) {
         p->tok[p->tok_len++] = (char)c;
     } else {
         p->tok_dropped = 1;
@@ -131,7 +151,7 @@ static void tok_put(satchel_imap_parser *p, uint8_t c, uint32_t keep_max)
 static void link_arg(satchel_imap_parser *p, satchel_imap_arg *a)
 {
     struct frame *f = &p->stack[p->depth];
-    if (f->dropped)
+    if (f->dropped || p->skip_depth)
         return;
     if (f->tail)
         f->tail->next = a;
@@ -164,7 +184,9 @@ static satchel_imap_arg *tok_finish(satchel_imap_parser *p, uint8_t type)
     uint32_t n = p->tok_len;
     satchel_imap_arg *a;
 
-    if (p->arena_used + n + 1u > p->arena_size) {
+    if (p->skip_depth)
+        return NULL; /* inside a skipped (too deep) list */
+    if (p->arena_used + n + 1u > arena_limit(p)) {
         p->resp.truncated = 1;
         return NULL;
     }
@@ -244,7 +266,7 @@ static int is_atom_char(uint8_t c)
 
 static int end_of_line(satchel_imap_parser *p)
 {
-    if (p->depth != 0) {
+    if (p->depth != 0 || p->skip_depth) {
         fail(p, "line ended inside a list");
         return 0;
     }
@@ -286,9 +308,16 @@ static int push_list(satchel_imap_parser *p, int is_code)
 {
     satchel_imap_arg *l = NULL;
     struct frame *f;
-    if (p->depth >= p->max_depth) {
-        fail_limit(p, "lists nested too deeply");
-        return -1;
+    if (p->skip_depth || p->depth >= p->max_depth) {
+        /* Too deep to keep: lex the sublist (framing is intact) but keep
+         * nothing of it; the response is delivered truncated. */
+        if (p->skip_depth >= p->max_line) {
+            fail_limit(p, "lists nested too deeply");
+            return -1;
+        }
+        p->skip_depth++;
+        p->resp.truncated = 1;
+        return 0;
     }
     if (!is_code && !p->stack[p->depth].dropped) {
         l = new_arg(p, SATCHEL_ARG_LIST);
@@ -296,6 +325,8 @@ static int push_list(satchel_imap_parser *p, int is_code)
             link_arg(p, l);
     }
     p->depth++;
+    if (p->depth == 2)
+        p->item_start = p->arena_used;
     f = &p->stack[p->depth];
     f->list = l;
     f->tail = NULL;
@@ -357,8 +388,11 @@ static void lit_done(satchel_imap_parser *p)
 static int count_line(satchel_imap_parser *p)
 {
     if (++p->line_len > p->max_line) {
-        fail_limit(p, "response line too long");
-        return -1;
+        p->resp.truncated = 1; /* tokens are bounded by the arena anyway */
+        if (p->line_len / LINE_HARD_FACTOR > p->max_line) {
+            fail_limit(p, "response line too long");
+            return -1;
+        }
     }
     return 0;
 }
@@ -527,7 +561,7 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
                 break;
             if (c == '\r') {
                 p->st = ST_CR;
-                if (p->depth != 0) {
+                if (p->depth != 0 || p->skip_depth) {
                     fail(p, "line ended inside a list");
                     goto error;
                 }
@@ -544,6 +578,10 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
                 break;
             }
             if (c == ')') {
+                if (p->skip_depth) {
+                    p->skip_depth--;
+                    break;
+                }
                 if (p->depth == 0 || p->stack[p->depth].is_code) {
                     fail(p, "unbalanced ')'");
                     goto error;
@@ -652,7 +690,7 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
                 fail(p, "line ended inside a quoted string");
                 goto error;
             } else {
-                tok_put(p, c, p->max_line);
+                tok_put(p, c, p->literal_inline);
             }
             break;
         case ST_QUOTED_ESC:
@@ -660,7 +698,7 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
                 fail(p, "line ended inside a quoted string");
                 goto error;
             }
-            tok_put(p, c, p->max_line);
+            tok_put(p, c, p->literal_inline);
             p->st = ST_QUOTED;
             break;
         case ST_LIT_SIZE:

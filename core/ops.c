@@ -182,6 +182,7 @@ int satchel_ops_flag(satchel_store *s, const char *folder, uint32_t uid,
         memset(op, 0, sizeof *op);
         op->type = SATCHEL_OP_FLAG;
         op->uid = uid;
+        op->on_placeholder = (m->mflags & SATCHEL_MSG_F_PENDING) != 0;
         op->uidvalidity = f.uidvalidity;
         op->base = m->flags;
         memcpy(op->folder, folder, strlen(folder) + 1);
@@ -236,12 +237,12 @@ int satchel_ops_flag(satchel_store *s, const char *folder, uint32_t uid,
 
 /* Move the record of (src, uid) to (dst, new_uid) in the store. */
 static int relocate(satchel_store_txn *t, satchel_folder *src, uint32_t uid,
-                    satchel_folder *dst, uint32_t new_uid, satchel_msg *m)
+                    satchel_folder *dst, uint32_t new_uid, satchel_msg *m, int pending)
 {
     int rc;
     uint32_t n;
     m->uid = new_uid;
-    if (new_uid >= SATCHEL_PLACEHOLDER_UID)
+    if (pending)
         m->mflags |= SATCHEL_MSG_F_PENDING;
     else
         m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
@@ -260,12 +261,30 @@ static int relocate(satchel_store_txn *t, satchel_folder *src, uint32_t uid,
     return satchel_store_folder_put(t, dst);
 }
 
+/* A placeholder UID free in folder d (server UIDs may reach that range). */
+static int free_placeholder(satchel_store *s, satchel_store_txn *t,
+                            const satchel_folder *d, uint32_t *p)
+{
+    static satchel_msg probe;
+    int rc, tries;
+    for (tries = 0; tries < 64; tries++) {
+        if ((rc = satchel_store_placeholder(t, p)) < 0)
+            return rc;
+        rc = satchel_store_msg_get(s, t, d->id, *p, &probe);
+        if (rc == SATCHEL_E_NOTFOUND)
+            return 0;
+        if (rc < 0 && rc != SATCHEL_E_STORE)
+            return rc;
+    }
+    return SATCHEL_E_STORE_FULL;
+}
+
 /* Pending changes queued against a placeholder follow the message when an
  * offline move is retargeted (they would otherwise name a UID that no
  * longer exists anywhere).  drop: the message is gone; forget them. */
 static int follow(satchel_store *s, satchel_store_txn *t, const char *from,
                   uint32_t from_uid, const char *to, uint32_t to_uid, uint64_t skip,
-                  int drop)
+                  int drop, uint8_t to_placeholder)
 {
     static satchel_op o;
     uint64_t at = 0;
@@ -273,13 +292,14 @@ static int follow(satchel_store *s, satchel_store_txn *t, const char *from,
     while (satchel_store_op_next(s, t, at, &o) == 0) {
         at = o.id;
         if (o.id == skip || o.state != SATCHEL_OP_PENDING || o.uid != from_uid ||
-            strcmp(o.folder, from) != 0)
+            !o.on_placeholder || strcmp(o.folder, from) != 0)
             continue;
         if (drop) {
             rc = satchel_store_op_del(t, o.id);
         } else {
             memcpy(o.folder, to, strlen(to) + 1);
             o.uid = to_uid;
+            o.on_placeholder = to_placeholder;
             rc = satchel_store_op_put(t, &o);
         }
         if (rc < 0)
@@ -309,7 +329,7 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
         return finish(t, rc);
     if (d.flags & SATCHEL_FOLDER_NOSELECT)
         return finish(t, SATCHEL_E_INVAL);
-    if (uid >= SATCHEL_PLACEHOLDER_UID &&
+    if ((m->mflags & SATCHEL_MSG_F_PENDING) &&
         satchel_store_op_latest(s, t, f.id, uid, &latest) == 0 &&
         satchel_store_op_get(s, t, latest, op) == 0 && op->type == SATCHEL_OP_MOVE &&
         op->state == SATCHEL_OP_PENDING && op->phase == 0 && op->dest_uid == uid) {
@@ -320,16 +340,16 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
             /* Back where it came from: the move cancels out. */
             uint64_t mid = op->id;
             uint32_t orig = op->uid;
-            if ((rc = relocate(t, &f, uid, &d, orig, m)) < 0 ||
+            if ((rc = relocate(t, &f, uid, &d, orig, m, 0)) < 0 ||
                 (rc = satchel_store_op_del(t, mid)) < 0 ||
-                (rc = follow(s, t, folder, uid, dest, orig, mid, 0)) < 0)
+                (rc = follow(s, t, folder, uid, dest, orig, mid, 0, 0)) < 0)
                 return finish(t, rc);
             *new_uid = orig;
             return finish(t, 0);
         }
-        if ((rc = satchel_store_placeholder(t, &p)) < 0 ||
-            (rc = relocate(t, &f, uid, &d, p, m)) < 0 ||
-            (rc = follow(s, t, folder, uid, dest, p, op->id, 0)) < 0)
+        if ((rc = free_placeholder(s, t, &d, &p)) < 0 ||
+            (rc = relocate(t, &f, uid, &d, p, m, 1)) < 0 ||
+            (rc = follow(s, t, folder, uid, dest, p, op->id, 0, 1)) < 0)
             return finish(t, rc);
         /* follow() used its own scratch; reload the move to update it. */
         if ((rc = satchel_store_op_get(s, t, latest, op)) < 0)
@@ -345,11 +365,12 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
     memset(op, 0, sizeof *op);
     op->type = SATCHEL_OP_MOVE;
     op->uid = uid;
+    op->on_placeholder = (m->mflags & SATCHEL_MSG_F_PENDING) != 0;
     op->uidvalidity = f.uidvalidity;
     memcpy(op->folder, folder, strlen(folder) + 1);
     memcpy(op->dest, dest, strlen(dest) + 1);
     memcpy(op->message_id, m->message_id, sizeof op->message_id);
-    if ((rc = satchel_store_placeholder(t, &p)) < 0)
+    if ((rc = free_placeholder(s, t, &d, &p)) < 0)
         return finish(t, rc);
     op->dest_uid = p;
     {
@@ -358,7 +379,7 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
         if ((rc = satchel_store_body_evict(t, f.id, uid, NULL, &n)) < 0)
             return finish(t, rc);
     }
-    if ((rc = relocate(t, &f, uid, &d, p, m)) < 0 ||
+    if ((rc = relocate(t, &f, uid, &d, p, m, 1)) < 0 ||
         (rc = satchel_store_op_add(t, op)) < 0 ||
         (rc = satchel_store_op_index(t, d.id, p, op->id)) < 0)
         return finish(t, rc);
@@ -401,13 +422,13 @@ int satchel_ops_delete(satchel_store *s, const char *folder, uint32_t uid,
         return satchel_ops_move(s, folder, uid, trash.name, new_uid);
     }
     memset(op, 0, sizeof *op);
-    if (uid >= SATCHEL_PLACEHOLDER_UID &&
+    if ((m->mflags & SATCHEL_MSG_F_PENDING) &&
         satchel_store_op_latest(s, t, f.id, uid, &latest) == 0 &&
         satchel_store_op_get(s, t, latest, op) == 0 && op->type == SATCHEL_OP_MOVE &&
         op->state == SATCHEL_OP_PENDING && op->phase == 0 && op->dest_uid == uid) {
         /* Moved here offline and now deleted: expunge at the origin, and
          * changes queued for it here have nothing left to change. */
-        if ((rc = follow(s, t, folder, uid, "", 0, op->id, 1)) < 0 ||
+        if ((rc = follow(s, t, folder, uid, "", 0, op->id, 1, 0)) < 0 ||
             (rc = satchel_store_op_get(s, t, latest, op)) < 0)
             return finish(t, rc);
         op->type = SATCHEL_OP_EXPUNGE;
@@ -419,6 +440,7 @@ int satchel_ops_delete(satchel_store *s, const char *folder, uint32_t uid,
     } else {
         op->type = SATCHEL_OP_EXPUNGE;
         op->uid = uid;
+        op->on_placeholder = (m->mflags & SATCHEL_MSG_F_PENDING) != 0;
         op->uidvalidity = f.uidvalidity;
         memcpy(op->folder, folder, strlen(folder) + 1);
         memcpy(op->message_id, m->message_id, sizeof op->message_id);

@@ -434,8 +434,23 @@ static void msg_key(uint8_t *k, uint32_t fid, uint32_t uid)
 }
 
 /* Delete stored messages of folder fid with lo <= uid <= hi. */
+static int del_range_x(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
+                       uint32_t hi, uint32_t *deleted, int keep_pending);
+
 static int del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
                      uint32_t hi, uint32_t *deleted)
+{
+    return del_range_x(t, f, lo, hi, deleted, 0);
+}
+
+int satchel_store_msg_del_server_range(satchel_store_txn *t, satchel_folder *f,
+                                       uint32_t lo, uint32_t hi, uint32_t *deleted)
+{
+    return del_range_x(t, f, lo, hi, deleted, 1);
+}
+
+static int del_range_x(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
+                       uint32_t hi, uint32_t *deleted, int keep_pending)
 {
     MDB_cursor *cur;
     uint8_t kb[8];
@@ -456,6 +471,13 @@ static int del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
         uid = rd_be32(kp + 4);
         if (uid > hi)
             break;
+        if (keep_pending && v.mv_size >= 13 &&
+            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING)) {
+            if (uid == hi)
+                break;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
         if (v.mv_size >= 5 && f->count > 0) {
             f->count--;
             if (!(rd32((const uint8_t *)v.mv_data + 1) & SATCHEL_FLAG_SEEN) &&
@@ -663,6 +685,36 @@ int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
         (*count)++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    rtxn_end(t, txn);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : map_err(rc);
+}
+
+int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
+                                    uint32_t folder_id, uint32_t *count)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+    *count = 0;
+    /* Placeholders are allocated from SATCHEL_PLACEHOLDER_UID up, so only
+     * that range needs looking at. */
+    msg_key(kb, folder_id, SATCHEL_PLACEHOLDER_UID);
+    if ((rc = rtxn(s, t, &txn)) < 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->msgs, &cur))) {
+        rtxn_end(t, txn);
+        return map_err(rc);
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
+        if (v.mv_size >= 13 &&
+            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING))
+            (*count)++;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
@@ -1263,7 +1315,8 @@ static int op_encode(const satchel_op *op, uint8_t *b, size_t cap)
     le32(b + 24, op->base);
     le32(b + 28, op->attempts);
     le64(b + 32, op->created);
-    le32(b + 40, 0);
+    b[40] = op->on_placeholder;
+    b[41] = b[42] = b[43] = 0;
     if ((rc = put_str(b, cap, &pos, op->folder, sizeof op->folder)) < 0 ||
         (rc = put_str(b, cap, &pos, op->dest, sizeof op->dest)) < 0 ||
         (rc = put_str(b, cap, &pos, op->kw_add, sizeof op->kw_add)) < 0 ||
@@ -1294,6 +1347,7 @@ static int op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op)
     op->base = rd32(b + 24);
     op->attempts = rd32(b + 28);
     op->created = rd64(b + 32);
+    op->on_placeholder = b[40] ? 1 : 0;
     if ((rc = get_str(b, len, &pos, op->folder, sizeof op->folder)) < 0 ||
         (rc = get_str(b, len, &pos, op->dest, sizeof op->dest)) < 0 ||
         (rc = get_str(b, len, &pos, op->kw_add, sizeof op->kw_add)) < 0 ||

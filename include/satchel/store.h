@@ -131,6 +131,14 @@ int satchel_store_msg_del(satchel_store_txn *t, satchel_folder *f,
  * number of stored messages in the range, not the width of the range. */
 int satchel_store_msg_del_range(satchel_store_txn *t, satchel_folder *f,
                                 uint32_t lo, uint32_t hi, uint32_t *deleted);
+/* The same, sparing messages moved here offline (SATCHEL_MSG_F_PENDING):
+ * they are not the server's, whatever UID they carry. */
+int satchel_store_msg_del_server_range(satchel_store_txn *t, satchel_folder *f,
+                                       uint32_t lo, uint32_t hi,
+                                       uint32_t *deleted);
+/* Messages of the folder moved here offline, waiting for the server. */
+int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
+                                    uint32_t folder_id, uint32_t *count);
 /* Read one message. */
 int satchel_store_msg_get(satchel_store *s, satchel_store_txn *t,
                           uint32_t folder_id, uint32_t uid, satchel_msg *out);
@@ -248,7 +256,10 @@ typedef enum satchel_op_state {
 typedef struct satchel_op {
     uint64_t id;            /* queue order; assigned by op_add */
     uint8_t type, state;
-    uint8_t phase;          /* MOVE: 1 once sent (a retry must check first) */
+    uint8_t phase;          /* MOVE: 1 once sent (a retry must check first),
+                               2 copy found done, 3 moved: find new UID */
+    uint8_t on_placeholder; /* uid names a message moved offline, not yet
+                               on the server: wait for its move */
     uint32_t uid;           /* message in folder (may be a placeholder) */
     uint32_t dest_uid;      /* MOVE: its placeholder in dest */
     uint32_t uidvalidity;   /* of folder when queued */
@@ -278,7 +289,9 @@ int satchel_store_op_latest(satchel_store *s, satchel_store_txn *t,
                             uint32_t fid, uint32_t uid, uint64_t *id);
 int satchel_store_op_index(satchel_store_txn *t, uint32_t fid, uint32_t uid,
                            uint64_t id); /* id 0 removes the entry */
-/* Next placeholder UID for a message moved offline. */
+/* Next placeholder UID for a message moved offline.  Callers must check
+ * the destination has no message with that UID (a server may use UIDs in
+ * the same range) and ask again if it does. */
 int satchel_store_placeholder(satchel_store_txn *t, uint32_t *uid);
 int satchel_store_queue_counts(satchel_store *s, uint64_t *pending,
                                uint64_t *failed);

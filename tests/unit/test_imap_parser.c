@@ -345,22 +345,36 @@ static void test_limits(void)
     size_t n, i;
     int rc;
 
-    /* Line length cap. */
+    /* Line length: past max_line the response is delivered marked
+     * truncated (framing is intact); past 16 times it is an error. */
     memset(&cfg, 0, sizeof cfg);
     cfg.max_line = 1000;
     n = (size_t)snprintf(big, sizeof big, "* OK ");
     memset(big + n, 'x', 2000);
-    memcpy(big + n + 2000, "\r\n", 3);
+    memcpy(big + n + 2000, "\r\n* 2 EXISTS\r\n", 15);
     rc = feed(&cfg, big, strlen(big), &n, 1, &d, NULL);
-    CHECK(rc == SATCHEL_E_PROTO_LIMIT, "line cap: rc %d", rc);
+    CHECK(rc == 0 && strstr(d.buf, "TRUNCATED") && strstr(d.buf, "U|-|2 EXISTS\n"),
+          "soft line cap: rc %d", rc);
+    n = (size_t)snprintf(big, sizeof big, "* OK ");
+    memset(big + n, 'x', 20000);
+    memcpy(big + n + 20000, "\r\n", 3);
+    rc = feed(&cfg, big, strlen(big), &n, 1, &d, NULL);
+    CHECK(rc == SATCHEL_E_PROTO_LIMIT, "hard line cap: rc %d", rc);
 
-    /* Nesting 10,000 deep. */
+    /* Nesting 10,000 deep: lists past max_depth are skipped (nothing kept,
+     * no memory), the response arrives truncated; deeper than max_line
+     * levels is an error. */
     n = (size_t)snprintf(big, sizeof big, "* 1 FETCH ");
     for (i = 0; i < 10000; i++)
         big[n++] = '(';
-    big[n] = '\0';
+    for (i = 0; i < 10000; i++)
+        big[n++] = ')';
+    memcpy(big + n, "\r\n", 3);
+    n += 2;
     rc = feed(NULL, big, n, &n, 1, &d, NULL);
-    CHECK(rc == SATCHEL_E_PROTO_LIMIT, "depth cap: rc %d", rc);
+    CHECK(rc == 0 && strstr(d.buf, "TRUNCATED"), "deep nesting skipped: rc %d", rc);
+    rc = feed(&cfg, big, n, &n, 1, &d, NULL);
+    CHECK(rc == SATCHEL_E_PROTO_LIMIT, "depth beyond max_line levels: rc %d", rc);
 
     /* A literal bigger than the arena streams to the sink; a prefix is kept. */
     n = (size_t)snprintf(big, sizeof big, "* 1 FETCH (UID 3 BODY[1] {200000}\r\n");
