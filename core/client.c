@@ -182,6 +182,8 @@ struct satchel_client {
     char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
     char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder visited */
     uint32_t list_gen;
+    uint32_t clean[SATCHEL_OPT_MAX_FOLDERS]; /* folders LIST-STATUS showed unchanged */
+    uint32_t n_clean;
     satchel_store_txn *txn;
     struct folder_sync fs;
     struct body_job body;
@@ -401,7 +403,7 @@ static const struct {
     {"UIDPLUS", SATCHEL_CAP_UIDPLUS},     {"LITERAL+", SATCHEL_CAP_LITERAL_PLUS},
     {"LITERAL-", SATCHEL_CAP_LITERAL_MINUS}, {"IDLE", SATCHEL_CAP_IDLE},
     {"ESEARCH", SATCHEL_CAP_ESEARCH},     {"PREVIEW", SATCHEL_CAP_PREVIEW},
-    {"NAMESPACE", SATCHEL_CAP_NAMESPACE},
+    {"NAMESPACE", SATCHEL_CAP_NAMESPACE}, {"LIST-STATUS", SATCHEL_CAP_LIST_STATUS},
 };
 
 static void read_caps(satchel_client *c, const satchel_imap_arg *a)
@@ -492,6 +494,8 @@ static uint8_t role_from_name(const char *name, char delim)
     return SATCHEL_ROLE_NONE;
 }
 
+static void on_status(satchel_client *c, const satchel_imap_arg *a);
+
 static int on_list(satchel_client *c, const satchel_imap_arg *a)
 {
     /* a = "LIST" (attrs) delim name */
@@ -556,6 +560,46 @@ static int on_list(satchel_client *c, const satchel_imap_arg *a)
     if (rc < 0)
         return fail(c, rc, "cannot store folder");
     return 0;
+}
+
+/* LIST-STATUS: a folder whose UIDVALIDITY, UIDNEXT, message count and
+ * HIGHESTMODSEQ all equal the stored ones has nothing to sync.  Without
+ * HIGHESTMODSEQ flag changes would be invisible, so such folders are
+ * always selected. */
+static void on_status(satchel_client *c, const satchel_imap_arg *a)
+{
+    const satchel_imap_arg *name = a->next, *list, *k;
+    uint64_t messages = UINT64_MAX, uidnext = 0, uidvalidity = 0, hms = 0, v;
+    satchel_folder f;
+    uint32_t pending = 0;
+    const char *s;
+    uint32_t n;
+    char buf[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    if (!name || !(list = name->next) || list->type != SATCHEL_ARG_LIST ||
+        !satchel_imap_arg_string(name, &s, &n) || n == 0 ||
+        n > SATCHEL_OPT_MAX_FOLDER_NAME || memchr(s, 0, n) ||
+        c->n_clean >= SATCHEL_OPT_MAX_FOLDERS)
+        return;
+    for (k = list->child; k && k->next; k = k->next->next) {
+        if (satchel_imap_arg_u64(k->next, UINT64_MAX, &v) < 0)
+            continue;
+        if (satchel_imap_arg_is(k, "MESSAGES"))
+            messages = v;
+        else if (satchel_imap_arg_is(k, "UIDNEXT"))
+            uidnext = v;
+        else if (satchel_imap_arg_is(k, "UIDVALIDITY"))
+            uidvalidity = v;
+        else if (satchel_imap_arg_is(k, "HIGHESTMODSEQ"))
+            hms = v;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (satchel_store_folder_get(c->store, c->txn, buf, &f) < 0 ||
+        satchel_store_msg_count_pending(c->store, c->txn, f.id, &pending) < 0)
+        return;
+    if (hms && hms == f.highestmodseq && uidvalidity == f.uidvalidity &&
+        uidnext == f.uidnext && f.uidvalidity && messages == (uint64_t)(f.count - pending))
+        c->clean[c->n_clean++] = f.id;
 }
 
 /* Folders the server no longer lists are gone: drop them with their mail. */
@@ -968,6 +1012,11 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
     }
     if (satchel_imap_arg_is(a, "VANISHED"))
         return on_vanished(c, a);
+    if (satchel_imap_arg_is(a, "STATUS")) {
+        if (count_inflight(c, K_LIST))
+            on_status(c, a);
+        return 0;
+    }
     if (satchel_imap_arg_is(a, "SEARCH")) {
         if (c->job == J_REPLAY_VERIFY && count_inflight(c, K_RVSEARCH) && a->next) {
             c->rp.verify_found = 1;
@@ -1014,9 +1063,27 @@ static int send_list(satchel_client *c)
         memcpy(after, f.name, sizeof after);
     }
     c->list_gen = gen + 1;
-    if ((c->caps & (SATCHEL_CAP_LIST_EXTENDED | SATCHEL_CAP_SPECIAL_USE)) ==
-        (SATCHEL_CAP_LIST_EXTENDED | SATCHEL_CAP_SPECIAL_USE))
-        return simple_cmd(c, K_LIST, "LIST \"\" \"*\" RETURN (SPECIAL-USE)");
+    c->n_clean = 0;
+    if (c->caps & SATCHEL_CAP_LIST_EXTENDED) {
+        /* RFC 5819: the state of every folder in the same round trip, so
+         * unchanged folders need no SELECT at all. */
+        int su = (c->caps & SATCHEL_CAP_SPECIAL_USE) != 0;
+        int st = (c->caps & SATCHEL_CAP_LIST_STATUS) != 0;
+        int ms = st && (c->caps & SATCHEL_CAP_CONDSTORE);
+        int rc;
+        if (su || st) {
+            if ((rc = cmd_begin(c, K_LIST)) < 0 ||
+                (rc = out_str(c, "LIST \"\" \"*\" RETURN (")) < 0 ||
+                (su && (rc = out_str(c, "SPECIAL-USE")) < 0) ||
+                (su && st && (rc = out_str(c, " ")) < 0) ||
+                (st && (rc = out_str(c, ms ? "STATUS (MESSAGES UIDNEXT UIDVALIDITY "
+                                             "HIGHESTMODSEQ)"
+                                           : "STATUS (MESSAGES UIDNEXT UIDVALIDITY)")) < 0) ||
+                (rc = out_str(c, ")")) < 0 || (rc = cmd_end(c)) < 0)
+                return rc;
+            return 0;
+        }
+    }
     return simple_cmd(c, K_LIST, "LIST \"\" \"*\"");
 }
 
@@ -1088,6 +1155,18 @@ static int next_folder(satchel_client *c)
         memcpy(c->cursor, f.name, sizeof c->cursor);
         if (f.flags & SATCHEL_FOLDER_NOSELECT)
             continue;
+        {
+            uint32_t i;
+            for (i = 0; i < c->n_clean && c->clean[i] != f.id; i++)
+                ;
+            if (i < c->n_clean) {
+                /* Unchanged on the server: report it, select nothing. */
+                memset(&c->fs, 0, sizeof c->fs);
+                c->fs.f = f;
+                folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
+                continue;
+            }
+        }
         memset(&c->fs, 0, sizeof c->fs);
         c->fs.f = f;
         c->job = J_SELECT;
