@@ -189,6 +189,8 @@ struct satchel_client {
     struct body_job body;
     struct replay rp;
     int want_replay;
+    int job_kind;    /* 1 sync, 2 body */
+    int interrupted; /* the job ended with the connection, unfinished */
     satchel_op op; /* scratch */
     uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
     satchel_msg msg; /* scratch for one FETCH */
@@ -239,6 +241,8 @@ static int fail(satchel_client *c, int rc, const char *what)
         satchel_store_abort(c->txn);
         c->txn = NULL;
     }
+    if (c->job != J_NONE && c->job != J_DONE)
+        c->interrupted = 1; /* the next connection may resume it */
     if (c->job != J_NONE)
         c->job = J_DONE;
     return rc;
@@ -2737,8 +2741,15 @@ int satchel_client_connected(satchel_client *c, uint64_t now_ms, int tls_active)
     c->now = c->last_activity = now_ms;
     /* Waiting for the greeting is the first round trip. */
     c->ctr.round_trips++;
-    /* A job interrupted by a lost connection starts over; what it committed
-     * stays committed. */
+    /* A job interrupted by a lost connection resumes; what it committed
+     * stays committed (a body from its last chunk, a sync from the last
+     * completed folder and window). */
+    if (c->interrupted || (c->job != J_NONE && c->job != J_DONE)) {
+        c->interrupted = 0;
+        c->job_rc = 0;
+        c->err_text[0] = '\0';
+        c->job = c->job_kind == 2 ? J_BODY_SELECT : J_QUEUED;
+    }
     if (c->job == J_BODY_FETCH || c->job == J_BODY_SELECT) {
         satchel_body_info bi;
         c->job = J_BODY_SELECT;
@@ -2875,6 +2886,8 @@ int satchel_client_sync(satchel_client *c, const char *folder)
     if (folder && (strlen(folder) == 0 || strlen(folder) > SATCHEL_OPT_MAX_FOLDER_NAME))
         return SATCHEL_E_INVAL;
     c->job = J_QUEUED;
+    c->job_kind = 1;
+    c->interrupted = 0;
     c->want_replay = 1;
     memset(&c->rp, 0, sizeof c->rp);
     c->job_rc = 0;
@@ -2919,8 +2932,15 @@ int satchel_client_fetch_body(satchel_client *c, const char *folder,
     c->job_all = 0;
     c->job_rc = 0;
     c->err_text[0] = '\0';
+    c->job_kind = 2;
+    c->interrupted = 0;
     c->job = J_BODY_SELECT;
     return job_advance(c);
+}
+
+int satchel_client_interrupted(const satchel_client *c)
+{
+    return c->interrupted;
 }
 
 int satchel_client_idle(const satchel_client *c)

@@ -263,7 +263,8 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
     struct link l;
     uint32_t timeout = app->cfg.timeout_ms ? app->cfg.timeout_ms
                                            : SATCHEL_OPT_TIMEOUT_MS;
-    int rc;
+    uint32_t attempt;
+    int rc, started = 0;
 
     uint64_t t0 = app->port->now_ms(app->port->ctx);
     app->last_error[0] = '\0';
@@ -295,47 +296,72 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
         return app->last_rc = rc;
     }
     satchel_client_set_event_cb(c, cb, ctx);
-    memset(&l, 0, sizeof l);
-    l.app = app;
-    rc = app->port->open(app->port->ctx, app->cfg.host, app->cfg.port, timeout,
-                         &l.conn);
-    if (rc < 0) {
-        snprintf(app->last_error, sizeof app->last_error,
-                 "cannot connect to %s:%u: %s", app->cfg.host,
-                 (unsigned)app->cfg.port, satchel_strerror(rc));
-        goto out;
-    }
-    app->tls_version[0] = app->tls_cipher[0] = '\0';
-    if (app->cfg.security == SATCHEL_SECURITY_TLS &&
-        (rc = start_tls(&l, timeout)) < 0)
-        goto out;
-    satchel_client_connected(c, app->port->now_ms(app->port->ctx),
-                             app->cfg.security == SATCHEL_SECURITY_TLS);
-    rc = start_job(c, job);
-    if (rc < 0) {
-        snprintf(app->last_error, sizeof app->last_error, "%s", satchel_strerror(rc));
-        goto out;
-    }
-    rc = run(app, &l, c, next, next_arg);
-    if (rc < 0 && !app->last_error[0])
-        snprintf(app->last_error, sizeof app->last_error, "%s",
-                 satchel_client_error_text(c));
-    if (rc == 0 && satchel_client_result(c) < 0) {
-        rc = satchel_client_result(c);
-        snprintf(app->last_error, sizeof app->last_error, "%s",
-                 satchel_client_error_text(c));
+    for (attempt = 0;; attempt++) {
+        memset(&l, 0, sizeof l);
+        l.app = app;
+        app->last_error[0] = '\0';
+        rc = app->port->open(app->port->ctx, app->cfg.host, app->cfg.port, timeout,
+                             &l.conn);
+        if (rc < 0) {
+            snprintf(app->last_error, sizeof app->last_error,
+                     "cannot connect to %s:%u: %s", app->cfg.host,
+                     (unsigned)app->cfg.port, satchel_strerror(rc));
+        } else {
+            app->tls_version[0] = app->tls_cipher[0] = '\0';
+            if (app->cfg.security != SATCHEL_SECURITY_TLS ||
+                (rc = start_tls(&l, timeout)) == 0) {
+                satchel_client_connected(c, app->port->now_ms(app->port->ctx),
+                                         app->cfg.security == SATCHEL_SECURITY_TLS);
+                if (!started) {
+                    started = 1;
+                    rc = start_job(c, job);
+                    if (rc < 0)
+                        snprintf(app->last_error, sizeof app->last_error, "%s",
+                                 satchel_strerror(rc));
+                }
+                if (rc >= 0)
+                    rc = run(app, &l, c, next, next_arg);
+                if (rc < 0 && !app->last_error[0])
+                    snprintf(app->last_error, sizeof app->last_error, "%s",
+                             satchel_client_error_text(c));
+                if (rc == 0 && satchel_client_result(c) < 0) {
+                    rc = satchel_client_result(c);
+                    snprintf(app->last_error, sizeof app->last_error, "%s",
+                             satchel_client_error_text(c));
+                }
+            }
+        }
+        if (l.tls) {
+            if (rc == 0)
+                satchel_tls_close(l.tls);
+            satchel_tls_free(l.tls);
+        }
+        if (l.conn)
+            app->port->close(l.conn);
+        /* A lost link (cut, reset, silence, TLS torn mid-record) is retried
+         * with bounded exponential back-off and jitter; the job resumes from
+         * what it committed.  Refusals (certificate, login, security) are
+         * final. */
+        if (rc >= 0 || attempt >= app->cfg.retries ||
+            !(rc == SATCHEL_E_IO || rc == SATCHEL_E_TIMEOUT || rc == SATCHEL_E_TLS) ||
+            (started && !satchel_client_interrupted(c)))
+            break;
+        {
+            uint32_t base = app->cfg.backoff_ms ? app->cfg.backoff_ms : 500u;
+            uint32_t wait = base << (attempt < 6 ? attempt : 6);
+            uint8_t r[2] = {0, 0};
+            if (wait > 30000u)
+                wait = 30000u;
+            app->port->entropy(app->port->ctx, r, sizeof r);
+            wait = wait / 2u + (uint32_t)((r[0] << 8 | r[1]) % (wait / 2u + 1u));
+            app->reconnects++;
+            if (app->port->version >= 2 && app->port->sleep_ms)
+                app->port->sleep_ms(app->port->ctx, wait);
+        }
     }
     app->caps = satchel_client_caps(c);
     satchel_client_replay_counts(c, &app->replayed, &app->replay_failed);
     satchel_client_get_counters(c, &app->last);
-out:
-    if (l.tls) {
-        if (rc == 0)
-            satchel_tls_close(l.tls);
-        satchel_tls_free(l.tls);
-    }
-    if (l.conn)
-        app->port->close(l.conn);
     add_counters(&app->total, &app->last);
     app->session_ms = (uint32_t)(app->port->now_ms(app->port->ctx) - t0);
     if (app->last.body_first_ms > t0)

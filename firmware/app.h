@@ -23,6 +23,8 @@ typedef struct satchel_app_config {
     uint32_t disable_caps;
     int offline;          /* never touch the network */
     uint64_t cache_max;   /* body cache budget in bytes, 0: none */
+    uint32_t retries;     /* reconnection attempts after a lost link */
+    uint32_t backoff_ms;  /* first back-off (doubles, with jitter, to 30 s) */
     /* Prefetch after sync (off when count is 0): the text part of the
      * newest count messages of each folder named in folders (comma
      * separated), when it is at most max_size bytes and fits the budget
@@ -63,6 +65,7 @@ typedef struct satchel_app {
     satchel_msg scratch_msg;     /* console scratch, off the stack */
     satchel_op scratch_op;
     uint32_t replayed, replay_failed; /* queue entries, last session */
+    uint32_t reconnects;         /* since start */
     uint8_t buf[16384];
 } satchel_app;
 

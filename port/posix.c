@@ -139,9 +139,19 @@ static void posix_close(satchel_conn *c)
     free(c);
 }
 
+static void posix_sleep_ms(void *ctx, uint32_t ms)
+{
+    struct timespec ts;
+    (void)ctx;
+    ts.tv_sec = ms / 1000u;
+    ts.tv_nsec = (long)(ms % 1000u) * 1000000L;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 static const satchel_port posix_port = {
     SATCHEL_PORT_VERSION, "posix", NULL, posix_open, posix_send, posix_recv,
-    posix_wait, posix_close, posix_now_ms, posix_entropy,
+    posix_wait, posix_close, posix_now_ms, posix_entropy, posix_sleep_ms,
 };
 
 const satchel_port *satchel_port_posix(void)

@@ -18,7 +18,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: satchel-sim --db DIR [--server HOST:PORT] [--security tls|starttls|none]\n"
             "                   [--ca FILE] [--user NAME] [--password-file FILE]\n"
-            "                   [--offline] [--json] [--fetch-window N] [--timeout MS]\n"
+            "                   [--offline] [--json] [--fetch-window N] [--timeout MS] [--retries N]\n"
             "                   [--cache-max BYTES] [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size BYTES]\n"
             "                   [-c \"CMD; CMD; ...\"]\n"
@@ -102,6 +102,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, 0, 't'},
         {"disable-caps", required_argument, 0, 'D'},
         {"cache-max", required_argument, 0, 'M'},
+        {"retries", required_argument, 0, 'R'},
         {"prefetch", required_argument, 0, 'P'},
         {"prefetch-max-size", required_argument, 0, 'Z'},
         {"prefetch-folders", required_argument, 0, 'F'},
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
 
     memset(&app, 0, sizeof app);
     app.cfg.security = SATCHEL_SECURITY_TLS;
+    app.cfg.retries = 4;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'd': db = optarg; break;
@@ -165,6 +167,7 @@ int main(int argc, char **argv)
         case 't': app.cfg.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'D': app.cfg.disable_caps = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'M': app.cfg.cache_max = strtoull(optarg, NULL, 10); break;
+        case 'R': app.cfg.retries = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'P': app.cfg.prefetch_count = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'Z': app.cfg.prefetch_max_size = strtoull(optarg, NULL, 10); break;
         case 'F': app.cfg.prefetch_folders = optarg; break;

@@ -155,6 +155,10 @@ int satchel_client_fetch_body(satchel_client *c, const char *folder,
                               uint32_t uid, const char *section,
                               uint64_t expected);
 
+/* The job ended with its connection, unfinished: calling
+ * satchel_client_connected on a new connection resumes it. */
+int satchel_client_interrupted(const satchel_client *c);
+
 /* Authenticated, no job and no command outstanding. */
 int satchel_client_idle(const satchel_client *c);
 /* Send LOGOUT; the client then wants CLOSE once the server answered. */

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define SATCHEL_PORT_VERSION 1
+#define SATCHEL_PORT_VERSION 2 /* 2: sleep_ms */
 
 /* A byte stream (TCP on POSIX sockets, lwIP, ...).  Opaque to the app. */
 typedef struct satchel_conn satchel_conn;
@@ -42,6 +42,10 @@ typedef struct satchel_port {
     uint64_t (*now_ms)(void *ctx);
     /* Fill buf with len bytes of cryptographic randomness; 0 or error. */
     int (*entropy)(void *ctx, uint8_t *buf, size_t len);
+
+    /* Version 2.  Let time pass (and the stack run) for ms milliseconds:
+     * the back-off between reconnection attempts. */
+    void (*sleep_ms)(void *ctx, uint32_t ms);
 } satchel_port;
 
 /* The host's port: POSIX sockets, clock_gettime, getrandom.  Static. */

@@ -994,6 +994,10 @@ def run_sim_at(host, port, db, commands, security="none", ca=None,
     args += ["--password-file", pwfile]
     if timeout_ms is not None:
         args += ["--timeout", str(timeout_ms)]
+    if not any(str(x) == "--retries" for x in extra):
+        # One attempt: these tests time single connections; reconnection
+        # has tests of its own.
+        args += ["--retries", "0"]
     if json:
         args.append("--json")
     args += [str(a) for a in extra]
