@@ -42,6 +42,7 @@ enum cmd_kind {
     K_RECONCILE, /* UID FETCH 1:U-1 */
     K_NEWUIDS,   /* UID FETCH U:* (UID) */
     K_WINDOW,    /* FETCH a:b headers */
+    K_RESUME,    /* UID FETCH a:b headers, resuming a cut folder */
     K_BODYFETCH, /* UID FETCH n (BODY.PEEK[s]<o.l>) */
     K_CREATE,    /* replay: CREATE (arg: op id) */
     K_RSELECT,   /* replay: SELECT the batch's folder */
@@ -117,6 +118,20 @@ struct folder_sync {
     uint32_t win_lo;        /* lowest sequence number to fetch */
     uint32_t n_new, n_changed, n_vanished;
     uint32_t placeholders;  /* offline moves waiting in this folder */
+    uint8_t resume;         /* headers at or above U kept from a cut sync */
+    uint32_t minp, maxp;    /* their UID span (the newest-first block) */
+    uint32_t newuid_from;   /* K_NEWUIDS counts UIDs from here */
+    uint32_t since_commit;  /* messages stored since the last commit */
+    uint8_t upward;         /* the maxp+1:* fetch is running */
+    /* Windows in flight, oldest first, as [lo, hi] of their key (sequence
+     * numbers, or UIDs when resuming).  The first response keyed in a later
+     * window proves the earlier ones complete: they commit then, not at
+     * their tagged OK, which Dovecot may send only after the next window's
+     * data. */
+    uint32_t wlo[2], whi[2];
+    uint32_t nwin;
+    uint32_t rnext_hi;      /* next lower UID window ends here (0: none) */
+    uint32_t rwidth;        /* its UID width */
 };
 
 #define RCMD_COPY 0x100u     /* K_RCMD arg flag: a COPY awaiting its OK */
@@ -191,6 +206,9 @@ struct satchel_client {
     int want_replay;
     int job_kind;    /* 1 sync, 2 body */
     int interrupted; /* the job ended with the connection, unfinished */
+    int window_cut;  /* ... in the middle of a header window */
+    int resuming;    /* requeued after a lost connection */
+    char done_cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder finished */
     satchel_op op; /* scratch */
     uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
     satchel_msg msg; /* scratch for one FETCH */
@@ -241,8 +259,10 @@ static int fail(satchel_client *c, int rc, const char *what)
         satchel_store_abort(c->txn);
         c->txn = NULL;
     }
-    if (c->job != J_NONE && c->job != J_DONE)
+    if (c->job != J_NONE && c->job != J_DONE) {
         c->interrupted = 1; /* the next connection may resume it */
+        c->window_cut = c->job == J_WINDOWS;
+    }
     if (c->job != J_NONE)
         c->job = J_DONE;
     return rc;
@@ -732,6 +752,10 @@ static int body_on_fetch(satchel_client *c, const satchel_imap_arg *list);
 static int send_reconcile(satchel_client *c, int with_flags);
 static int after_follow(satchel_client *c);
 
+static int win_seen(satchel_client *c, uint32_t k);
+static int win_done(satchel_client *c, uint32_t lo, uint32_t hi);
+static void win_push(satchel_client *c, uint32_t lo, uint32_t hi);
+
 static int store_new_message(satchel_client *c, const struct fetch_items *it)
 {
     satchel_msg *m = &c->msg;
@@ -817,6 +841,13 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
         c->fs.n_new++;
     if (it->uid > c->fs.max_uid)
         c->fs.max_uid = it->uid;
+    /* The open-ended newer range commits in batches: any prefix of it
+     * keeps the stored block contiguous.  Nothing else commits mid-way. */
+    if (c->fs.upward && ++c->fs.since_commit >= c->fetch_window) {
+        c->fs.since_commit = 0;
+        if ((rc = commit(c, 1)) < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -865,11 +896,12 @@ static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
     }
     if (it.uid == 0) {
         /* A FETCH without a usable UID cannot be placed: never guess. */
-        if (count_inflight(c, K_WINDOW) || count_inflight(c, K_RECONCILE))
+        if (count_inflight(c, K_WINDOW) || count_inflight(c, K_RECONCILE) ||
+            count_inflight(c, K_RESUME))
             c->fs.incomplete = 1;
         return 0;
     }
-    if (truncated && count_inflight(c, K_WINDOW)) {
+    if (truncated && (count_inflight(c, K_WINDOW) || count_inflight(c, K_RESUME))) {
         /* The response did not fit: items after the overflow are missing.
          * Keep it only if UID, FLAGS and the headers survived (what was cut
          * is then the BODYSTRUCTURE); otherwise fetch it again next time. */
@@ -881,12 +913,22 @@ static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
         it.bs_truncated = 1;
     }
     if (it.has_headers || it.has_bs) {
+        uint32_t seq = 0;
         if (truncated && !it.has_flags)
             c->fs.incomplete = 1;
+        /* Resume windows are keyed by UID, first-pass windows by sequence. */
+        if (c->fs.nwin && count_inflight(c, K_RESUME))
+            rc = win_seen(c, it.uid);
+        else if (c->fs.nwin && satchel_imap_arg_u32(a, &seq) == 0)
+            rc = win_seen(c, seq);
+        else
+            rc = 0;
+        if (rc < 0)
+            return rc;
         return store_new_message(c, &it);
     }
     if (it.uid >= c->fs.f.uidnext) {
-        if (count_inflight(c, K_NEWUIDS))
+        if (count_inflight(c, K_NEWUIDS) && it.uid >= c->fs.newuid_from)
             c->fs.k_new++;
         return 0; /* a new message: fetched whole in a window */
     }
@@ -1168,6 +1210,7 @@ static int next_folder(satchel_client *c)
                 memset(&c->fs, 0, sizeof c->fs);
                 c->fs.f = f;
                 folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
+                memcpy(c->done_cursor, f.name, sizeof c->done_cursor);
                 continue;
             }
         }
@@ -1197,12 +1240,14 @@ static int send_window(satchel_client *c)
     lo = hi - fs->win_lo + 1 > c->fetch_window ? hi - c->fetch_window + 1
                                                : fs->win_lo;
     fs->win_next_hi = lo - 1;
+    win_push(c, lo, hi);
     if ((rc = cmd_begin(c, K_WINDOW)) < 0 || (rc = out_str(c, "FETCH ")) < 0 ||
         (rc = out_u64(c, lo)) < 0 || (rc = out_str(c, ":")) < 0 ||
         (rc = out_u64(c, hi)) < 0 ||
         (rc = out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
                          "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
         return rc;
+    c->inflight[c->n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
     if (c->caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
         (rc = out_str(c, " MODSEQ")) < 0)
         return rc;
@@ -1220,6 +1265,15 @@ static int finish_folder(satchel_client *c)
     int rc;
     if ((rc = txn(c)) < 0)
         return rc;
+    if (fs->incomplete) {
+        /* Something was skipped: what is stored at or above U may have
+         * holes, so it cannot be resumed from.  Start over next time. */
+        uint32_t n;
+        if ((rc = satchel_store_msg_del_server_range(c->txn, &fs->f, fs->f.uidnext,
+                                                     UINT32_MAX, &n)) < 0)
+            return fail(c, rc, "cannot drop partial messages");
+        fs->n_new = fs->n_new > n ? fs->n_new - n : 0;
+    }
     if (!fs->incomplete) {
         uint32_t next = fs->uidnext;
         if (next == 0 || next <= fs->max_uid)
@@ -1235,7 +1289,77 @@ static int finish_folder(satchel_client *c)
     if ((rc = commit(c, 1)) < 0)
         return rc;
     folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
+    memcpy(c->done_cursor, fs->f.name, sizeof c->done_cursor);
     c->job = J_NEXT_FOLDER;
+    return 0;
+}
+
+static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
+{
+    int rc;
+    if (hi)
+        win_push(c, lo, hi);
+    if ((rc = cmd_begin(c, K_RESUME)) < 0 || (rc = out_str(c, "UID FETCH ")) < 0 ||
+        (rc = out_u64(c, lo)) < 0 || (rc = out_str(c, ":")) < 0 ||
+        (hi ? (rc = out_u64(c, hi)) : (rc = out_str(c, "*"))) < 0 ||
+        (rc = out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
+                         "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
+        return fail(c, rc, "command buffer overflow");
+    if (c->caps & SATCHEL_CAP_CONDSTORE && !c->fs.nomodseq &&
+        (rc = out_str(c, " MODSEQ")) < 0)
+        return fail(c, rc, "command buffer overflow");
+    if ((c->caps & SATCHEL_CAP_PREVIEW) && (rc = out_str(c, " PREVIEW")) < 0)
+        return fail(c, rc, "command buffer overflow");
+    if ((rc = out_str(c, ")")) < 0 || (rc = cmd_end(c)) < 0)
+        return fail(c, rc, "command buffer overflow");
+    c->inflight[c->n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
+    return 0;
+}
+
+static void win_push(satchel_client *c, uint32_t lo, uint32_t hi)
+{
+    struct folder_sync *fs = &c->fs;
+    if (fs->nwin < 2) {
+        fs->wlo[fs->nwin] = lo;
+        fs->whi[fs->nwin] = hi;
+        fs->nwin++;
+    }
+}
+
+/* A response keyed k arrived: commit windows it shows complete. */
+static int win_seen(satchel_client *c, uint32_t k)
+{
+    struct folder_sync *fs = &c->fs;
+    int rc;
+    if (fs->nwin == 2 && !(k >= fs->wlo[0] && k <= fs->whi[0]) &&
+        k >= fs->wlo[1] && k <= fs->whi[1]) {
+        if ((rc = commit(c, 1)) < 0)
+            return rc;
+        fs->wlo[0] = fs->wlo[1];
+        fs->whi[0] = fs->whi[1];
+        fs->nwin = 1;
+    }
+    return 0;
+}
+
+/* A window's tagged OK.  Returns 1 when it was still the oldest open
+ * window: then the transaction holds exactly its data and may commit.  When
+ * a later window's data already came (and committed this one), committing
+ * now would store a partial later window. */
+static int win_done(satchel_client *c, uint32_t lo, uint32_t hi)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t i;
+    for (i = 0; i < fs->nwin; i++) {
+        if (fs->wlo[i] == lo && fs->whi[i] == hi) {
+            if (i == 0 && fs->nwin == 2) {
+                fs->wlo[0] = fs->wlo[1];
+                fs->whi[0] = fs->whi[1];
+            }
+            fs->nwin--;
+            return i == 0;
+        }
+    }
     return 0;
 }
 
@@ -1243,6 +1367,17 @@ static int start_windows(satchel_client *c)
 {
     struct folder_sync *fs = &c->fs;
     int rc;
+    if (fs->resume) {
+        /* Newer than the kept block first (the "*" of maxp+1:* can name
+         * maxp itself when nothing is newer: it is just stored again), then
+         * older, in descending UID windows that each extend the block. */
+        c->job = J_WINDOWS;
+        fs->upward = 1;
+        fs->since_commit = 0;
+        fs->rnext_hi = fs->minp > fs->f.uidnext ? fs->minp - 1 : 0;
+        fs->rwidth = c->fetch_window;
+        return resume_fetch(c, fs->maxp + 1, 0);
+    }
     if (fs->k_new > fs->exists)
         fs->k_new = fs->exists;
     if (fs->k_new == 0)
@@ -1286,11 +1421,21 @@ static int after_select(satchel_client *c)
         fs->used_qresync = 0;
     }
     U = f->uidnext;
-    /* Messages at or above U are leftovers of an interrupted sync; they may
-     * since have been expunged, so fetch them again with the rest. */
-    if ((rc = satchel_store_msg_del_server_range(c->txn, f, U, UINT32_MAX,
-                                                 &partial)) < 0)
+    fs->newuid_from = U;
+    /* Headers at or above U are what a cut sync of this folder committed:
+     * the newest-first windows leave one block, [minp, maxp], holding every
+     * server message of that span.  Keep it and fetch only what is around
+     * it (by UID).  Without a usable span, drop them and start over. */
+    if ((rc = satchel_store_msg_span_from(c->store, c->txn, f->id, U, &partial,
+                                          &fs->minp, &fs->maxp)) < 0)
+        return fail(c, rc, "cannot read partial messages");
+    if (partial && fs->maxp < UINT32_MAX && fs->uidvalidity == f->uidvalidity) {
+        fs->resume = 1;
+        fs->newuid_from = fs->maxp + 1;
+    } else if ((rc = satchel_store_msg_del_server_range(c->txn, f, U, UINT32_MAX,
+                                                        &partial)) < 0) {
         return fail(c, rc, "cannot drop partial messages");
+    }
     /* Messages moved here offline wait under placeholder UIDs: they are not
      * on the server yet and do not count against EXISTS. */
     if ((rc = satchel_store_msg_count_pending(c->store, c->txn, f->id,
@@ -1307,6 +1452,8 @@ static int after_select(satchel_client *c)
         fs->k_new = fs->exists;
         return start_windows(c);
     }
+    if (fs->resume && qresync_ok)
+        return start_windows(c); /* VANISHED covered the kept block */
     if (qresync_ok && fs->exists >= f->count - fs->placeholders) {
         fs->k_new = fs->exists - (f->count - fs->placeholders);
         return start_windows(c);
@@ -1324,7 +1471,7 @@ static int after_select(satchel_client *c)
     fs->k_new = 0;
     if (fs->uidnext == 0 || fs->uidnext > U) {
         if ((rc = cmd_begin(c, K_NEWUIDS)) < 0 ||
-            (rc = out_str(c, "UID FETCH ")) < 0 || (rc = out_u64(c, U)) < 0 ||
+            (rc = out_str(c, "UID FETCH ")) < 0 || (rc = out_u64(c, fs->newuid_from)) < 0 ||
             (rc = out_str(c, ":* (UID)")) < 0 || (rc = cmd_end(c)) < 0)
             return fail(c, rc, "command buffer overflow");
     }
@@ -1369,7 +1516,7 @@ static int after_follow(satchel_client *c)
         return rc;
     if (fs->reconcile_unsorted)
         fs->incomplete = 1;
-    if (fs->exists != fs->f.count - fs->placeholders + fs->k_new) {
+    if (!fs->resume && fs->exists != fs->f.count - fs->placeholders + fs->k_new) {
         /* Counts disagree: something below U was expunged. */
         if (!fs->reconcile_sent)
             return send_reconcile(c, 0);
@@ -1439,6 +1586,14 @@ static int body_flush(satchel_client *c)
                                : "cannot store body chunk");
     b->written += b->chunk_len;
     b->chunk_len = 0;
+    /* Commit every few chunks, mid-literal too: a link that cannot carry
+     * a whole request still makes progress, resumed from here. */
+    if (b->written >= 4u * SATCHEL_OPT_BODY_CHUNK) {
+        if ((rc = commit(c, 0)) < 0)
+            return rc;
+        b->committed += b->written;
+        b->written = 0;
+    }
     return 0;
 }
 
@@ -2334,6 +2489,17 @@ static int job_advance(satchel_client *c)
         return 0;
     switch (c->job) {
     case J_QUEUED:
+        if (c->resuming) {
+            /* Folders this job already finished stay finished. */
+            c->resuming = 0;
+            if (c->job_all && c->done_cursor[0]) {
+                c->want_replay = 0;
+                c->job = J_LIST;
+                rc = send_list(c);
+                memcpy(c->cursor, c->done_cursor, sizeof c->cursor);
+                return rc < 0 ? fail(c, rc, "command buffer overflow") : 0;
+            }
+        }
         if (c->want_replay) {
             uint64_t pending = 0, failed = 0;
             c->want_replay = 0;
@@ -2529,6 +2695,7 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
         if ((rc = list_done(c)) < 0)
             return rc;
         c->job = J_NEXT_FOLDER;
+        /* (cursor: "" for a new job, the last finished folder on resume) */
         return job_advance(c);
     case K_SELECT:
         if (c->job == J_BODY_SELECT) {
@@ -2574,10 +2741,36 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
                 return job_advance(c);
         }
         return 0;
+    case K_RESUME:
+        if (!ok)
+            c->fs.incomplete = 1;
+        {
+            int was_upward = c->fs.upward;
+            c->fs.upward = 0;
+            if ((win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg) || was_upward) &&
+                (rc = commit(c, 1)) < 0)
+                return rc;
+        }
+        while (ok && c->fs.rnext_hi && count_inflight(c, K_RESUME) < WINDOWS_IN_FLIGHT) {
+            struct folder_sync *fs = &c->fs;
+            uint32_t hi = fs->rnext_hi, lo;
+            lo = hi - fs->f.uidnext + 1 > fs->rwidth ? hi - fs->rwidth + 1 : fs->f.uidnext;
+            fs->rnext_hi = lo > fs->f.uidnext ? lo - 1 : 0;
+            if (fs->rwidth < (1u << 24))
+                fs->rwidth *= 2; /* sparse UIDs: fewer, wider windows */
+            if ((rc = resume_fetch(c, lo, hi)) < 0)
+                return rc;
+        }
+        if (count_inflight(c, K_RESUME) == 0) {
+            if ((rc = finish_folder(c)) < 0)
+                return rc;
+            return job_advance(c);
+        }
+        return 0;
     case K_WINDOW:
         if (!ok)
             c->fs.incomplete = 1;
-        if ((rc = commit(c, 1)) < 0)
+        if (win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg) && (rc = commit(c, 1)) < 0)
             return rc;
         if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0) {
             if ((rc = send_window(c)) < 0)
@@ -2749,6 +2942,11 @@ int satchel_client_connected(satchel_client *c, uint64_t now_ms, int tls_active)
         c->job_rc = 0;
         c->err_text[0] = '\0';
         c->job = c->job_kind == 2 ? J_BODY_SELECT : J_QUEUED;
+        c->resuming = 1;
+        /* A window that did not fit in the connection: smaller ones may. */
+        if (c->window_cut && c->fetch_window > 16)
+            c->fetch_window /= 2;
+        c->window_cut = 0;
     }
     if (c->job == J_BODY_FETCH || c->job == J_BODY_SELECT) {
         satchel_body_info bi;
@@ -2888,6 +3086,8 @@ int satchel_client_sync(satchel_client *c, const char *folder)
     c->job = J_QUEUED;
     c->job_kind = 1;
     c->interrupted = 0;
+    c->resuming = 0;
+    c->done_cursor[0] = '\0';
     c->want_replay = 1;
     memset(&c->rp, 0, sizeof c->rp);
     c->job_rc = 0;

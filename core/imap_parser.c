@@ -228,10 +228,10 @@ static uint8_t status_of(const satchel_imap_arg *a)
  * (whose remainder is free text, not arguments). */
 static void after_atom(satchel_imap_parser *p, satchel_imap_arg *a)
 {
+    /* Only the first top-level argument can be the status word (nargs
+     * counts every top-level argument, strings and lists included). */
     if (p->depth != 0)
         return;
-    if (p->nargs < 255)
-        p->nargs++;
     if (p->nargs != 1 || p->resp.kind == SATCHEL_RESP_CONTINUE)
         return;
     if (!a) {
@@ -270,7 +270,8 @@ static int end_of_line(satchel_imap_parser *p)
         fail(p, "line ended inside a list");
         return 0;
     }
-    if (p->resp.kind == SATCHEL_RESP_TAGGED && p->nargs == 0) {
+    if (p->resp.kind == SATCHEL_RESP_TAGGED &&
+        p->resp.status == SATCHEL_STATUS_NONE) {
         fail(p, "tagged response without status");
         return 0;
     }
@@ -572,6 +573,8 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
                     goto done;
                 goto error;
             }
+            if (p->depth == 0 && p->nargs < 255 && c != ')' && c != ']')
+                p->nargs++; /* a top-level argument starts */
             if (c == '(') {
                 if (push_list(p, 0) < 0)
                     goto error;

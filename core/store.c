@@ -692,6 +692,40 @@ int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : map_err(rc);
 }
 
+int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
+                                uint32_t folder_id, uint32_t uid,
+                                uint32_t *count, uint32_t *lo, uint32_t *hi)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+    *count = *lo = *hi = 0;
+    msg_key(kb, folder_id, uid);
+    if ((rc = rtxn(s, t, &txn)) < 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->msgs, &cur))) {
+        rtxn_end(t, txn);
+        return map_err(rc);
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
+        uint32_t u = rd_be32((const uint8_t *)k.mv_data + 4);
+        if (!(v.mv_size >= 13 &&
+              (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING))) {
+            if (!*count)
+                *lo = u;
+            *hi = u;
+            (*count)++;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    rtxn_end(t, txn);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : map_err(rc);
+}
+
 int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
                                     uint32_t folder_id, uint32_t *count)
 {
