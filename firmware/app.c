@@ -263,7 +263,8 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
     struct link l;
     uint32_t timeout = app->cfg.timeout_ms ? app->cfg.timeout_ms
                                            : SATCHEL_OPT_TIMEOUT_MS;
-    uint32_t attempt;
+    uint32_t attempt, backoff_exp = 0;
+    uint64_t seen_in = 0;
     int rc, started = 0;
 
     uint64_t t0 = app->port->now_ms(app->port->ctx);
@@ -348,7 +349,16 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
             break;
         {
             uint32_t base = app->cfg.backoff_ms ? app->cfg.backoff_ms : 500u;
-            uint32_t wait = base << (attempt < 6 ? attempt : 6);
+            uint32_t wait;
+            satchel_counters now_ctr;
+            /* A connection that moved a fair amount of data made progress:
+             * the link works, so start the back-off over. */
+            satchel_client_get_counters(c, &now_ctr);
+            if (now_ctr.bytes_in - seen_in >= 16384u)
+                backoff_exp = 0;
+            seen_in = now_ctr.bytes_in;
+            wait = base << (backoff_exp < 6 ? backoff_exp : 6);
+            backoff_exp++;
             uint8_t r[2] = {0, 0};
             if (wait > 30000u)
                 wait = 30000u;

@@ -136,6 +136,11 @@ int satchel_store_msg_del_range(satchel_store_txn *t, satchel_folder *f,
 int satchel_store_msg_del_server_range(satchel_store_txn *t, satchel_folder *f,
                                        uint32_t lo, uint32_t hi,
                                        uint32_t *deleted);
+/* Server messages at or above uid (not the ones moved here offline): how
+ * many, and the lowest and highest UID among them. */
+int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
+                                uint32_t folder_id, uint32_t uid,
+                                uint32_t *count, uint32_t *lo, uint32_t *hi);
 /* Messages of the folder moved here offline, waiting for the server. */
 int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
                                     uint32_t folder_id, uint32_t *count);
