@@ -298,7 +298,8 @@ static int convert(satchel_body_decoder *d, const uint8_t *in, size_t len,
     int rc;
     memcpy(buf, d->carry, d->ncarry);
     n = d->ncarry;
-    memcpy(buf + n, in, len);
+    if (len)
+        memcpy(buf + n, in, len); /* (in may be NULL when len is 0) */
     n += len;
     d->ncarry = 0;
     use = n;

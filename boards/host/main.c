@@ -12,6 +12,9 @@
 #include "app.h"
 #include "console.h"
 #include "satchel/port.h"
+#ifdef SATCHEL_HAVE_LWIP
+#include "satchel/port_lwip.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -21,6 +24,7 @@ static void usage(FILE *f)
             "                   [--offline] [--json] [--fetch-window N] [--timeout MS] [--retries N]\n"
             "                   [--cache-max BYTES] [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size BYTES]\n"
+            "                   [--stack posix|lwip] [--link SPEC]\n"
             "                   [-c \"CMD; CMD; ...\"]\n"
             "Without -c, reads commands from standard input (try 'help').\n");
 }
@@ -106,6 +110,8 @@ int main(int argc, char **argv)
         {"prefetch", required_argument, 0, 'P'},
         {"prefetch-max-size", required_argument, 0, 'Z'},
         {"prefetch-folders", required_argument, 0, 'F'},
+        {"stack", required_argument, 0, 'N'},
+        {"link", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -114,6 +120,7 @@ int main(int argc, char **argv)
     satchel_console con;
     satchel_console_io io = {out_write, NULL};
     const char *db = NULL, *script = NULL, *pwfile = NULL;
+    const char *stack = "posix", *link_spec = NULL;
     char *host = NULL, *password = NULL;
     int json = 0, opt, rc = 0;
 
@@ -172,6 +179,8 @@ int main(int argc, char **argv)
         case 'Z': app.cfg.prefetch_max_size = strtoull(optarg, NULL, 10); break;
         case 'F': app.cfg.prefetch_folders = optarg; break;
         case 'c': script = optarg; break;
+        case 'N': stack = optarg; break;
+        case 'L': link_spec = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -193,7 +202,34 @@ int main(int argc, char **argv)
     satchel_heap_counter_init(&heap, NULL);
     app.heap = &heap;
     app.alloc = &heap.self;
-    app.port = satchel_port_posix();
+    if (strcmp(stack, "posix") == 0) {
+        if (link_spec) {
+            fprintf(stderr, "satchel-sim: --link needs --stack lwip\n");
+            return 2;
+        }
+        app.port = satchel_port_posix();
+    } else if (strcmp(stack, "lwip") == 0) {
+#ifdef SATCHEL_HAVE_LWIP
+        satchel_link_config lc;
+        if (satchel_link_parse(link_spec ? link_spec : "", &lc) < 0) {
+            fprintf(stderr, "satchel-sim: bad --link %s (e.g. rtt=300ms,rate=64kbit,"
+                            "loss=1%%,cut-after=200KB,seed=42)\n", link_spec);
+            return 2;
+        }
+        app.port = satchel_port_lwip(&lc);
+        if (!app.port) {
+            fprintf(stderr, "satchel-sim: cannot start the lwip stack\n");
+            return 1;
+        }
+#else
+        fprintf(stderr, "satchel-sim: built without the lwip stack "
+                        "(scripts/fetch-lwip, then rebuild)\n");
+        return 2;
+#endif
+    } else {
+        fprintf(stderr, "satchel-sim: --stack is posix or lwip\n");
+        return 2;
+    }
     rc = satchel_store_open(app.alloc, db, 0, &app.store);
     if (rc < 0) {
         fprintf(stderr, "satchel-sim: cannot open store %s: %s\n", db,
@@ -208,7 +244,7 @@ int main(int argc, char **argv)
     io.ctx = stdout;
     satchel_console_init(&con, &app, &io, json);
     con.store_path = db;
-    con.stack = "posix";
+    con.stack = app.port->name;
     if (script) {
         rc = satchel_console_run_script(&con, script);
     } else {

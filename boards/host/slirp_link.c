@@ -214,7 +214,8 @@ struct dirq {
 
 struct conn {
     int used;
-    uint32_t gip, rip;
+    int family;
+    uint8_t gaddr[16], raddr[16];
     uint16_t gport, rport;
     uint32_t index;
     int have[2];
@@ -313,7 +314,8 @@ void satchel_link_emu_free(satchel_link_emu *e)
 
 struct tcpinfo {
     int is_tcp;
-    uint32_t src, dst;
+    int family;
+    uint8_t src[16], dst[16];
     uint16_t sport, dport;
     uint32_t seq;
     uint8_t flags;
@@ -335,9 +337,25 @@ static uint16_t be16(const uint8_t *p)
     return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+static void parse_tcp(const uint8_t *t, size_t tcp_len, struct tcpinfo *ti)
+{
+    size_t thl;
+    if (tcp_len < 20)
+        return;
+    thl = (size_t)(t[12] >> 4) * 4;
+    if (thl < 20 || tcp_len < thl)
+        return;
+    ti->is_tcp = 1;
+    ti->sport = be16(t);
+    ti->dport = be16(t + 2);
+    ti->seq = be32(t + 4);
+    ti->flags = t[13];
+    ti->payload = tcp_len - thl;
+}
+
 static void parse_frame(const uint8_t *f, size_t len, struct tcpinfo *ti)
 {
-    size_t off = 14, ihl, total, thl;
+    size_t off = 14;
     uint16_t type;
     memset(ti, 0, sizeof *ti);
     if (len < 14)
@@ -347,34 +365,34 @@ static void parse_frame(const uint8_t *f, size_t len, struct tcpinfo *ti)
         type = be16(f + 16);
         off = 18;
     }
-    if (type != 0x0800 || len < off + 20 || (f[off] >> 4) != 4)
-        return;
-    ihl = (size_t)(f[off] & 0x0f) * 4;
-    total = be16(f + off + 2);
-    if (ihl < 20 || total < ihl || off + total > len || f[off + 9] != 6)
-        return;
-    if ((be16(f + off + 6) & 0x3fff) != 0) /* a fragment */
-        return;
-    if (total < ihl + 20)
-        return;
-    thl = (size_t)(f[off + ihl + 12] >> 4) * 4;
-    if (thl < 20 || total < ihl + thl)
-        return;
-    ti->is_tcp = 1;
-    ti->src = be32(f + off + 12);
-    ti->dst = be32(f + off + 16);
-    ti->sport = be16(f + off + ihl);
-    ti->dport = be16(f + off + ihl + 2);
-    ti->seq = be32(f + off + ihl + 4);
-    ti->flags = f[off + ihl + 13];
-    ti->payload = total - ihl - thl;
+    if (type == 0x0800 && len >= off + 20 && (f[off] >> 4) == 4) {
+        size_t ihl = (size_t)(f[off] & 0x0f) * 4, total = be16(f + off + 2);
+        if (ihl < 20 || total < ihl || off + total > len || f[off + 9] != 6)
+            return;
+        if ((be16(f + off + 6) & 0x3fff) != 0) /* a fragment */
+            return;
+        ti->family = 4;
+        memcpy(ti->src, f + off + 12, 4);
+        memcpy(ti->dst, f + off + 16, 4);
+        parse_tcp(f + off + ihl, total - ihl, ti);
+    } else if (type == 0x86dd && len >= off + 40 && (f[off] >> 4) == 6) {
+        size_t plen = be16(f + off + 4);
+        /* TCP right after the fixed header: neither lwIP nor slirp puts
+         * extension headers on TCP. */
+        if (f[off + 6] != 6 || off + 40 + plen > len)
+            return;
+        ti->family = 6;
+        memcpy(ti->src, f + off + 8, 16);
+        memcpy(ti->dst, f + off + 24, 16);
+        parse_tcp(f + off + 40, plen, ti);
+    }
 }
 
 static struct conn *conn_find(satchel_link_emu *e, int dir,
                               const struct tcpinfo *ti)
 {
-    uint32_t gip = dir == SATCHEL_LINK_UP ? ti->src : ti->dst;
-    uint32_t rip = dir == SATCHEL_LINK_UP ? ti->dst : ti->src;
+    const uint8_t *ga = dir == SATCHEL_LINK_UP ? ti->src : ti->dst;
+    const uint8_t *ra = dir == SATCHEL_LINK_UP ? ti->dst : ti->src;
     uint16_t gport = dir == SATCHEL_LINK_UP ? ti->sport : ti->dport;
     uint16_t rport = dir == SATCHEL_LINK_UP ? ti->dport : ti->sport;
     int fresh_syn = dir == SATCHEL_LINK_UP && (ti->flags & TH_SYN) &&
@@ -384,8 +402,9 @@ static struct conn *conn_find(satchel_link_emu *e, int dir,
 
     for (i = 0; i < SATCHEL_LINK_MAX_CONNS && !c; i++) {
         struct conn *k = &e->conns[i];
-        if (k->used && k->gip == gip && k->rip == rip && k->gport == gport &&
-            k->rport == rport)
+        if (k->used && k->family == ti->family && k->gport == gport &&
+            k->rport == rport && memcmp(k->gaddr, ga, 16) == 0 &&
+            memcmp(k->raddr, ra, 16) == 0)
             c = k;
     }
     /* A slot for a new connection: a free one, else the least recently
@@ -407,8 +426,9 @@ static struct conn *conn_find(satchel_link_emu *e, int dir,
         c = victim;
         memset(c, 0, sizeof *c);
         c->used = 1;
-        c->gip = gip;
-        c->rip = rip;
+        c->family = ti->family;
+        memcpy(c->gaddr, ga, 16);
+        memcpy(c->raddr, ra, 16);
         c->gport = gport;
         c->rport = rport;
         c->index = e->next_index++;
@@ -471,8 +491,13 @@ static void add_marker(satchel_link_emu *e, int dir, const struct conn *c,
     h->tx_start = start;
     h->due = start + e->delay_ns;
     h->ev.kind = SATCHEL_LINK_EV_CUT;
-    h->ev.guest_ip = c->gip;
-    h->ev.remote_ip = c->rip;
+    h->ev.family = c->family;
+    memcpy(h->ev.guest_addr, c->gaddr, 16);
+    memcpy(h->ev.remote_addr, c->raddr, 16);
+    if (c->family == 4) {
+        h->ev.guest_ip = be32(c->gaddr);
+        h->ev.remote_ip = be32(c->raddr);
+    }
     h->ev.guest_port = c->gport;
     h->ev.remote_port = c->rport;
     h->ev.conn_index = c->index;
@@ -860,7 +885,11 @@ satchel_slirp_link *satchel_slirp_link_new(const satchel_link_config *cfg,
     inet_pton(AF_INET, "10.0.2.2", &sc.vhost);
     inet_pton(AF_INET, "10.0.2.15", &sc.vdhcp_start);
     inet_pton(AF_INET, "10.0.2.3", &sc.vnameserver);
-    sc.in6_enabled = false;
+    sc.in6_enabled = true;
+    inet_pton(AF_INET6, "fec0::", &sc.vprefix_addr6);
+    sc.vprefix_len = 64;
+    inet_pton(AF_INET6, "fec0::2", &sc.vhost6);
+    inet_pton(AF_INET6, "fec0::3", &sc.vnameserver6);
     sc.vhostname = "satchel-sim";
     sc.if_mtu = 1500;
     sc.if_mru = 1500;

@@ -48,7 +48,10 @@ extern "C" {
 typedef struct satchel_link_event {
     int kind;
     size_t len; /* frame bytes (EV_FRAME) */
-    /* EV_CUT: the connection, host byte order. */
+    /* EV_CUT: the connection.  family 4 or 6; addresses as on the wire
+     * (IPv4 in the first 4 bytes), and for IPv4 also in host byte order. */
+    int family;
+    uint8_t guest_addr[16], remote_addr[16];
     uint32_t guest_ip, remote_ip;
     uint16_t guest_port, remote_port;
     uint32_t conn_index; /* 0, 1, ... in order of first sight */
@@ -107,8 +110,9 @@ typedef struct satchel_slirp_link_cb {
     void *ctx;
 } satchel_slirp_link_cb;
 
-/* Start slirp (network 10.0.2.0/24, host alias 10.0.2.2, guest 10.0.2.15,
- * no DHCP, no DNS, no IPv6) behind a link emulator configured by cfg
+/* Start slirp (network 10.0.2.0/24, host alias 10.0.2.2, guest 10.0.2.15;
+ * IPv6 prefix fec0::/64, host alias fec0::2, guest fec0::15; no DHCP, no
+ * DNS) behind a link emulator configured by cfg
  * (seed used as given).  Returns NULL on failure. */
 satchel_slirp_link *satchel_slirp_link_new(const satchel_link_config *cfg,
                                            const satchel_slirp_link_cb *cb);

@@ -3,13 +3,19 @@
  * user networking) through a link emulator that can add delay, a rate
  * limit, loss, stalls and connection cuts.
  *
- * The guest is 10.0.2.15/24 with gateway 10.0.2.2, slirp's alias for the
- * host: connections to 127.0.0.1 (any 127/8 address), "localhost" and ::1
- * go to 10.0.2.2, which slirp forwards to the host's 127.0.0.1.  Other IPv4
- * literals are used as given; other names are resolved with the host's
- * resolver (IPv4 only).  Everything runs in the caller's thread: the port's
- * wait() is the event loop (slirp's host sockets, lwIP timers, link
- * emulator delivery). */
+ * The guest is 10.0.2.15/24 (gateway 10.0.2.2) and fec0::15/64.  slirp
+ * forwards its host aliases to the host's loopback: 10.0.2.2 to 127.0.0.1
+ * and fec0::2 to ::1.  So 127.0.0.1 (any 127/8 address) goes to 10.0.2.2,
+ * ::1 to fec0::2, and "localhost" tries 10.0.2.2 then fec0::2 (as the POSIX
+ * port tries each address).  Other literals are used as given; other names
+ * are resolved with the host's resolver.
+ *
+ * Everything runs in the caller's thread: wait(), open() and sleep_ms() run
+ * the event loop (slirp's host sockets, lwIP timers, link emulator
+ * delivery).  Starting the port sets SIGPIPE to SIG_IGN if it was SIG_DFL
+ * (libslirp writes to its host sockets without MSG_NOSIGNAL).  With
+ * SATCHEL_LWIP_TRACE set in the environment, connections, cuts and
+ * back-off sleeps are logged to stderr. */
 #ifndef SATCHEL_PORT_LWIP_H
 #define SATCHEL_PORT_LWIP_H
 

@@ -4,13 +4,16 @@
  * wait() and open() run the event loop in the caller's thread. */
 #include "satchel/port_lwip.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lwip/etharp.h"
+#include "lwip/ethip6.h"
 #include "lwip/init.h"
 #include "lwip/ip4_addr.h"
+#include "lwip/ip6_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
@@ -21,10 +24,12 @@
 #include "lwip_host.h"
 #include "slirp_link.h"
 
-/* slirp's network: the guest, its gateway and the host alias. */
+/* slirp's network: the guest, its gateway and the host alias; for IPv6
+ * the guest is fec0::15/64 and the host fec0::2 (SATCHEL_LWIP_HOST6_LAST). */
 #define GUEST_IP 0x0a00020fu /* 10.0.2.15 */
-#define HOST_ALIAS 0x0a000202u /* 10.0.2.2 */
+#define HOST_ALIAS SATCHEL_LWIP_HOST4 /* 10.0.2.2 */
 #define NETMASK 0xffffff00u
+#define GUEST6_LAST 0x15u
 
 struct satchel_conn {
     struct tcp_pcb *pcb; /* NULL once lwIP freed it (reset, abort) */
@@ -38,6 +43,8 @@ struct satchel_conn {
 
 static struct {
     int started, failed;
+    int trace;           /* SATCHEL_LWIP_TRACE set: log connections */
+    uint64_t t0;
     satchel_port port;
     struct netif netif;
     satchel_slirp_link *link;
@@ -45,6 +52,24 @@ static struct {
     struct satchel_conn *conns;
     uint8_t txbuf[SATCHEL_LINK_MAX_FRAME];
 } g;
+
+static void trace(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+static void trace(const char *fmt, ...)
+{
+    va_list ap;
+    if (!g.trace)
+        return;
+    va_start(ap, fmt);
+    fprintf(stderr, "lwip %7.3f ", (double)(satchel_lwip_now_ms() - g.t0) / 1000.0);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
 
 /* ---- netif ---- */
 
@@ -65,6 +90,7 @@ static err_t netif_setup(struct netif *n)
     n->name[0] = 's';
     n->name[1] = 'l';
     n->output = etharp_output;
+    n->output_ip6 = ethip6_output;
     n->linkoutput = netif_linkoutput;
     n->mtu = 1500;
     n->hwaddr_len = ETH_HWADDR_LEN;
@@ -89,16 +115,26 @@ static void link_deliver(void *ctx, const uint8_t *frame, size_t len)
         pbuf_free(p);
 }
 
+static int pcb_matches(const struct tcp_pcb *pcb, const satchel_link_event *ev)
+{
+    if (pcb->local_port != ev->guest_port || pcb->remote_port != ev->remote_port)
+        return 0;
+    if (ev->family == 4)
+        return IP_IS_V4_VAL(pcb->remote_ip) &&
+               memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, ev->remote_addr, 4) == 0;
+    return IP_IS_V6_VAL(pcb->remote_ip) &&
+           memcmp(ip_2_ip6(&pcb->remote_ip)->addr, ev->remote_addr, 16) == 0;
+}
+
 /* The link emulator cut a connection: the guest's end sees a reset. */
 static void link_cut(void *ctx, const satchel_link_event *ev)
 {
     struct tcp_pcb *pcb;
     (void)ctx;
     for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
-        if (pcb->local_port == ev->guest_port &&
-            pcb->remote_port == ev->remote_port &&
-            lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip))) ==
-                ev->remote_ip) {
+        if (pcb_matches(pcb, ev)) {
+            trace("cut: connection %u (port %u), resetting it",
+                  (unsigned)ev->conn_index, (unsigned)ev->guest_port);
             tcp_abort(pcb); /* err callback: the conn reports SATCHEL_E_IO */
             return;
         }
@@ -131,6 +167,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     }
     if (!p) {
         c->eof = 1;
+        trace("peer closed (FIN)");
         return ERR_OK;
     }
     if (err != ERR_OK) {
@@ -157,9 +194,10 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 static void on_err(void *arg, err_t err)
 {
     struct satchel_conn *c = arg;
-    (void)err; /* ERR_ABRT, ERR_RST, ERR_CLSD: all a lost connection */
     if (!c)
         return;
+    /* ERR_ABRT, ERR_RST, ERR_CLSD: all a lost connection */
+    trace("connection lost (lwIP error %d)", (int)err);
     c->pcb = NULL; /* already freed by lwIP */
     c->err = SATCHEL_E_IO;
 }
@@ -220,24 +258,28 @@ static void conn_release(struct satchel_conn *c)
     free(c);
 }
 
-static int lw_open(void *ctx, const char *host, uint16_t port,
-                   uint32_t timeout_ms, satchel_conn **out)
+/* One connection attempt: 0 (connected, *out set), SATCHEL_E_IO (refused,
+ * reset, unreachable), SATCHEL_E_TIMEOUT or SATCHEL_E_NOMEM. */
+static int connect_one(const satchel_lwip_addr *a, uint16_t port,
+                       uint64_t deadline, struct satchel_conn **out)
 {
-    uint64_t deadline = satchel_lwip_now_ms() + timeout_ms;
     struct satchel_conn *c;
     struct tcp_pcb *pcb;
     ip_addr_t addr;
-    uint32_t ip;
     err_t e;
-    (void)ctx;
 
-    *out = NULL;
-    if (satchel_lwip_resolve(host, HOST_ALIAS, &ip) < 0)
-        return SATCHEL_E_IO;
     c = calloc(1, sizeof *c);
     if (!c)
         return SATCHEL_E_NOMEM;
-    pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
+    if (a->family == 4) {
+        ip_addr_set_ip4_u32_val(addr, lwip_htonl(a->v4));
+        pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
+    } else {
+        u32_t w[4];
+        memcpy(w, a->v6, 16);
+        IP_ADDR6(&addr, w[0], w[1], w[2], w[3]);
+        pcb = tcp_new_ip_type(IPADDR_TYPE_V6);
+    }
     if (!pcb) {
         free(c);
         return SATCHEL_E_NOMEM;
@@ -251,7 +293,6 @@ static int lw_open(void *ctx, const char *host, uint16_t port,
     tcp_err(pcb, on_err);
     /* Commands are small and latency-bound: no Nagle (as TCP_NODELAY). */
     tcp_nagle_disable(pcb);
-    ip_addr_set_ip4_u32(&addr, lwip_htonl(ip));
     e = tcp_connect(pcb, &addr, port, on_connected);
     if (e != ERR_OK) {
         conn_release(c);
@@ -260,6 +301,8 @@ static int lw_open(void *ctx, const char *host, uint16_t port,
     for (;;) {
         uint64_t now;
         if (c->connected && !c->err) {
+            trace("connected to port %u from port %u", (unsigned)port,
+                  (unsigned)pcb->local_port);
             *out = c;
             return 0;
         }
@@ -274,6 +317,25 @@ static int lw_open(void *ctx, const char *host, uint16_t port,
         }
         pump((uint32_t)(deadline - now > 0x7fffffff ? 0x7fffffff : deadline - now));
     }
+}
+
+static int lw_open(void *ctx, const char *host, uint16_t port,
+                   uint32_t timeout_ms, satchel_conn **out)
+{
+    uint64_t deadline = satchel_lwip_now_ms() + timeout_ms;
+    satchel_lwip_addr addrs[8];
+    int n, i, rc = SATCHEL_E_IO;
+    (void)ctx;
+
+    *out = NULL;
+    n = satchel_lwip_resolve(host, addrs, 8);
+    /* Try every address, like the POSIX port ("localhost" is both). */
+    for (i = 0; i < n; i++) {
+        rc = connect_one(&addrs[i], port, deadline, out);
+        if (rc == 0 || rc == SATCHEL_E_TIMEOUT || rc == SATCHEL_E_NOMEM)
+            return rc;
+    }
+    return rc;
 }
 
 static int writable(const struct satchel_conn *c)
@@ -348,14 +410,35 @@ static int readable(const struct satchel_conn *c)
 static int lw_wait(satchel_conn *c, int want_write, uint32_t timeout_ms)
 {
     uint64_t deadline = satchel_lwip_now_ms() + timeout_ms;
+    int turns = 0;
     for (;;) {
         uint64_t now;
         if (want_write ? writable(c) : readable(c))
             return 1;
         now = satchel_lwip_now_ms();
-        if (now >= deadline)
+        /* Even with no time left, let the stack run once: nothing moves
+         * between calls, so a zero timeout must still make progress. */
+        if (now >= deadline && turns > 0)
             return 0;
-        pump((uint32_t)(deadline - now > 0x7fffffff ? 0x7fffffff : deadline - now));
+        pump(now >= deadline ? 0
+                             : (uint32_t)(deadline - now > 0x7fffffff ? 0x7fffffff
+                                                                      : deadline - now));
+        turns++;
+    }
+}
+
+/* Back-off between reconnections: time passes for the stack too (timers,
+ * retransmissions, the link emulator, slirp's sockets). */
+static void lw_sleep_ms(void *ctx, uint32_t ms)
+{
+    uint64_t deadline = satchel_lwip_now_ms() + ms;
+    (void)ctx;
+    trace("sleep %u ms", (unsigned)ms);
+    for (;;) {
+        uint64_t now = satchel_lwip_now_ms();
+        if (now >= deadline)
+            break;
+        pump((uint32_t)(deadline - now));
     }
 }
 
@@ -363,6 +446,7 @@ static void lw_close(satchel_conn *c)
 {
     if (!c)
         return;
+    trace("close%s", c->err ? " (after an error)" : c->eof ? " (after EOF)" : "");
     conn_release(c);
     pump(0); /* send what is already due (the FIN on a fast link) */
 }
@@ -385,6 +469,8 @@ const satchel_port *satchel_port_lwip(const satchel_link_config *link)
     if (g.failed)
         return NULL;
     g.failed = 1; /* until the end: lwIP cannot be started twice */
+    g.trace = getenv("SATCHEL_LWIP_TRACE") != NULL;
+    g.t0 = satchel_lwip_now_ms();
     if (link)
         g.cfg = *link;
     while (g.cfg.seed == 0) {
@@ -392,6 +478,7 @@ const satchel_port *satchel_port_lwip(const satchel_link_config *link)
             return NULL;
     }
     fprintf(stderr, "link: seed %llu\n", (unsigned long long)g.cfg.seed);
+    satchel_lwip_ignore_sigpipe();
     lwip_init();
     g.link = satchel_slirp_link_new(&g.cfg, &cb);
     if (!g.link) {
@@ -409,7 +496,16 @@ const satchel_port *satchel_port_lwip(const satchel_link_config *link)
     netif_set_default(&g.netif);
     netif_set_up(&g.netif);
     netif_set_link_up(&g.netif);
-    g.port.version = SATCHEL_PORT_VERSION;
+    {
+        ip6_addr_t a6;
+        s8_t idx;
+        netif_create_ip6_linklocal_address(&g.netif, 1);
+        netif_ip6_addr_set_state(&g.netif, 0, IP6_ADDR_PREFERRED);
+        IP6_ADDR(&a6, PP_HTONL(0xfec00000u), 0, 0, PP_HTONL(GUEST6_LAST));
+        if (netif_add_ip6_address(&g.netif, &a6, &idx) == ERR_OK)
+            netif_ip6_addr_set_state(&g.netif, idx, IP6_ADDR_PREFERRED);
+    }
+    g.port.version = 2; /* every field up to sleep_ms */
     g.port.name = "lwip";
     g.port.ctx = NULL;
     g.port.open = lw_open;
@@ -419,6 +515,7 @@ const satchel_port *satchel_port_lwip(const satchel_link_config *link)
     g.port.close = lw_close;
     g.port.now_ms = lw_now_ms;
     g.port.entropy = lw_entropy;
+    g.port.sleep_ms = lw_sleep_ms;
     g.started = 1;
     g.failed = 0;
     return &g.port;

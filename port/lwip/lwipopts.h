@@ -1,7 +1,9 @@
 /* lwIP options for the simulator's "lwip" port: NO_SYS (bare-metal style,
- * raw TCP API, one thread), IPv4 + ARP over an Ethernet netif that talks to
- * libslirp through the link emulator (boards/host/slirp_link.c).
- * Static address 10.0.2.15/24, gateway 10.0.2.2 (slirp's defaults). */
+ * raw TCP API, one thread), IPv4 + ARP and IPv6 + ND over an Ethernet netif
+ * that talks to libslirp through the link emulator
+ * (boards/host/slirp_link.c).  Static addresses, as slirp expects:
+ * 10.0.2.15/24 (gateway and host alias 10.0.2.2) and fec0::15/64 (host
+ * alias fec0::2, which slirp forwards to the host's ::1). */
 #ifndef SATCHEL_LWIPOPTS_H
 #define SATCHEL_LWIPOPTS_H
 
@@ -21,7 +23,17 @@
 
 /* ---- protocols ---- */
 #define LWIP_IPV4 1
-#define LWIP_IPV6 0
+#define LWIP_IPV6 1
+#define LWIP_IPV6_MLD 0            /* ND still works (solicited-node filter) */
+#define LWIP_IPV6_AUTOCONFIG 0     /* static fec0::15 */
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT 0
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS 0 /* usable at once */
+#define LWIP_IPV6_DHCP6 0
+#define LWIP_IPV6_FRAG 0
+#define LWIP_IPV6_REASS 0
+#define LWIP_ICMP6 1
+#define LWIP_IPV6_NUM_ADDRESSES 2  /* link-local + fec0::15 */
+#define MEMP_NUM_ND6_QUEUE 8
 #define LWIP_ARP 1
 #define LWIP_ETHERNET 1
 #define ETHARP_SUPPORT_STATIC_ENTRIES 0
@@ -41,6 +53,8 @@
 #define CHECKSUM_GEN_IP 1
 #define CHECKSUM_GEN_TCP 1
 #define CHECKSUM_GEN_ICMP 1
+#define CHECKSUM_GEN_ICMP6 1
+#define CHECKSUM_CHECK_ICMP6 1
 #define CHECKSUM_CHECK_IP 1
 #define CHECKSUM_CHECK_TCP 1
 #define CHECKSUM_CHECK_ICMP 1
@@ -51,7 +65,7 @@
  * mbedTLS cannot hand out any of a record before all of it arrived, and a
  * window below that deadlocks once the app stops reading.  24 MSS (34 KB)
  * fits in 16 bits, so no window scaling is needed. */
-#define TCP_MSS 1460
+#define TCP_MSS 1460 /* IPv4; lwIP derives 1440 for IPv6 from the MTU */
 #define TCP_WND (24 * TCP_MSS)
 #define LWIP_WND_SCALE 0
 #define TCP_SND_BUF (16 * 1024)

@@ -101,8 +101,7 @@ def dump(db, folders):
 
 
 def extra_args():
-    stack = os.environ.get("SATCHEL_STACK")
-    return ["--stack", stack] if stack else []
+    return []  # (run_sim adds --stack from SATCHEL_STACK)
 
 
 def main():

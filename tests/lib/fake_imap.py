@@ -994,6 +994,9 @@ def run_sim_at(host, port, db, commands, security="none", ca=None,
     args += ["--password-file", pwfile]
     if timeout_ms is not None:
         args += ["--timeout", str(timeout_ms)]
+    stack = os.environ.get("SATCHEL_STACK")
+    if stack and not any(str(x) == "--stack" for x in extra):
+        args += ["--stack", stack]
     if not any(str(x) == "--retries" for x in extra):
         # One attempt: these tests time single connections; reconnection
         # has tests of its own.

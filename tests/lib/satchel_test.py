@@ -1790,6 +1790,9 @@ def run_sim(dovecot, db, commands, user="alice", password="secret-pass-1",
     args += ["--user", user, "--password-file", pwfile]
     if json:
         args.append("--json")
+    stack = os.environ.get("SATCHEL_STACK")
+    if stack and "--stack" not in [str(x) for x in extra]:
+        args += ["--stack", stack]
     args += [str(a) for a in extra]
     args += ["-c", _commands_arg(commands)]
     return _run(args, check, timeout, json, env)
