@@ -1567,3 +1567,56 @@ uint64_t satchel_store_synced_clock(satchel_store *s, satchel_store_txn *t,
     rtxn_end(t, txn);
     return v;
 }
+
+/* Blobs live in the meta database under "blob:" names. */
+static int blob_key(char *k, size_t cap, const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n + 6 > cap)
+        return SATCHEL_E_INVAL;
+    memcpy(k, "blob:", 5);
+    memcpy(k + 5, name, n + 1);
+    return 0;
+}
+
+int satchel_store_blob_get(satchel_store *s, const char *name, uint8_t *buf,
+                           size_t cap, size_t *len)
+{
+    char k[64];
+    MDB_val key, v;
+    MDB_txn *txn;
+    int rc;
+    *len = 0;
+    if ((rc = blob_key(k, sizeof k, name)) < 0)
+        return rc;
+    meta_key(k, &key);
+    if ((rc = rtxn(s, NULL, &txn)) < 0)
+        return rc;
+    rc = map_err(mdb_get(txn, s->meta, &key, &v));
+    if (rc == 0) {
+        if (v.mv_size > cap)
+            rc = SATCHEL_E_RANGE;
+        else {
+            memcpy(buf, v.mv_data, v.mv_size);
+            *len = v.mv_size;
+        }
+    }
+    rtxn_end(NULL, txn);
+    return rc;
+}
+
+int satchel_store_blob_put(satchel_store_txn *t, const char *name,
+                           const uint8_t *data, size_t len)
+{
+    char k[64];
+    MDB_val key, v = {len, (void *)data};
+    int rc;
+    if ((rc = blob_key(k, sizeof k, name)) < 0)
+        return rc;
+    meta_key(k, &key);
+    if (len == 0) {
+        rc = mdb_del(t->txn, t->s->meta, &key, NULL);
+        return rc == MDB_NOTFOUND ? 0 : map_err(rc);
+    }
+    return map_err(mdb_put(t->txn, t->s->meta, &key, &v, 0));
+}

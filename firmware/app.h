@@ -59,6 +59,7 @@ typedef struct satchel_app {
     char last_error[256];
     char tls_version[32];
     char tls_cipher[64];
+    int tls_resumed;             /* the last handshake resumed a session */
     uint32_t prefetched;         /* bodies prefetched by the last sync */
     uint32_t session_ms;         /* duration of the last session */
     uint32_t ttfb_ms;            /* last session: start to first body byte */

@@ -312,7 +312,7 @@ static int cmd_status(satchel_console *con, int argc, char **argv)
         jstr(con, app->tls_version);
         puts_(con, ",\"cipher\":");
         jstr(con, app->tls_cipher);
-        puts_(con, "}}");
+        printf_(con, ",\"resumed\":%s}}", app->tls_resumed ? "true" : "false");
         end_line(con);
         return 0;
     }

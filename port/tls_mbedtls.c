@@ -23,6 +23,8 @@ struct satchel_tls {
     mbedtls_ctr_drbg_context drbg;
     int seeded;
     int handshake_done;
+    int have_session, resumed;
+    mbedtls_ssl_session session;
     char host[256];
     uint8_t ip[16];  /* the host as an address, when it is an IP literal */
     size_t ip_len;
@@ -103,6 +105,7 @@ int satchel_tls_new(const satchel_allocator *alloc, const satchel_tls_config *cf
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->ca);
     mbedtls_ctr_drbg_init(&t->drbg);
+    mbedtls_ssl_session_init(&t->session);
     ca = cfg->ca_file ? cfg->ca_file : DEFAULT_CA_BUNDLE;
     rc = mbedtls_x509_crt_parse_file(&t->ca, ca);
     if (rc < 0 || t->ca.version == 0) {
@@ -133,6 +136,7 @@ void satchel_tls_free(satchel_tls *t)
     mbedtls_ssl_config_free(&t->conf);
     mbedtls_x509_crt_free(&t->ca);
     mbedtls_ctr_drbg_free(&t->drbg);
+    mbedtls_ssl_session_free(&t->session);
     t->alloc->free(t->alloc->ctx, t, sizeof *t);
 }
 
@@ -182,6 +186,8 @@ int satchel_tls_handshake(satchel_tls *t, const satchel_port *port,
     if (t->ip_len == 0 && mbedtls_ssl_set_hostname(&t->ssl, t->host) != 0)
         return SATCHEL_E_INVAL;
     mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+    if (t->have_session && mbedtls_ssl_set_session(&t->ssl, &t->session) != 0)
+        t->have_session = 0; /* unusable: a full handshake it is */
     for (;;) {
         uint64_t now;
         rc = mbedtls_ssl_handshake(&t->ssl);
@@ -203,7 +209,47 @@ int satchel_tls_handshake(satchel_tls *t, const satchel_port *port,
     if (mbedtls_ssl_get_verify_result(&t->ssl) != 0)
         return map_tls_err(t, MBEDTLS_ERR_X509_CERT_VERIFY_FAILED);
     t->handshake_done = 1;
+    /* Resumed when the server accepted the offered session: the master
+     * secret then carries over (with a ticket the session id is fresh, and
+     * mbedTLS 2.28 has no direct flag). */
+    t->resumed = 0;
+    if (t->have_session) {
+        const mbedtls_ssl_session *cur = mbedtls_ssl_get_session_pointer(&t->ssl);
+        t->resumed = cur && memcmp(cur->master, t->session.master,
+                                   sizeof cur->master) == 0;
+    }
     return 0;
+}
+
+int satchel_tls_set_session(satchel_tls *t, const uint8_t *blob, size_t len)
+{
+    mbedtls_ssl_session_free(&t->session);
+    mbedtls_ssl_session_init(&t->session);
+    t->have_session = 0;
+    if (mbedtls_ssl_session_load(&t->session, blob, len) != 0)
+        return SATCHEL_E_INVAL;
+    t->have_session = 1;
+    return 0;
+}
+
+int satchel_tls_get_session(satchel_tls *t, uint8_t *blob, size_t cap, size_t *len)
+{
+    mbedtls_ssl_session s;
+    int rc;
+    *len = 0;
+    if (!t->handshake_done)
+        return SATCHEL_E_INVAL;
+    mbedtls_ssl_session_init(&s);
+    rc = mbedtls_ssl_get_session(&t->ssl, &s);
+    if (rc == 0)
+        rc = mbedtls_ssl_session_save(&s, blob, cap, len);
+    mbedtls_ssl_session_free(&s);
+    return rc == 0 ? 0 : SATCHEL_E_RANGE;
+}
+
+int satchel_tls_resumed(const satchel_tls *t)
+{
+    return t->resumed;
 }
 
 long satchel_tls_send(satchel_tls *t, const uint8_t *buf, size_t len)

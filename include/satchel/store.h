@@ -306,6 +306,14 @@ int satchel_store_synced_mark(satchel_store_txn *t, uint32_t fid);
 uint64_t satchel_store_synced_clock(satchel_store *s, satchel_store_txn *t,
                                     uint32_t fid);
 
+/* Small named blobs kept with the store (e.g. the TLS session for quick
+ * reconnects).  get returns 0, SATCHEL_E_NOTFOUND or SATCHEL_E_RANGE (cap
+ * too small). */
+int satchel_store_blob_get(satchel_store *s, const char *name, uint8_t *buf,
+                           size_t cap, size_t *len);
+int satchel_store_blob_put(satchel_store_txn *t, const char *name,
+                           const uint8_t *data, size_t len);
+
 /* Encode/decode a message record (exposed for tests and fuzzing).  encode
  * returns the length or SATCHEL_E_RANGE; decode returns 0 or
  * SATCHEL_E_STORE for a damaged record. */

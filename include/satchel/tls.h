@@ -40,6 +40,17 @@ long satchel_tls_send(satchel_tls *t, const uint8_t *buf, size_t len);
 long satchel_tls_recv(satchel_tls *t, uint8_t *buf, size_t cap);
 /* Bytes already decrypted and waiting (read them before waiting). */
 size_t satchel_tls_pending(satchel_tls *t);
+/* Session resumption (RFC 5077 tickets): offer a saved session before the
+ * handshake; after it, save the (possibly new) session.  The blob is
+ * opaque, up to SATCHEL_TLS_SESSION_MAX bytes, and holds the session's
+ * secret: keep it where the password is kept safe (the store).
+ * set_session returns 0 or SATCHEL_E_INVAL (unusable blob: ignored). */
+#define SATCHEL_TLS_SESSION_MAX 2048
+int satchel_tls_set_session(satchel_tls *t, const uint8_t *blob, size_t len);
+int satchel_tls_get_session(satchel_tls *t, uint8_t *blob, size_t cap, size_t *len);
+/* 1 if the last handshake resumed a saved session. */
+int satchel_tls_resumed(const satchel_tls *t);
+
 /* Send close_notify (best effort). */
 void satchel_tls_close(satchel_tls *t);
 /* Static or tls-owned text about the last failure; valid until next call. */

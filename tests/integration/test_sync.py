@@ -133,7 +133,11 @@ def scenario(profile, workdir):
               roles.get("Archive") == "archive" and roles.get("Drafts") == "drafts",
               "%s special-use roles: %s" % (label, roles))
 
-        # 2. No change: nothing new, changed or vanished.
+        # 2. No change: nothing new, changed or vanished.  The reconnect
+        # resumes the TLS session saved in the store.
+        r = st.run_sim(dc, db, ["sync INBOX", "status"])
+        check(r.json[1]["tls"]["resumed"] is True and r.json[1]["tls"]["version"] == "TLSv1.2",
+              "%s TLS session resumed on reconnect: %s" % (label, r.json[1]["tls"]))
         out, per = sync(dc, db)
         check(all(f["new"] == 0 and f["changed"] == 0 and f["vanished"] == 0
                   for f in per.values()), "%s no-change resync: %s" % (label, per))

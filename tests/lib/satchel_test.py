@@ -888,6 +888,9 @@ class Dovecot:
             "}",
             "service imap-login {",
             "  chroot = ",
+            # One long-lived login process (Dovecot's "performance mode")
+            # keeps one TLS ticket key, so clients can resume sessions.
+            "  service_count = 0",
             "  inet_listener imap {",
             "    address = 127.0.0.1",
             "    port = %d" % self.imap_direct_port,
