@@ -43,6 +43,7 @@ enum cmd_kind {
     K_NEWUIDS,   /* UID FETCH U:* (UID) */
     K_WINDOW,    /* FETCH a:b headers */
     K_RESUME,    /* UID FETCH a:b headers, resuming a cut folder */
+    K_BLOCK,     /* UID FETCH minp:maxp (UID FLAGS): is the kept block current? */
     K_BODYFETCH, /* UID FETCH n (BODY.PEEK[s]<o.l>) */
     K_CREATE,    /* replay: CREATE (arg: op id) */
     K_RSELECT,   /* replay: SELECT the batch's folder */
@@ -204,6 +205,7 @@ struct satchel_client {
     struct body_job body;
     struct replay rp;
     int want_replay;
+    int authed_started; /* post-login set-up (ENABLE) done */
     int job_kind;    /* 1 sync, 2 body */
     int interrupted; /* the job ended with the connection, unfinished */
     int window_cut;  /* ... in the middle of a header window */
@@ -777,7 +779,7 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
         satchel_mime_parse_internaldate(it->idate->str, it->idate->len, &epoch,
                                         &tz) == 0) {
         m->internaldate = epoch;
-        m->internaldate_tz = (int16_t)tz;
+        m->internaldate_tz = (int16_t)(tz >= -1440 && tz <= 1440 ? tz : 0);
     }
     m->date = m->internaldate;
     m->date_tz = m->internaldate_tz;
@@ -800,7 +802,9 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
         if (hn >= 0 &&
             satchel_mime_parse_date(c->hdr, strlen(c->hdr), &epoch, &tz) == 0) {
             m->date = epoch;
-            m->date_tz = (int16_t)tz;
+            /* Records keep zones within a day; a hostile "+9959" becomes
+             * UTC rather than a record nobody can read back. */
+            m->date_tz = (int16_t)(tz >= -1440 && tz <= 1440 ? tz : 0);
         }
     }
     if (it->preview && it->preview->type == SATCHEL_ARG_STRING)
@@ -926,6 +930,20 @@ static int on_fetch(satchel_client *c, const satchel_imap_arg *a,
         if (rc < 0)
             return rc;
         return store_new_message(c, &it);
+    }
+    if (count_inflight(c, K_BLOCK) && it.uid >= c->fs.minp && it.uid <= c->fs.maxp) {
+        reconcile_step(c, it.uid);
+        if (it.has_flags) {
+            if ((rc = txn(c)) < 0)
+                return rc;
+            rc = satchel_store_msg_set_flags(c->txn, &c->fs.f, it.uid, it.flags, it.kw,
+                                             it.modseq);
+            if (rc == 1)
+                c->fs.n_changed++;
+            else if (rc < 0 && rc != SATCHEL_E_NOTFOUND)
+                return fail(c, rc, "cannot update flags");
+        }
+        return 0;
     }
     if (it.uid >= c->fs.f.uidnext) {
         if (count_inflight(c, K_NEWUIDS) && it.uid >= c->fs.newuid_from)
@@ -1376,6 +1394,15 @@ static int start_windows(satchel_client *c)
         fs->since_commit = 0;
         fs->rnext_hi = fs->minp > fs->f.uidnext ? fs->minp - 1 : 0;
         fs->rwidth = c->fetch_window;
+        /* The kept block may have changed since: its flags and expunges
+         * come first, at a few dozen bytes a message. */
+        fs->merge_last = fs->minp - 1;
+        fs->reconcile_unsorted = 0;
+        if ((rc = cmd_begin(c, K_BLOCK)) < 0 || (rc = out_str(c, "UID FETCH ")) < 0 ||
+            (rc = out_u64(c, fs->minp)) < 0 || (rc = out_str(c, ":")) < 0 ||
+            (rc = out_u64(c, fs->maxp)) < 0 || (rc = out_str(c, " (UID FLAGS)")) < 0 ||
+            (rc = cmd_end(c)) < 0)
+            return fail(c, rc, "command buffer overflow");
         return resume_fetch(c, fs->maxp + 1, 0);
     }
     if (fs->k_new > fs->exists)
@@ -2541,6 +2568,7 @@ static int start_authenticated(satchel_client *c)
 {
     int rc;
     c->ph = PH_AUTHED;
+    c->authed_started = 1;
     if ((c->caps & SATCHEL_CAP_QRESYNC) && (c->caps & SATCHEL_CAP_ENABLE) &&
         !c->qresync_on) {
         /* Pipelined with whatever the job sends next. */
@@ -2655,6 +2683,8 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
             return fail(c, SATCHEL_E_PROTO, "CAPABILITY failed");
         if (c->ph == PH_PREAUTH)
             return preauth_advance(c);
+        if (c->ph == PH_AUTHED && !c->authed_started)
+            return start_authenticated(c); /* caps after login: ENABLE now */
         return job_advance(c);
     case K_STARTTLS:
         if (!ok) {
@@ -2741,6 +2771,26 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
                 return job_advance(c);
         }
         return 0;
+    case K_BLOCK:
+        if (!ok || c->fs.reconcile_unsorted) {
+            c->fs.incomplete = 1;
+        } else if (c->fs.merge_last < c->fs.maxp) {
+            /* Kept messages the server no longer lists above the last one
+             * it did: expunged meanwhile. */
+            uint32_t n = 0;
+            if ((rc = txn(c)) < 0)
+                return rc;
+            if (satchel_store_msg_del_server_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
+                                                   c->fs.maxp, &n) < 0)
+                return fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
+            c->fs.n_vanished += n;
+        }
+        if (count_inflight(c, K_RESUME) == 0 && c->job == J_WINDOWS && !c->fs.rnext_hi) {
+            if ((rc = finish_folder(c)) < 0)
+                return rc;
+            return job_advance(c);
+        }
+        return 0;
     case K_RESUME:
         if (!ok)
             c->fs.incomplete = 1;
@@ -2761,7 +2811,7 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
             if ((rc = resume_fetch(c, lo, hi)) < 0)
                 return rc;
         }
-        if (count_inflight(c, K_RESUME) == 0) {
+        if (count_inflight(c, K_RESUME) == 0 && count_inflight(c, K_BLOCK) == 0) {
             if ((rc = finish_folder(c)) < 0)
                 return rc;
             return job_advance(c);
@@ -2928,6 +2978,7 @@ int satchel_client_connected(satchel_client *c, uint64_t now_ms, int tls_active)
     c->qresync_on = 0;
     c->want_starttls = 0;
     c->auth_sent = 0;
+    c->authed_started = 0;
     c->failed = 0;
     c->n_inflight = 0;
     c->out_len = c->out_off = 0;
