@@ -2274,6 +2274,27 @@ static void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
     }
 }
 
+/* Look for a move's message in its destination by Message-ID: to map a
+ * finished move to its new UID (map), or to learn whether a copy sent
+ * before a crash happened. */
+static int search_dest(satchel_client *c, const satchel_op *op, int map)
+{
+    int rc;
+    c->rp.verify_id = op->id;
+    c->rp.verify_found = 0;
+    c->rp.found_uid = 0;
+    c->rp.map_mode = map;
+    c->rp.selected[0] = '\0';
+    c->job = J_REPLAY_VERIFY;
+    if ((rc = cmd_begin(c, K_RVSELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
+        (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0 ||
+        (rc = cmd_begin(c, K_RVSEARCH)) < 0 ||
+        (rc = out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
+        (rc = out_astring(c, op->message_id)) < 0 || (rc = cmd_end(c)) < 0)
+        return fail(c, SATCHEL_E_RANGE, "command buffer overflow");
+    return 0;
+}
+
 /* Pick the next batch: the folder of the first pending change that names a
  * real UID, and up to REPLAY_BATCH such changes of that folder. */
 static int replay_next(satchel_client *c)
@@ -2289,19 +2310,7 @@ static int replay_next(satchel_client *c)
             op->phase == 3) {
             /* A finished move waiting for its new UID: look it up. */
             c->rp.n = 0;
-            c->rp.verify_id = op->id;
-            c->rp.verify_found = 0;
-            c->rp.found_uid = 0;
-            c->rp.map_mode = 1;
-            c->rp.selected[0] = '\0';
-            c->job = J_REPLAY_VERIFY;
-            if ((rc = cmd_begin(c, K_RVSELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
-                (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0 ||
-                (rc = cmd_begin(c, K_RVSEARCH)) < 0 ||
-                (rc = out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
-                (rc = out_astring(c, op->message_id)) < 0 || (rc = cmd_end(c)) < 0)
-                return fail(c, SATCHEL_E_RANGE, "command buffer overflow");
-            return 0;
+            return search_dest(c, op, 1);
         }
         if (op->state != SATCHEL_OP_PENDING || op->type == SATCHEL_OP_MKDIR ||
             op->on_placeholder)
@@ -2340,18 +2349,7 @@ static int replay_next(satchel_client *c)
                     return rc < 0 ? fail(c, rc, "cannot update queue") : rc;
                 return replay_next(c);
             }
-            c->rp.verify_id = op->id;
-            c->rp.verify_found = 0;
-            c->rp.map_mode = 0;
-            c->rp.selected[0] = '\0';
-            c->job = J_REPLAY_VERIFY;
-            if ((rc = cmd_begin(c, K_RVSELECT)) < 0 || (rc = out_str(c, "SELECT ")) < 0 ||
-                (rc = out_astring(c, op->dest)) < 0 || (rc = cmd_end(c)) < 0 ||
-                (rc = cmd_begin(c, K_RVSEARCH)) < 0 ||
-                (rc = out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
-                (rc = out_astring(c, op->message_id)) < 0 || (rc = cmd_end(c)) < 0)
-                return fail(c, SATCHEL_E_RANGE, "command buffer overflow");
-            return 0;
+            return search_dest(c, op, 0);
         }
     }
     if (strcmp(c->rp.selected, c->rp.folder) == 0)

@@ -95,33 +95,9 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* A JSON string: escapes, and U+FFFD for bytes that are not UTF-8, so the
- * output is always valid JSON whatever a server sent. */
-static void jstr(satchel_console *con, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    put(con, "\"", 1);
-    while (*p) {
-        size_t n = strlen((const char *)p), k;
-        if (*p == '"' || *p == '\\') {
-            put(con, "\\", 1);
-            put(con, (const char *)p, 1);
-            p++;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            printf_(con, "\\u%04x", *p);
-            p++;
-        } else if ((k = utf8_len(p, n)) == 0) {
-            puts_(con, "\xef\xbf\xbd");
-            p++;
-        } else {
-            put(con, (const char *)p, k);
-            p += k;
-        }
-    }
-    put(con, "\"", 1);
-}
-
-/* jstr for a counted UTF-8 piece (may hold NULs). */
+/* JSON string content: escapes, and U+FFFD for bytes that are not UTF-8,
+ * so the output is always valid JSON whatever a server sent.  A counted
+ * piece, which may hold NULs. */
 static void jstr_n(satchel_console *con, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -142,6 +118,14 @@ static void jstr_n(satchel_console *con, const char *s, size_t n)
             p += k;
         }
     }
+}
+
+/* A quoted JSON string. */
+static void jstr(satchel_console *con, const char *s)
+{
+    put(con, "\"", 1);
+    jstr_n(con, s, strlen(s));
+    put(con, "\"", 1);
 }
 
 static void end_line(satchel_console *con)

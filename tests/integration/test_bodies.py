@@ -16,26 +16,15 @@
 """
 import base64
 import os
-import socket
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
 
-PASSED = 0
-FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
+check = st.Checks()
 
 
 def server_part(dc, folder, uid, section):
@@ -72,56 +61,6 @@ def mime_message(i, attachment_bytes=0, charset_body=False):
             "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n" % (i, i, i, boundary))
     del text
     return (head + "".join(parts)).encode()
-
-
-class CutRelay:
-    """TCP relay to Dovecot that cuts the connection once `cut_after` bytes
-    went server->client (TLS passes through opaque)."""
-
-    def __init__(self, port, cut_after):
-        self.port_to = port
-        self.cut_after = cut_after
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(4)
-        self.port = self.srv.getsockname()[1]
-        self.cuts = 0
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            s = socket.create_connection(("127.0.0.1", self.port_to))
-            threading.Thread(target=self.pump, args=(c, s, None), daemon=True).start()
-            threading.Thread(target=self.pump, args=(s, c, self.cut_after), daemon=True).start()
-
-    def pump(self, a, b, limit):
-        n = 0
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                if limit is not None and n + len(d) >= limit:
-                    b.sendall(d[:limit - n])
-                    self.cuts += 1
-                    break
-                n += len(d)
-                b.sendall(d)
-        except OSError:
-            pass
-        for x in (a, b):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            x.close()
-
-    def close(self):
-        self.srv.close()
 
 
 def scenario(profile, work):
@@ -192,7 +131,7 @@ def scenario(profile, work):
 
         # Resume after a cut in the middle of a 3 MB literal.
         bigsec = "2"
-        relay = CutRelay(dc.imaps_port, 1_200_000)
+        relay = st.CutRelay(dc.imaps_port, 1_200_000, times=None)
         pwfile = os.path.join(dc.tmp, "secrets", "alice.pw")
         r = st.run_sim(dc, db, ["body Mime %d %s" % (mime[-1], bigsec)], check=False,
                        port=relay.port, extra=["--retries", "0"])
@@ -215,7 +154,7 @@ def scenario(profile, work):
         # the download resumes on its own, chunk by chunk, to the end.
         db_r = os.path.join(work, "db-reconnect-" + profile)
         st.run_sim(dc, db_r, ["sync Mime"])
-        relay = CutRelay(dc.imaps_port, 1_200_000)
+        relay = st.CutRelay(dc.imaps_port, 1_200_000, times=None)
         r = st.run_sim(dc, db_r, ["body Mime %d %s --raw" % (mime[-1], bigsec)], json=False,
                        port=relay.port, check=False)
         cuts = relay.cuts
@@ -345,8 +284,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="satchel-test-bodies-") as work:
         for profile in ("full", "condstore", "none"):
             scenario(profile, work)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.report()
 
 
 if __name__ == "__main__":

@@ -12,83 +12,15 @@ lwIP stack (the relay still cuts on the host side).
 SATCHEL_LONG=1 cuts at every 1 KB instead of every 9 KB.
 """
 import os
-import socket
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
 
-PASSED = 0
-FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
-
-
-class CutRelay:
-    """Relay to port; cuts server->client after `cut` bytes on the first
-    `times` connections (times=None: every connection)."""
-
-    def __init__(self, port, cut, times=1):
-        self.to, self.cut, self.times = port, cut, times
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(8)
-        self.port = self.srv.getsockname()[1]
-        self.conns = 0
-        self.cuts = 0
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            self.conns += 1
-            limit = self.cut if self.times is None or self.conns <= self.times else None
-            try:
-                s = socket.create_connection(("127.0.0.1", self.to))
-            except OSError:
-                c.close()
-                continue
-            threading.Thread(target=self.pump, args=(c, s, None), daemon=True).start()
-            threading.Thread(target=self.pump, args=(s, c, limit), daemon=True).start()
-
-    def pump(self, a, b, limit):
-        n = 0
-        try:
-            while True:
-                d = a.recv(16384)
-                if not d:
-                    break
-                if limit is not None and n + len(d) >= limit:
-                    if limit > n:
-                        b.sendall(d[:limit - n])
-                    self.cuts += 1
-                    break
-                n += len(d)
-                b.sendall(d)
-        except OSError:
-            pass
-        for x in (a, b):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            x.close()
-
-    def close(self):
-        self.srv.close()
+check = st.Checks()
 
 
 def dump(db, folders):
@@ -126,7 +58,7 @@ def main():
         bad = []
         for i, cut in enumerate(points):
             db = os.path.join(work, "cut-%d" % i)
-            relay = CutRelay(dc.imaps_port, cut)
+            relay = st.CutRelay(dc.imaps_port, cut)
             r = st.run_sim(dc, db, ["sync"], port=relay.port, check=False, timeout=120,
                            extra=extra_args() + ["--retries", "3", "--timeout", "10000"])
             relay.close()
@@ -151,7 +83,7 @@ def main():
 
         # 2. Every connection cut after 60 KB: only resuming makes progress.
         db = os.path.join(work, "cut-every")
-        relay = CutRelay(dc.imaps_port, 60_000, times=None)
+        relay = st.CutRelay(dc.imaps_port, 60_000, times=None)
         r = st.run_sim(dc, db, ["sync"], port=relay.port, check=False, timeout=300,
                        extra=extra_args() + ["--retries", "60", "--timeout", "10000"])
         conns = relay.conns
@@ -178,7 +110,7 @@ def main():
         for i, cut in enumerate(bpoints):
             db = os.path.join(work, "body-%d" % i)
             st.run_sim(dc, db, ["sync Big"], extra=extra_args())
-            relay = CutRelay(dc.imaps_port, cut)
+            relay = st.CutRelay(dc.imaps_port, cut)
             r = st.run_sim(dc, db, ["body Big 1 --raw"], json=False, port=relay.port,
                            check=False, timeout=120,
                            extra=extra_args() + ["--retries", "3", "--timeout", "10000"])
@@ -189,7 +121,7 @@ def main():
             len(bpoints), bad[:3]))
         db = os.path.join(work, "body-every")
         st.run_sim(dc, db, ["sync Big"], extra=extra_args())
-        relay = CutRelay(dc.imaps_port, 200_000, times=None)
+        relay = st.CutRelay(dc.imaps_port, 200_000, times=None)
         r = st.run_sim(dc, db, ["body Big 1 --raw"], json=False, port=relay.port, check=False,
                        timeout=300, extra=extra_args() + ["--retries", "30"])
         conns = relay.conns
@@ -197,8 +129,7 @@ def main():
         check(r.returncode == 0 and r.stdout_bytes == ref_body and conns > 3,
               "body with every connection cut at 200 KB resumes to the end (%d connections)"
               % conns)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.report()
 
 
 if __name__ == "__main__":

@@ -28,20 +28,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
 
-PASSED = 0
-FAILED = 0
 CAP_MOVE = 1 << 11
 CAP_UIDPLUS = 1 << 12
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
+check = st.Checks()
 
 
 def by_mid(state):
@@ -295,8 +286,7 @@ def main():
         scenario("neither", CAP_MOVE | CAP_UIDPLUS, work)
         two_devices(work)
         kill_test(work, 50 if long_mode else 5)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.report()
 
 
 if __name__ == "__main__":

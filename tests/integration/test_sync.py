@@ -16,18 +16,9 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
 
-PASSED = 0
-FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
+check = st.Checks()
 
 
 # Charsets the engine converts (core/mime.c); encoded-words in others are
@@ -231,8 +222,7 @@ def main():
                     if finals[profile].get(f) != ref[f]:
                         print("  %s differs from full in %s" % (profile, f))
             check(same, "final local state of profile %s equals full" % profile)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.report()
 
 
 if __name__ == "__main__":

@@ -1938,3 +1938,80 @@ def load_mailset_flags(path=None):
     {folder: [[flag, ...], ...]}."""
     return {f: [list(fl) for _, fl, _ in v]
             for f, v in _load_mailset_full(path).items()}
+
+
+class Checks:
+    """Counts checks; report() prints the closing "N passed, M failed" line
+    CI reads, and gives the exit status."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def __call__(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL:", what)
+        return cond
+
+    def report(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
+
+class CutRelay:
+    """Relay to port; cuts server->client after `cut` bytes on the first
+    `times` connections (times=None: every connection)."""
+
+    def __init__(self, port, cut, times=1):
+        self.to, self.cut, self.times = port, cut, times
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.conns = 0
+        self.cuts = 0
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            self.conns += 1
+            limit = self.cut if self.times is None or self.conns <= self.times else None
+            try:
+                s = socket.create_connection(("127.0.0.1", self.to))
+            except OSError:
+                c.close()
+                continue
+            threading.Thread(target=self.pump, args=(c, s, None), daemon=True).start()
+            threading.Thread(target=self.pump, args=(s, c, limit), daemon=True).start()
+
+    def pump(self, a, b, limit):
+        n = 0
+        try:
+            while True:
+                d = a.recv(16384)
+                if not d:
+                    break
+                if limit is not None and n + len(d) >= limit:
+                    if limit > n:
+                        b.sendall(d[:limit - n])
+                    self.cuts += 1
+                    break
+                n += len(d)
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+    def close(self):
+        self.srv.close()
