@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import sys
 import tarfile
@@ -96,10 +97,17 @@ class Recorder:
 def pick_messages():
     """A few messages per feature from the committed mail set."""
     tmp = tempfile.mkdtemp(prefix="satchel-mailset-")
-    with tarfile.open(st.MAILSET) as t:
-        t.extractall(tmp)
-    root = Path(tmp) / "mailset"
-    man = json.loads((root / "manifest.json").read_text())["messages"]
+    try:
+        with tarfile.open(st.MAILSET) as t:
+            t.extractall(tmp)
+        root = Path(tmp) / "mailset"
+        man = json.loads((root / "manifest.json").read_text())["messages"]
+        return _pick(root, man)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pick(root, man):
     chosen, seen = [], {}
     for m in man:
         feats = m["features"] or ["plain"]
@@ -124,20 +132,25 @@ def record_profile(profile, sim, msgs):
         dc.create_folder("alice", "Entw\u00fcrfe")
         rec = Recorder(dc.imap_port)
         db = tempfile.mkdtemp(prefix="satchel-rec-db-")
-        env = dict(os.environ, SATCHEL_SIM=sim)
         os.environ["SATCHEL_SIM"] = sim
-        st.run_sim(dc, db, ["sync"], security="none", port=rec.port)
-        # Changes: flags, expunges, new mail.
-        dc.store_flags("alice", "INBOX", [1, 2], "+", ["\\Seen", "$Label1"])
-        dc.store_flags("alice", "INBOX", [3], "-", ["\\Seen"])
-        dc.expunge("alice", "INBOX", [4, 6])
-        extra = [raw for _, raw, _ in msgs[:2]]
-        dc.add_messages("alice", "INBOX", extra)
-        st.run_sim(dc, db, ["sync"], security="none", port=rec.port)
-        st.run_sim(dc, db, ["sync"], security="none", port=rec.port)
-        rec.close()
-        del env
-        return [bytes(s) for s in rec.sessions]
+        try:
+            return _sessions(dc, db, rec, msgs)
+        finally:
+            rec.close()
+            shutil.rmtree(db, ignore_errors=True)
+
+
+def _sessions(dc, db, rec, msgs):
+    st.run_sim(dc, db, ["sync"], security="none", port=rec.port)
+    # Changes: flags, expunges, new mail.
+    dc.store_flags("alice", "INBOX", [1, 2], "+", ["\\Seen", "$Label1"])
+    dc.store_flags("alice", "INBOX", [3], "-", ["\\Seen"])
+    dc.expunge("alice", "INBOX", [4, 6])
+    extra = [raw for _, raw, _ in msgs[:2]]
+    dc.add_messages("alice", "INBOX", extra)
+    st.run_sim(dc, db, ["sync"], security="none", port=rec.port)
+    st.run_sim(dc, db, ["sync"], security="none", port=rec.port)
+    return [bytes(s) for s in rec.sessions]
 
 
 def main():

@@ -58,6 +58,11 @@ fi
 
 echo "run.sh: building the fuzzers in $dir"
 mkdir -p "$dir"
+# A cache made from the other source tree (wrapper vs. repository) is stale.
+if [ -f "$dir/CMakeCache.txt" ] &&
+    ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$src" "$dir/CMakeCache.txt"; then
+    rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+fi
 CC=clang cmake -S "$src" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSATCHEL_FUZZ=ON >"$dir/cmake.log" 2>&1 ||
     { cat "$dir/cmake.log"; exit 2; }
