@@ -665,43 +665,21 @@ int satchel_store_msg_del_range(satchel_store_txn *t, satchel_folder *f,
     return del_range(t, f, lo, hi, deleted);
 }
 
-int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
-                                 uint32_t folder_id, uint32_t uid,
-                                 uint32_t *count)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    int rc;
-    *count = 0;
-    msg_key(kb, folder_id, uid);
-    if ((rc = rtxn(s, t, &txn)) < 0)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, s->msgs, &cur))) {
-        rtxn_end(t, txn);
-        return map_err(rc);
-    }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
-        (*count)++;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    rtxn_end(t, txn);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : map_err(rc);
-}
+/* One walk over a folder's messages from uid up, counting all of them,
+ * the server's ones (their UID span) and those moved here offline. */
+struct scan {
+    uint32_t all, server, lo, hi, pending;
+};
 
-int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
-                                uint32_t folder_id, uint32_t uid,
-                                uint32_t *count, uint32_t *lo, uint32_t *hi)
+static int scan_from(satchel_store *s, satchel_store_txn *t, uint32_t folder_id,
+                     uint32_t uid, struct scan *out)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
     int rc;
-    *count = *lo = *hi = 0;
+    memset(out, 0, sizeof *out);
     msg_key(kb, folder_id, uid);
     if ((rc = rtxn(s, t, &txn)) < 0)
         return rc;
@@ -712,12 +690,15 @@ int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
         uint32_t u = rd_be32((const uint8_t *)k.mv_data + 4);
-        if (!(v.mv_size >= 13 &&
-              (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING))) {
-            if (!*count)
-                *lo = u;
-            *hi = u;
-            (*count)++;
+        out->all++;
+        if (v.mv_size >= 13 &&
+            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING)) {
+            out->pending++;
+        } else {
+            if (!out->server)
+                out->lo = u;
+            out->hi = u;
+            out->server++;
         }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
@@ -726,34 +707,37 @@ int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : map_err(rc);
 }
 
+int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
+                                 uint32_t folder_id, uint32_t uid,
+                                 uint32_t *count)
+{
+    struct scan sc;
+    int rc = scan_from(s, t, folder_id, uid, &sc);
+    *count = sc.all;
+    return rc;
+}
+
+int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
+                                uint32_t folder_id, uint32_t uid,
+                                uint32_t *count, uint32_t *lo, uint32_t *hi)
+{
+    struct scan sc;
+    int rc = scan_from(s, t, folder_id, uid, &sc);
+    *count = sc.server;
+    *lo = sc.lo;
+    *hi = sc.hi;
+    return rc;
+}
+
 int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
                                     uint32_t folder_id, uint32_t *count)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    int rc;
-    *count = 0;
+    struct scan sc;
     /* Placeholders are allocated from SATCHEL_PLACEHOLDER_UID up, so only
      * that range needs looking at. */
-    msg_key(kb, folder_id, SATCHEL_PLACEHOLDER_UID);
-    if ((rc = rtxn(s, t, &txn)) < 0)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, s->msgs, &cur))) {
-        rtxn_end(t, txn);
-        return map_err(rc);
-    }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
-        if (v.mv_size >= 13 &&
-            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING))
-            (*count)++;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    rtxn_end(t, txn);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : map_err(rc);
+    int rc = scan_from(s, t, folder_id, SATCHEL_PLACEHOLDER_UID, &sc);
+    *count = sc.pending;
+    return rc;
 }
 
 int satchel_store_msg_list(satchel_store *s, uint32_t folder_id,

@@ -134,6 +134,19 @@ static void end_line(satchel_console *con)
     flush(con);
 }
 
+/* End a command's output: the JSON object's closing text, or (text mode)
+ * just what is still buffered. */
+static int close_out(satchel_console *con, const char *json_tail)
+{
+    if (con->json) {
+        puts_(con, json_tail);
+        end_line(con);
+    } else {
+        flush(con);
+    }
+    return 0;
+}
+
 static int error(satchel_console *con, int rc, const char *fmt, ...)
 {
     char buf[300];
@@ -248,13 +261,7 @@ static int cmd_help(satchel_console *con, int argc, char **argv)
             printf_(con, "  %-28s %s\n", c->usage, c->help);
         }
     }
-    if (con->json) {
-        puts_(con, "]}");
-        end_line(con);
-    } else {
-        flush(con);
-    }
-    return 0;
+    return close_out(con, "]}");
 }
 
 static int cmd_status(satchel_console *con, int argc, char **argv)
@@ -526,13 +533,7 @@ static int cmd_list(satchel_console *con, int argc, char **argv)
             end_line(con);
         return error(con, rc, "cannot list %s: %s", f.name, satchel_strerror(rc));
     }
-    if (con->json) {
-        puts_(con, "]}");
-        end_line(con);
-    } else {
-        flush(con);
-    }
-    return 0;
+    return close_out(con, "]}");
 }
 
 static int cmd_show(satchel_console *con, int argc, char **argv)
@@ -688,13 +689,7 @@ static int cmd_parts(satchel_console *con, int argc, char **argv)
                 puts_(con, "       (cached)\n");
         }
     }
-    if (con->json) {
-        puts_(con, "]}");
-        end_line(con);
-    } else {
-        flush(con);
-    }
-    return 0;
+    return close_out(con, "]}");
 }
 
 struct print_ctx {
@@ -829,13 +824,7 @@ static int cmd_body(satchel_console *con, int argc, char **argv)
             end_line(con);
         return error(con, rc, "cannot read cached body: %s", satchel_strerror(rc));
     }
-    if (con->json) {
-        puts_(con, "\"}");
-        end_line(con);
-    } else {
-        flush(con);
-    }
-    return 0;
+    return close_out(con, "\"}");
 }
 
 static int cmd_cache(satchel_console *con, int argc, char **argv)
@@ -1108,13 +1097,7 @@ static int cmd_queue(satchel_console *con, int argc, char **argv)
         }
         first = 0;
     }
-    if (con->json) {
-        puts_(con, "]}");
-        end_line(con);
-    } else {
-        flush(con);
-    }
-    return 0;
+    return close_out(con, "]}");
 }
 
 static int cmd_online(satchel_console *con, int argc, char **argv)
