@@ -6,8 +6,20 @@
  * state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and message and unseen counts,
  * kept exact by the message functions below.
  *
- * Records read back from the file are validated like server input: a
- * damaged record gives SATCHEL_E_STORE, never a crash.
+ * Threads: a store handle, and every transaction and pointer it gives out,
+ * is used from one thread at a time (the handle owns scratch buffers that
+ * its functions share).  Other processes may open the same directory; LMDB
+ * serializes their write transactions.
+ *
+ * Reads: every function that takes (s, t) reads inside the write
+ * transaction t when t is not NULL (seeing its uncommitted changes), else
+ * in a short read-only transaction of its own.
+ *
+ * Errors: besides the codes listed per function, every function that touches
+ * the file can return SATCHEL_E_STORE (an I/O error from LMDB, or a record
+ * that fails validation: damaged records are reported, never a crash), and
+ * every function that writes can return SATCHEL_E_STORE_FULL (the map is
+ * full).  After an error inside a write transaction the caller aborts it.
  */
 #ifndef SATCHEL_STORE_H
 #define SATCHEL_STORE_H
@@ -88,47 +100,80 @@ typedef struct satchel_store satchel_store;
 typedef struct satchel_store_txn satchel_store_txn;
 
 /* Open (creating if needed) the store in directory path, which must exist.
- * map_size 0 means SATCHEL_OPT_STORE_MAP_SIZE.  Returns 0, SATCHEL_E_STORE
- * (cannot open, or not a Satchel store of a known version) or _NOMEM. */
+ * alloc NULL means satchel_allocator_default(); it must outlive the store.
+ * map_size is the most bytes the store may grow to; 0 means
+ * SATCHEL_OPT_STORE_MAP_SIZE.  On success *out is the handle, valid until
+ * satchel_store_close; on failure *out is NULL.
+ * Returns 0, SATCHEL_E_NOMEM, SATCHEL_E_STORE_FULL (no room to create the
+ * store) or SATCHEL_E_STORE (cannot open the directory, or not a Satchel
+ * store of a known version). */
 int satchel_store_open(const satchel_allocator *alloc, const char *path,
                        uint64_t map_size, satchel_store **out);
+/* Close and free the handle.  s may be NULL.  Any write transaction still
+ * open must have been committed or aborted first. */
 void satchel_store_close(satchel_store *s);
 
-/* Write transactions.  One at a time per store.  Abort discards every change
- * made through the transaction; commit makes them durable at once. */
+/* Write transactions.
+ *
+ * begin returns 0 with *out set, SATCHEL_E_BUSY when this handle already
+ * has a write transaction open (one at a time per handle; *out is NULL),
+ * SATCHEL_E_NOMEM or SATCHEL_E_STORE.  A write transaction open in another
+ * process is waited for, not reported as BUSY.
+ *
+ * commit makes every change durable at once and returns 0,
+ * SATCHEL_E_STORE_FULL or SATCHEL_E_STORE; on failure nothing of the
+ * transaction is kept.  abort discards every change.  Both always free t,
+ * whatever they return, so t must not be used again; abort accepts NULL.
+ * Pointers read through t (none are returned today; records are copied
+ * out) do not outlive it. */
 int satchel_store_begin(satchel_store *s, satchel_store_txn **out);
 int satchel_store_commit(satchel_store_txn *t);
 void satchel_store_abort(satchel_store_txn *t);
 
-/* Folders.  folder_put creates the folder (assigning f->id) when f->id is 0,
- * else rewrites it; the name is the key. */
+/* Folders.  The name is the key.
+ *
+ * folder_get copies the folder into *out.  Returns 0 or SATCHEL_E_NOTFOUND
+ * (also for an empty or over-long name). */
 int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
                              const char *name, satchel_folder *out);
+/* Create the folder (assigning f->id) when f->id is 0, else rewrite it.
+ * Returns 0 or SATCHEL_E_INVAL (empty or over-long name). */
 int satchel_store_folder_put(satchel_store_txn *t, satchel_folder *f);
-/* Delete a folder and every message in it. */
+/* Delete a folder and every message in it, with their cached bodies and
+ * pins.  Queue entries naming it are left to the caller.  Returns 0 or
+ * SATCHEL_E_NOTFOUND. */
 int satchel_store_folder_delete(satchel_store_txn *t, const char *name);
-/* Delete every message of f (UIDVALIDITY changed) and reset its counts. */
+/* Delete every message of f (UIDVALIDITY changed), with their cached bodies
+ * and pins, and zero f->count and f->unseen; the caller writes f back.
+ * Returns 0. */
 int satchel_store_folder_clear(satchel_store_txn *t, satchel_folder *f);
 /* The folder whose name follows after (in byte order), or the first when
  * after is NULL or "".  Returns 0 or SATCHEL_E_NOTFOUND at the end. */
 int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
                               const char *after, satchel_folder *out);
 
-/* Messages.  msg_put inserts or replaces; *is_new (may be NULL) tells which.
- * f->count and f->unseen are kept exact; the caller writes f back with
- * folder_put in the same transaction. */
+/* Messages.  Every function that changes messages of folder f keeps
+ * f->count and f->unseen exact; the caller writes f back with folder_put in
+ * the same transaction.
+ *
+ * msg_put inserts or replaces m (key f->id, m->uid); *is_new (may be NULL)
+ * tells which.  Strings longer than their field are cut.  Returns 0 or
+ * SATCHEL_E_INVAL (UID 0). */
 int satchel_store_msg_put(satchel_store_txn *t, satchel_folder *f,
                           const satchel_msg *m, int *is_new);
-/* Set flags and keywords of a stored message.  Returns 1 if they changed, 0
- * if they were already so, SATCHEL_E_NOTFOUND if the UID is not stored. */
+/* Set flags and keywords of a stored message, and raise its modseq to
+ * modseq if higher.  Returns 1 if flags or keywords changed, 0 if they were
+ * already so, SATCHEL_E_NOTFOUND if the UID is not stored. */
 int satchel_store_msg_set_flags(satchel_store_txn *t, satchel_folder *f,
                                 uint32_t uid, uint32_t flags,
                                 const char *keywords, uint64_t modseq);
-/* Returns 1 if deleted, 0 if it was not stored. */
+/* Delete one message with its cached bodies and pin.  Returns 1 if
+ * deleted, 0 if it was not stored. */
 int satchel_store_msg_del(satchel_store_txn *t, satchel_folder *f,
                           uint32_t uid);
-/* Delete stored UIDs in [lo, hi]; *deleted gets how many.  Cost is in the
- * number of stored messages in the range, not the width of the range. */
+/* Delete stored UIDs in [lo, hi] with their bodies and pins; *deleted gets
+ * how many.  Cost is in the number of stored messages in the range, not the
+ * width of the range.  Returns 0. */
 int satchel_store_msg_del_range(satchel_store_txn *t, satchel_folder *f,
                                 uint32_t lo, uint32_t hi, uint32_t *deleted);
 /* The same, sparing messages moved here offline (SATCHEL_MSG_F_PENDING):
@@ -137,24 +182,29 @@ int satchel_store_msg_del_server_range(satchel_store_txn *t, satchel_folder *f,
                                        uint32_t lo, uint32_t hi,
                                        uint32_t *deleted);
 /* Server messages at or above uid (not the ones moved here offline): how
- * many, and the lowest and highest UID among them. */
+ * many, and the lowest and highest UID among them (0 when none).  Returns
+ * 0; on an error the outputs are not meaningful. */
 int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
                                 uint32_t folder_id, uint32_t uid,
                                 uint32_t *count, uint32_t *lo, uint32_t *hi);
-/* Messages of the folder moved here offline, waiting for the server. */
+/* Messages of the folder moved here offline, waiting for the server.
+ * Returns 0. */
 int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
                                     uint32_t folder_id, uint32_t *count);
-/* Read one message. */
+/* Copy one message into *out.  Returns 0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_msg_get(satchel_store *s, satchel_store_txn *t,
                           uint32_t folder_id, uint32_t uid, satchel_msg *out);
-/* How many stored messages of the folder have UID >= uid. */
+/* How many stored messages of the folder have UID >= uid.  Returns 0. */
 int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
                                  uint32_t folder_id, uint32_t uid,
                                  uint32_t *count);
 
 /* Visit messages newest first (descending UID), skipping offset, at most
- * count of them.  m is valid during the callback only; return non-zero from
- * the callback to stop (that value is returned). */
+ * count of them, in one read-only snapshot.  m points into the handle's
+ * scratch and is valid during the callback only; the callback must not call
+ * msg_list or msg_set_flags on the same store.  Return non-zero from the
+ * callback to stop: msg_list returns that value.  Otherwise returns 0, or
+ * SATCHEL_E_STORE at a damaged record (the walk stops there). */
 typedef int (*satchel_store_msg_cb)(void *ctx, const satchel_msg *m);
 int satchel_store_msg_list(satchel_store *s, uint32_t folder_id,
                            uint32_t offset, uint32_t count,
@@ -166,6 +216,7 @@ typedef struct satchel_store_stats {
     uint32_t folders;
     uint64_t messages;
 } satchel_store_stats;
+/* Returns 0 or SATCHEL_E_STORE. */
 int satchel_store_stats_get(satchel_store *s, satchel_store_stats *out);
 
 /* ---- Body cache ----
@@ -195,46 +246,67 @@ typedef struct satchel_cache_stats {
     uint64_t pinned;    /* pinned messages */
 } satchel_cache_stats;
 
-/* Budget for body bytes (0: none).  Kept in the store handle. */
+/* Budget for body bytes (0: none).  Kept in the handle, not in the file:
+ * set it after every open. */
 void satchel_store_set_cache_budget(satchel_store *s, uint64_t bytes);
 
-/* Returns 0 or SATCHEL_E_NOTFOUND when nothing of that body is stored. */
+/* Functions taking a section return SATCHEL_E_INVAL for one that is empty,
+ * too long, or has characters other than digits, '.' and upper-case
+ * letters.
+ *
+ * body_info returns 0, or SATCHEL_E_NOTFOUND when nothing of that body is
+ * stored (*out is then zeroed). */
 int satchel_store_body_info(satchel_store *s, satchel_store_txn *t,
                             uint32_t fid, uint32_t uid, const char *section,
                             satchel_body_info *out);
-/* Append len bytes at offset, which must equal the bytes already stored
- * (SATCHEL_E_INVAL otherwise).  Makes room under the budget by evicting
- * other bodies first; SATCHEL_E_STORE_FULL when even that cannot. */
+/* Append len bytes (copied) at offset, which must equal the bytes already
+ * stored, to a body not yet complete (SATCHEL_E_INVAL otherwise).  expected
+ * is kept when the body is new.  Makes room under the budget by evicting
+ * other unpinned bodies first, never this one.  Returns 0, SATCHEL_E_RANGE
+ * (len alone is over the budget) or SATCHEL_E_STORE_FULL (even evicting
+ * cannot make room). */
 int satchel_store_body_write(satchel_store_txn *t, uint32_t fid, uint32_t uid,
                              const char *section, uint64_t offset,
                              const uint8_t *data, size_t len,
                              uint64_t expected);
-/* Mark a body complete (all bytes stored). */
+/* Mark a body complete (all bytes stored); a body with nothing stored
+ * becomes an empty complete one.  Returns 0. */
 int satchel_store_body_complete(satchel_store_txn *t, uint32_t fid,
                                 uint32_t uid, const char *section);
 /* Record a use: moves the body to the recent end of the LRU order and
- * counts a hit (hit=1) or a miss (hit=0, when it had to be fetched). */
+ * counts a hit (hit=1) or a miss (hit=0, when it had to be fetched).
+ * Returns 0, also when nothing of the body is stored (only counted). */
 int satchel_store_body_touch(satchel_store_txn *t, uint32_t fid, uint32_t uid,
                              const char *section, int hit);
-/* Visit the stored bytes of a body in order from offset 0.  data is valid
- * during the callback only; a non-zero return stops (and is returned). */
+/* Visit the stored bytes of a body in order from offset 0, in one
+ * read-only snapshot.  data points into the map and is valid during the
+ * callback only.  A non-zero return from the callback stops the walk and is
+ * returned.  Otherwise returns 0 (also when nothing is stored: the callback
+ * is not called) or SATCHEL_E_STORE when the chunks do not follow each
+ * other. */
 typedef int (*satchel_store_chunk_cb)(void *ctx, const uint8_t *data,
                                       size_t len);
 int satchel_store_body_read(satchel_store *s, uint32_t fid, uint32_t uid,
                             const char *section, satchel_store_chunk_cb cb,
                             void *ctx);
 /* Drop the cached bodies of one message (section NULL: all its parts), of
- * a whole folder (uid 0), or of everything (fid 0); *n gets how many. */
+ * a whole folder (uid 0), or of everything (fid 0), pinned or not; *n gets
+ * how many.  Returns 0. */
 int satchel_store_body_evict(satchel_store_txn *t, uint32_t fid, uint32_t uid,
                              const char *section, uint32_t *n);
 /* Evict least recently used, unpinned bodies until need more bytes fit in
- * the budget (or, with no budget, until need bytes were freed).  Returns 0
- * or SATCHEL_E_RANGE when need alone is larger than the budget. */
+ * the budget (or, with no budget, until need bytes were freed).  Returns 0,
+ * SATCHEL_E_RANGE when need alone is larger than the budget, or
+ * SATCHEL_E_STORE_FULL when nothing is left to evict. */
 int satchel_store_cache_make_room(satchel_store_txn *t, uint64_t need);
+/* Pin (on non-zero) or unpin a message: its bodies are never evicted to
+ * make room.  Returns 0. */
 int satchel_store_pin(satchel_store_txn *t, uint32_t fid, uint32_t uid,
                       int on);
+/* Returns 1 if pinned, 0 if not, or a negative error. */
 int satchel_store_is_pinned(satchel_store *s, satchel_store_txn *t,
                             uint32_t fid, uint32_t uid);
+/* Returns 0. */
 int satchel_store_cache_stats(satchel_store *s, satchel_cache_stats *out);
 
 /* ---- Offline change queue ----
@@ -279,38 +351,53 @@ typedef struct satchel_op {
     char reason[160];
 } satchel_op;
 
-/* Append op (assigns op->id).  Index: the op becomes the latest one of the
- * message it leaves the message at (folder/uid, or dest/dest_uid). */
+/* Append op at the end of the queue: assigns op->id and op->created.
+ * The per-message index (op_index) is the caller's to update.  Strings
+ * longer than their field are cut.  Returns 0. */
 int satchel_store_op_add(satchel_store_txn *t, satchel_op *op);
+/* Write op under op->id, replacing the entry there.  Returns 0. */
 int satchel_store_op_put(satchel_store_txn *t, const satchel_op *op);
+/* Remove entry id (0 also when there is none); the index is the caller's.
+ * Returns 0. */
 int satchel_store_op_del(satchel_store_txn *t, uint64_t id);
+/* Copy entry id into *out.  Returns 0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_op_get(satchel_store *s, satchel_store_txn *t, uint64_t id,
                          satchel_op *out);
 /* The op after id in queue order (0: the first).  0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_op_next(satchel_store *s, satchel_store_txn *t, uint64_t after,
                           satchel_op *out);
-/* The latest queued op that touched message (fid, uid), if any. */
+/* The id of the latest queued op that touched message (fid, uid), as set
+ * by op_index (*id 0 for a damaged index entry).  Returns 0 or
+ * SATCHEL_E_NOTFOUND. */
 int satchel_store_op_latest(satchel_store *s, satchel_store_txn *t,
                             uint32_t fid, uint32_t uid, uint64_t *id);
+/* Set the latest op of message (fid, uid) to id; id 0 removes the entry.
+ * Returns 0. */
 int satchel_store_op_index(satchel_store_txn *t, uint32_t fid, uint32_t uid,
-                           uint64_t id); /* id 0 removes the entry */
+                           uint64_t id);
 /* Next placeholder UID for a message moved offline.  Callers must check
  * the destination has no message with that UID (a server may use UIDs in
- * the same range) and ask again if it does. */
+ * the same range) and ask again if it does.  Returns 0. */
 int satchel_store_placeholder(satchel_store_txn *t, uint32_t *uid);
+/* Pending and failed entries.  Returns 0. */
 int satchel_store_queue_counts(satchel_store *s, uint64_t *pending,
                                uint64_t *failed);
-/* Queue clock when folder fid last completed a sync (0: never).  An entry
- * recorded before that saw the server's state of its message. */
+/* Record that folder fid completed a sync now, in queue-clock terms.
+ * Returns 0. */
 int satchel_store_synced_mark(satchel_store_txn *t, uint32_t fid);
+/* Queue clock when folder fid last completed a sync (0: never, or an
+ * error).  An entry recorded before that saw the server's state of its
+ * message. */
 uint64_t satchel_store_synced_clock(satchel_store *s, satchel_store_txn *t,
                                     uint32_t fid);
 
 /* Small named blobs kept with the store (e.g. the TLS session for quick
- * reconnects).  get returns 0, SATCHEL_E_NOTFOUND or SATCHEL_E_RANGE (cap
- * too small). */
+ * reconnects).  Names are 1 to 58 bytes (SATCHEL_E_INVAL otherwise).
+ * get copies the blob into buf and returns 0, SATCHEL_E_NOTFOUND or
+ * SATCHEL_E_RANGE (cap too small; *len is then 0). */
 int satchel_store_blob_get(satchel_store *s, const char *name, uint8_t *buf,
                            size_t cap, size_t *len);
+/* Store a copy of data under name; len 0 deletes it.  Returns 0. */
 int satchel_store_blob_put(satchel_store_txn *t, const char *name,
                            const uint8_t *data, size_t len);
 

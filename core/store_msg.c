@@ -1,0 +1,393 @@
+/* Messages: records keyed by folder id and UID (big-endian), so newest
+ * first is a backward cursor walk and a folder is one contiguous range. */
+#include "store_internal.h"
+
+#include <string.h>
+
+int store_put_str(uint8_t *buf, size_t cap, size_t *pos, const char *s,
+                  size_t max)
+{
+    size_t n = strlen(s);
+    if (n >= max)
+        n = max - 1;
+    if (*pos + 2 + n > cap)
+        return SATCHEL_E_RANGE;
+    buf[*pos] = (uint8_t)n;
+    buf[*pos + 1] = (uint8_t)(n >> 8);
+    memcpy(buf + *pos + 2, s, n);
+    *pos += 2 + n;
+    return 0;
+}
+
+int store_get_str(const uint8_t *buf, size_t len, size_t *pos, char *out,
+                  size_t max)
+{
+    size_t n;
+    if (*pos + 2 > len)
+        return SATCHEL_E_STORE;
+    n = (size_t)buf[*pos] | (size_t)buf[*pos + 1] << 8;
+    if (n >= max || *pos + 2 + n > len || memchr(buf + *pos + 2, 0, n))
+        return SATCHEL_E_STORE;
+    memcpy(out, buf + *pos + 2, n);
+    out[n] = '\0';
+    *pos += 2 + n;
+    return 0;
+}
+
+int satchel_store_msg_encode(const satchel_msg *m, uint8_t *b, size_t cap)
+{
+    size_t pos = MSG_REC_FIXED;
+    int rc;
+    if (cap < MSG_REC_FIXED)
+        return SATCHEL_E_RANGE;
+    b[0] = MSG_REC_VERSION;
+    le32(b + 1, m->flags);
+    le32(b + 5, m->size);
+    le32(b + 9, m->mflags);
+    le64(b + 13, (uint64_t)m->internaldate);
+    le64(b + 21, (uint64_t)m->date);
+    b[29] = (uint8_t)(uint16_t)m->internaldate_tz;
+    b[30] = (uint8_t)((uint16_t)m->internaldate_tz >> 8);
+    b[31] = (uint8_t)(uint16_t)m->date_tz;
+    b[32] = (uint8_t)((uint16_t)m->date_tz >> 8);
+    le64(b + 33, m->modseq);
+    if ((rc = store_put_str(b, cap, &pos, m->keywords, sizeof m->keywords)) < 0 ||
+        (rc = store_put_str(b, cap, &pos, m->from, sizeof m->from)) < 0 ||
+        (rc = store_put_str(b, cap, &pos, m->subject, sizeof m->subject)) < 0 ||
+        (rc = store_put_str(b, cap, &pos, m->message_id, sizeof m->message_id)) < 0 ||
+        (rc = store_put_str(b, cap, &pos, m->bodystructure,
+                      sizeof m->bodystructure)) < 0 ||
+        (rc = store_put_str(b, cap, &pos, m->preview, sizeof m->preview)) < 0)
+        return rc;
+    return (int)pos;
+}
+
+int satchel_store_msg_decode(const uint8_t *b, size_t len, uint32_t uid,
+                             satchel_msg *m)
+{
+    size_t pos = MSG_REC_FIXED;
+    int rc;
+    memset(m, 0, sizeof *m);
+    if (len < MSG_REC_FIXED || (b[0] != 1 && b[0] != MSG_REC_VERSION))
+        return SATCHEL_E_STORE;
+    m->uid = uid;
+    m->flags = rd32(b + 1);
+    m->size = rd32(b + 5);
+    m->mflags = rd32(b + 9);
+    m->internaldate = (int64_t)rd64(b + 13);
+    m->date = (int64_t)rd64(b + 21);
+    m->internaldate_tz = (int16_t)(uint16_t)(b[29] | b[30] << 8);
+    m->date_tz = (int16_t)(uint16_t)(b[31] | b[32] << 8);
+    m->modseq = rd64(b + 33);
+    if ((rc = store_get_str(b, len, &pos, m->keywords, sizeof m->keywords)) < 0 ||
+        (rc = store_get_str(b, len, &pos, m->from, sizeof m->from)) < 0 ||
+        (rc = store_get_str(b, len, &pos, m->subject, sizeof m->subject)) < 0 ||
+        (rc = store_get_str(b, len, &pos, m->message_id, sizeof m->message_id)) < 0 ||
+        (rc = store_get_str(b, len, &pos, m->bodystructure,
+                      sizeof m->bodystructure)) < 0)
+        return rc;
+    if (b[0] == MSG_REC_VERSION &&
+        (rc = store_get_str(b, len, &pos, m->preview, sizeof m->preview)) < 0)
+        return rc;
+    if (pos != len || m->internaldate_tz < -1440 || m->internaldate_tz > 1440 ||
+        m->date_tz < -1440 || m->date_tz > 1440)
+        return SATCHEL_E_STORE;
+    return 0;
+}
+
+static int del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
+                     uint32_t hi, uint32_t *deleted)
+{
+    return store_del_range(t, f, lo, hi, deleted, 0);
+}
+
+int satchel_store_msg_del_server_range(satchel_store_txn *t, satchel_folder *f,
+                                       uint32_t lo, uint32_t hi, uint32_t *deleted)
+{
+    return store_del_range(t, f, lo, hi, deleted, 1);
+}
+
+int store_del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
+                    uint32_t hi, uint32_t *deleted, int keep_pending)
+{
+    MDB_cursor *cur;
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+    *deleted = 0;
+    if (lo > hi)
+        return 0;
+    store_msg_key(kb, f->id, lo);
+    if ((rc = mdb_cursor_open(t->txn, t->s->msgs, &cur)))
+        return store_err(rc);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        const uint8_t *kp = k.mv_data;
+        uint32_t uid;
+        if (k.mv_size != 8 || rd_be32(kp) != f->id)
+            break;
+        uid = rd_be32(kp + 4);
+        if (uid > hi)
+            break;
+        if (keep_pending && v.mv_size >= 13 &&
+            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING)) {
+            if (uid == hi)
+                break;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
+        if (v.mv_size >= 5 && f->count > 0) {
+            f->count--;
+            if (!(rd32((const uint8_t *)v.mv_data + 1) & SATCHEL_FLAG_SEEN) &&
+                f->unseen > 0)
+                f->unseen--;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+        (*deleted)++;
+        {
+            /* A message gone takes its cached bodies and pin with it. */
+            uint32_t nb;
+            uint8_t pk[8];
+            MDB_val pkey = {8, pk};
+            int brc = satchel_store_body_evict(t, f->id, uid, NULL, &nb);
+            if (brc < 0) {
+                rc = brc == SATCHEL_E_STORE_FULL ? MDB_MAP_FULL : MDB_PANIC;
+                break;
+            }
+            store_msg_key(pk, f->id, uid);
+            brc = mdb_del(t->txn, t->s->pins, &pkey, NULL);
+            if (brc && brc != MDB_NOTFOUND) {
+                rc = brc;
+                break;
+            }
+        }
+        if (uid == hi)
+            break;
+        /* Re-seek rather than rely on cursor position after a delete. */
+        store_msg_key(kb, f->id, uid + 1);
+        k.mv_size = 8;
+        k.mv_data = kb;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
+/* ---- messages ---- */
+
+int satchel_store_msg_put(satchel_store_txn *t, satchel_folder *f,
+                          const satchel_msg *m, int *is_new)
+{
+    uint8_t kb[8];
+    uint8_t *rec = t->s->rec;
+    MDB_val k = {8, kb}, v, old;
+    int len, rc, fresh;
+    if (m->uid == 0)
+        return SATCHEL_E_INVAL;
+    len = satchel_store_msg_encode(m, rec, MSG_REC_MAX);
+    if (len < 0)
+        return len;
+    store_msg_key(kb, f->id, m->uid);
+    rc = mdb_get(t->txn, t->s->msgs, &k, &old);
+    fresh = rc == MDB_NOTFOUND;
+    if (rc && !fresh)
+        return store_err(rc);
+    if (!fresh && old.mv_size >= 5 &&
+        !(rd32((const uint8_t *)old.mv_data + 1) & SATCHEL_FLAG_SEEN) &&
+        f->unseen > 0)
+        f->unseen--;
+    v.mv_size = (size_t)len;
+    v.mv_data = rec;
+    if ((rc = mdb_put(t->txn, t->s->msgs, &k, &v, 0)))
+        return store_err(rc);
+    if (fresh)
+        f->count++;
+    if (!(m->flags & SATCHEL_FLAG_SEEN))
+        f->unseen++;
+    if (is_new)
+        *is_new = fresh;
+    return 0;
+}
+
+int satchel_store_msg_get(satchel_store *s, satchel_store_txn *t,
+                          uint32_t folder_id, uint32_t uid, satchel_msg *out)
+{
+    MDB_txn *txn;
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+    store_msg_key(kb, folder_id, uid);
+    if ((rc = store_rtxn(s, t, &txn)) < 0)
+        return rc;
+    rc = store_err(mdb_get(txn, s->msgs, &k, &v));
+    if (rc == 0)
+        rc = satchel_store_msg_decode(v.mv_data, v.mv_size, uid, out);
+    store_rtxn_end(t, txn);
+    return rc;
+}
+
+int satchel_store_msg_set_flags(satchel_store_txn *t, satchel_folder *f,
+                                uint32_t uid, uint32_t flags,
+                                const char *keywords, uint64_t modseq)
+{
+    satchel_msg *m = &t->s->scratch;
+    int rc = satchel_store_msg_get(t->s, t, f->id, uid, m);
+    if (rc == 0) {
+        if (m->flags == flags && strcmp(m->keywords, keywords) == 0) {
+            if (modseq > m->modseq) {
+                m->modseq = modseq;
+                rc = satchel_store_msg_put(t, f, m, NULL);
+            }
+        } else {
+            m->flags = flags;
+            strncpy(m->keywords, keywords, sizeof m->keywords - 1);
+            m->keywords[sizeof m->keywords - 1] = '\0';
+            if (modseq > m->modseq)
+                m->modseq = modseq;
+            rc = satchel_store_msg_put(t, f, m, NULL);
+            if (rc == 0)
+                rc = 1;
+        }
+    }
+    return rc;
+}
+
+int satchel_store_msg_del(satchel_store_txn *t, satchel_folder *f,
+                          uint32_t uid)
+{
+    uint32_t n;
+    int rc = del_range(t, f, uid, uid, &n);
+    return rc < 0 ? rc : (int)n;
+}
+
+int satchel_store_msg_del_range(satchel_store_txn *t, satchel_folder *f,
+                                uint32_t lo, uint32_t hi, uint32_t *deleted)
+{
+    return del_range(t, f, lo, hi, deleted);
+}
+
+/* One walk over a folder's messages from uid up, counting all of them,
+ * the server's ones (their UID span) and those moved here offline. */
+struct scan {
+    uint32_t all, server, lo, hi, pending;
+};
+
+static int scan_from(satchel_store *s, satchel_store_txn *t, uint32_t folder_id,
+                     uint32_t uid, struct scan *out)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    int rc;
+    memset(out, 0, sizeof *out);
+    store_msg_key(kb, folder_id, uid);
+    if ((rc = store_rtxn(s, t, &txn)) < 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->msgs, &cur))) {
+        store_rtxn_end(t, txn);
+        return store_err(rc);
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
+        uint32_t u = rd_be32((const uint8_t *)k.mv_data + 4);
+        out->all++;
+        if (v.mv_size >= 13 &&
+            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING)) {
+            out->pending++;
+        } else {
+            if (!out->server)
+                out->lo = u;
+            out->hi = u;
+            out->server++;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    store_rtxn_end(t, txn);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
+int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
+                                 uint32_t folder_id, uint32_t uid,
+                                 uint32_t *count)
+{
+    struct scan sc;
+    int rc = scan_from(s, t, folder_id, uid, &sc);
+    *count = sc.all;
+    return rc;
+}
+
+int satchel_store_msg_span_from(satchel_store *s, satchel_store_txn *t,
+                                uint32_t folder_id, uint32_t uid,
+                                uint32_t *count, uint32_t *lo, uint32_t *hi)
+{
+    struct scan sc;
+    int rc = scan_from(s, t, folder_id, uid, &sc);
+    *count = sc.server;
+    *lo = sc.lo;
+    *hi = sc.hi;
+    return rc;
+}
+
+int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
+                                    uint32_t folder_id, uint32_t *count)
+{
+    struct scan sc;
+    /* Placeholders are allocated from SATCHEL_PLACEHOLDER_UID up, so only
+     * that range needs looking at. */
+    int rc = scan_from(s, t, folder_id, SATCHEL_PLACEHOLDER_UID, &sc);
+    *count = sc.pending;
+    return rc;
+}
+
+int satchel_store_msg_list(satchel_store *s, uint32_t folder_id,
+                           uint32_t offset, uint32_t count,
+                           satchel_store_msg_cb cb, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    satchel_msg *m = &s->scratch;
+    int rc, ret = 0;
+
+    if ((rc = store_rtxn(s, NULL, &txn)) < 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->msgs, &cur))) {
+        ret = store_err(rc);
+        goto out;
+    }
+    /* Position on the folder's highest UID: one past the range, then back. */
+    if (folder_id == UINT32_MAX) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    } else {
+        store_msg_key(kb, folder_id + 1, 0);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
+    }
+    while (rc == 0 && count > 0 && k.mv_size == 8 &&
+           rd_be32(k.mv_data) == folder_id) {
+        if (offset > 0) {
+            offset--;
+        } else {
+            ret = satchel_store_msg_decode(v.mv_data, v.mv_size,
+                                           rd_be32((uint8_t *)k.mv_data + 4), m);
+            if (ret < 0)
+                break;
+            ret = cb(ctx, m);
+            if (ret != 0)
+                break;
+            count--;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    }
+    if (ret == 0 && rc != 0 && rc != MDB_NOTFOUND)
+        ret = store_err(rc);
+    mdb_cursor_close(cur);
+out:
+    store_rtxn_end(NULL, txn);
+    return ret;
+}
+
