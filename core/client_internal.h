@@ -1,0 +1,276 @@
+/* Internal to the client: the one struct every part of the engine shares,
+ * and the functions the session, the command writer and the jobs call
+ * across files.  Not a public header. */
+#ifndef SATCHEL_CLIENT_INTERNAL_H
+#define SATCHEL_CLIENT_INTERNAL_H
+
+#include "satchel/client.h"
+#include "satchel/imap.h"
+#include "satchel/mime.h"
+#include "satchel/opt.h"
+#include "satchel/ops.h"
+#include "satchel/seqset.h"
+
+#define MAX_INFLIGHT 128
+#define MAX_USER 128
+#define MAX_PASS 256
+#define HDR_FIELDS "DATE FROM SUBJECT MESSAGE-ID"
+#define WINDOWS_IN_FLIGHT 2
+
+enum cmd_kind {
+    K_NONE,
+    K_CAPABILITY,
+    K_STARTTLS,
+    K_AUTH,
+    K_LOGIN,
+    K_ENABLE,
+    K_LIST,
+    K_SELECT,
+    K_CHANGED,   /* UID FETCH .. CHANGEDSINCE */
+    K_RECONCILE, /* UID FETCH 1:U-1 */
+    K_NEWUIDS,   /* UID FETCH U:* (UID) */
+    K_WINDOW,    /* FETCH a:b headers */
+    K_RESUME,    /* UID FETCH a:b headers, resuming a cut folder */
+    K_BLOCK,     /* UID FETCH minp:maxp (UID FLAGS): is the kept block current? */
+    K_BODYFETCH, /* UID FETCH n (BODY.PEEK[s]<o.l>) */
+    K_CREATE,    /* replay: CREATE (arg: op id) */
+    K_RSELECT,   /* replay: SELECT the batch's folder */
+    K_RCHECK,    /* replay: UID FETCH set (UID FLAGS) */
+    K_RCMD,      /* replay: STORE/MOVE/COPY/EXPUNGE (arg: group | kind) */
+    K_RVSELECT,  /* replay: SELECT a move's destination to check it */
+    K_RVSEARCH,  /* replay: UID SEARCH HEADER Message-ID there */
+    K_LOGOUT
+};
+
+enum phase {
+    PH_DOWN,      /* no connection */
+    PH_GREETING,
+    PH_PREAUTH,   /* capabilities, STARTTLS, authentication */
+    PH_TLS,       /* waiting for the port's handshake */
+    PH_AUTHED,
+    PH_LOGOUT,
+    PH_CLOSED
+};
+
+enum job_state {
+    J_NONE,
+    J_QUEUED,
+    J_LIST,
+    J_NEXT_FOLDER,
+    J_SELECT,
+    J_FOLLOW,
+    J_WINDOWS,
+    J_BODY_SELECT,
+    J_BODY_FETCH,
+    J_REPLAY_MKDIR,
+    J_REPLAY_SELECT,
+    J_REPLAY_OPS,
+    J_REPLAY_VERIFY,
+    J_DONE
+};
+
+struct inflight {
+    uint32_t tag;
+    uint8_t kind;
+    uint64_t arg; /* K_BODYFETCH: the offset asked for */
+};
+
+struct body_job {
+    uint32_t fid, uid;
+    char section[SATCHEL_SECTION_MAX];
+    uint64_t expected;
+    uint64_t committed;   /* bytes in the store, committed */
+    uint64_t written;     /* bytes written in the open transaction */
+    uint64_t next_req;    /* next offset to ask for */
+    uint64_t lit_origin;  /* origin of the literal being received */
+    int lit_skip;         /* ignore the rest of this literal */
+    int done, retry, seen, completed;
+    size_t chunk_len;
+};
+
+struct folder_sync {
+    satchel_folder f;       /* stored state; sync state fields stay old
+                               until the folder completes */
+    uint32_t exists;
+    uint32_t uidvalidity;
+    uint32_t uidnext;       /* server's, 0 if not reported */
+    uint64_t hms;           /* server's HIGHESTMODSEQ, 0 if none */
+    uint8_t nomodseq;
+    uint8_t used_qresync;
+    uint8_t incomplete;     /* anomaly: keep old UIDNEXT/MODSEQ */
+    uint8_t reconcile_unsorted;
+    uint8_t reconcile_sent, reconcile_done;
+    uint32_t k_new;         /* server messages with UID >= U */
+    uint32_t max_uid;       /* highest UID fetched */
+    uint32_t merge_last;    /* reconcile position */
+    uint32_t win_next_hi;   /* next window's top sequence number */
+    uint32_t win_lo;        /* lowest sequence number to fetch */
+    uint32_t n_new, n_changed, n_vanished;
+    uint32_t placeholders;  /* offline moves waiting in this folder */
+    uint8_t resume;         /* headers at or above U kept from a cut sync */
+    uint32_t minp, maxp;    /* their UID span (the newest-first block) */
+    uint32_t newuid_from;   /* K_NEWUIDS counts UIDs from here */
+    uint32_t since_commit;  /* messages stored since the last commit */
+    uint8_t upward;         /* the maxp+1:* fetch is running */
+    /* Windows in flight, oldest first, as [lo, hi] of their key (sequence
+     * numbers, or UIDs when resuming).  The first response keyed in a later
+     * window proves the earlier ones complete: they commit then, not at
+     * their tagged OK, which Dovecot may send only after the next window's
+     * data. */
+    uint32_t wlo[2], whi[2];
+    uint32_t nwin;
+    uint32_t rnext_hi;      /* next lower UID window ends here (0: none) */
+    uint32_t rwidth;        /* its UID width */
+};
+
+#define RCMD_COPY 0x100u     /* K_RCMD arg flag: a COPY awaiting its OK */
+#define RCMD_DELSTORE 0x200u /* K_RCMD arg flag: \Deleted STORE, then UID EXPUNGE */
+#define REPLAY_BATCH 40 /* worst case 3 commands each + 1 within MAX_INFLIGHT */
+
+/* One queued change in the batch being replayed. */
+struct rop {
+    uint64_t id;
+    uint32_t uid, mapped;  /* MOVE: UID in dest from COPYUID */
+    uint8_t type, exists, failed, group;
+    uint32_t sflags;       /* server flags seen by the check FETCH */
+};
+
+struct replay {
+    char folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char selected[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    struct rop ops[REPLAY_BATCH];
+    uint32_t n;
+    uint32_t uidvalidity;
+    char reason[160];
+    uint32_t done, failed; /* counters for the report */
+    uint64_t verify_id;    /* move being checked in its destination */
+    int verify_found;
+    int map_mode;          /* the search maps a finished move (no COPYUID) */
+    uint32_t found_uid;
+};
+
+struct satchel_client {
+    const satchel_allocator *alloc;
+    satchel_store *store;
+    satchel_imap_parser *parser;
+    satchel_event_cb ev_cb;
+    void *ev_ctx;
+
+    uint8_t security;
+    uint32_t fetch_window, timeout_ms, disable_caps;
+    char user[MAX_USER];
+    char pass[MAX_PASS];
+
+    /* connection */
+    enum phase ph;
+    int tls_active;
+    int caps_known;
+    uint32_t caps;
+    int qresync_on;
+    int want_starttls;
+    int auth_sent;
+    int failed;
+    uint32_t next_tag;
+    struct inflight inflight[MAX_INFLIGHT];
+    uint32_t n_inflight;
+    uint64_t now, last_activity;
+    satchel_counters ctr;
+
+    uint8_t out[SATCHEL_OPT_OUTBUF];
+    size_t out_len, out_off;
+
+    /* job */
+    enum job_state job;
+    int job_rc;
+    int job_all;
+    char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder visited */
+    uint32_t list_gen;
+    uint32_t clean[SATCHEL_OPT_MAX_FOLDERS]; /* folders LIST-STATUS showed unchanged */
+    uint32_t n_clean;
+    satchel_store_txn *txn;
+    struct folder_sync fs;
+    struct body_job body;
+    struct replay rp;
+    int want_replay;
+    int authed_started; /* post-login set-up (ENABLE) done */
+    int job_kind;    /* 1 sync, 2 body */
+    int interrupted; /* the job ended with the connection, unfinished */
+    int window_cut;  /* ... in the middle of a header window */
+    int resuming;    /* requeued after a lost connection */
+    char done_cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder finished */
+    satchel_op op; /* scratch */
+    uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
+    satchel_msg msg; /* scratch for one FETCH */
+    satchel_msg scratch2;
+    char hdr[1024];  /* scratch for header values */
+    char err_text[200];
+};
+
+struct fetch_items {
+    uint32_t uid;
+    int has_flags, has_headers, has_bs, bs_truncated;
+    uint32_t flags;
+    uint64_t modseq;
+    const satchel_imap_arg *size, *idate, *hdr, *bs, *preview;
+    char kw[128];
+};
+
+/* session.c: errors, events, store transactions, job scheduling */
+void cl_set_error(satchel_client *c, int rc, const char *what,
+                  const char *detail, size_t dlen);
+void cl_emit(satchel_client *c, satchel_event *ev);
+int cl_fail(satchel_client *c, int rc, const char *what);
+int cl_txn(satchel_client *c);
+int cl_commit(satchel_client *c, int write_folder);
+int cl_job_advance(satchel_client *c);
+
+/* cmdq.c: the command writer */
+int cl_out_put(satchel_client *c, const void *p, size_t n);
+int cl_out_str(satchel_client *c, const char *s);
+int cl_out_u64(satchel_client *c, uint64_t v);
+int cl_out_astring(satchel_client *c, const char *s);
+int cl_out_uidset(satchel_client *c, const uint32_t *uids, uint32_t n);
+int cl_out_flags(satchel_client *c, uint32_t bits, const char *kw);
+int cl_cmd_begin(satchel_client *c, uint8_t kind);
+int cl_cmd_end(satchel_client *c);
+int cl_simple_cmd(satchel_client *c, uint8_t kind, const char *text);
+int cl_count_inflight(const satchel_client *c, uint8_t kind);
+void cl_remove_inflight(satchel_client *c, uint32_t i);
+
+/* fetch_map.c: FETCH items to a message record, no state */
+void fetch_map_flags(const satchel_imap_arg *list, uint32_t *flags,
+                     char *kw, size_t kwcap);
+void fetch_map_items(const satchel_imap_arg *list, struct fetch_items *it);
+void fetch_map_msg(const struct fetch_items *it, satchel_msg *m, char *hdr,
+                   size_t hdrcap);
+
+/* job_list.c: LIST, roles, LIST-STATUS */
+int list_send(satchel_client *c);
+int list_on_list(satchel_client *c, const satchel_imap_arg *a);
+void list_on_status(satchel_client *c, const satchel_imap_arg *a);
+int list_tagged(satchel_client *c, int ok, const satchel_imap_resp *r);
+
+/* job_sync.c: folder sync */
+int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a, int truncated);
+int sync_on_vanished(satchel_client *c, const satchel_imap_arg *a);
+int sync_next_folder(satchel_client *c);
+int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                const satchel_imap_resp *r);
+
+/* job_body.c: body download */
+int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
+              const uint8_t *data, size_t len);
+int body_on_fetch(satchel_client *c, const satchel_imap_arg *list);
+int body_pump(satchel_client *c);
+int body_select_tagged(satchel_client *c, int ok, const satchel_imap_resp *r);
+int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r);
+
+/* job_replay.c: offline queue replay */
+int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list);
+void replay_copyuid(satchel_client *c, const satchel_imap_arg *code);
+int replay_mkdirs(satchel_client *c);
+int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                  const satchel_imap_resp *r);
+
+#endif

@@ -1,0 +1,195 @@
+/* FETCH items to a message record: pure functions of the response tree,
+ * with no client state, so they can be tested and fuzzed alone. */
+#include "client_internal.h"
+
+#include <string.h>
+
+/* ---------- FETCH ---------- */
+
+void fetch_map_flags(const satchel_imap_arg *list, uint32_t *flags,
+                        char *kw, size_t kwcap)
+{
+    const satchel_imap_arg *a;
+    size_t n = 0;
+    *flags = 0;
+    kw[0] = '\0';
+    for (a = list ? list->child : NULL; a; a = a->next) {
+        if (a->type != SATCHEL_ARG_ATOM)
+            continue;
+        if (satchel_imap_arg_is(a, "\\Seen"))
+            *flags |= SATCHEL_FLAG_SEEN;
+        else if (satchel_imap_arg_is(a, "\\Answered"))
+            *flags |= SATCHEL_FLAG_ANSWERED;
+        else if (satchel_imap_arg_is(a, "\\Flagged"))
+            *flags |= SATCHEL_FLAG_FLAGGED;
+        else if (satchel_imap_arg_is(a, "\\Deleted"))
+            *flags |= SATCHEL_FLAG_DELETED;
+        else if (satchel_imap_arg_is(a, "\\Draft"))
+            *flags |= SATCHEL_FLAG_DRAFT;
+        else if (satchel_imap_arg_is(a, "\\Recent"))
+            continue; /* session state, not message state */
+        else if (n + a->len + 2 <= kwcap) {
+            if (n)
+                kw[n++] = ' ';
+            memcpy(kw + n, a->str, a->len);
+            n += a->len;
+            kw[n] = '\0';
+        }
+    }
+}
+
+/* Serialize an argument tree back to IMAP syntax (for BODYSTRUCTURE). */
+static int ser(const satchel_imap_arg *a, char *out, size_t cap, size_t *n)
+{
+    for (; a; a = a->next) {
+        uint32_t i;
+        if (*n + 2 >= cap)
+            return SATCHEL_E_RANGE;
+        switch (a->type) {
+        case SATCHEL_ARG_LIST:
+            out[(*n)++] = '(';
+            if (ser(a->child, out, cap, n) < 0)
+                return SATCHEL_E_RANGE;
+            if (*n + 2 >= cap)
+                return SATCHEL_E_RANGE;
+            out[(*n)++] = ')';
+            break;
+        case SATCHEL_ARG_NIL:
+            if (*n + 4 >= cap)
+                return SATCHEL_E_RANGE;
+            memcpy(out + *n, "NIL", 3);
+            *n += 3;
+            break;
+        case SATCHEL_ARG_STRING:
+            out[(*n)++] = '"';
+            for (i = 0; i < a->len; i++) {
+                char ch = a->str[i];
+                if (*n + 3 >= cap)
+                    return SATCHEL_E_RANGE;
+                if (ch == '"' || ch == '\\')
+                    out[(*n)++] = '\\';
+                out[(*n)++] = (ch == '\r' || ch == '\n' || ch == 0) ? ' ' : ch;
+            }
+            if (*n + 2 >= cap)
+                return SATCHEL_E_RANGE;
+            out[(*n)++] = '"';
+            break;
+        default:
+            if (*n + a->len + 2 >= cap)
+                return SATCHEL_E_RANGE;
+            memcpy(out + *n, a->str, a->len);
+            *n += a->len;
+            break;
+        }
+        if (a->next)
+            out[(*n)++] = ' ';
+    }
+    out[*n] = '\0';
+    return 0;
+}
+
+/* The items of one FETCH response, by name.  Pointers point into the
+ * response's argument tree and live as long as it does. */
+void fetch_map_items(const satchel_imap_arg *list, struct fetch_items *it)
+{
+    const satchel_imap_arg *k;
+    memset(it, 0, sizeof *it);
+    for (k = list->child; k && k->next; k = k->next->next) {
+        const satchel_imap_arg *v = k->next;
+        if (satchel_imap_arg_is(k, "UID")) {
+            if (satchel_imap_arg_u32(v, &it->uid) < 0)
+                it->uid = 0;
+        } else if (satchel_imap_arg_is(k, "FLAGS") && v->type == SATCHEL_ARG_LIST) {
+            it->has_flags = 1;
+            fetch_map_flags(v, &it->flags, it->kw, sizeof it->kw);
+        } else if (satchel_imap_arg_is(k, "MODSEQ") && v->type == SATCHEL_ARG_LIST) {
+            if (satchel_imap_arg_u64(v->child, UINT64_MAX, &it->modseq) < 0)
+                it->modseq = 0;
+        } else if (satchel_imap_arg_is(k, "RFC822.SIZE")) {
+            it->size = v;
+        } else if (satchel_imap_arg_is(k, "INTERNALDATE")) {
+            it->idate = v;
+        } else if (satchel_imap_arg_is(k, "PREVIEW")) {
+            it->preview = v;
+        } else if (satchel_imap_arg_is(k, "BODYSTRUCTURE")) {
+            it->bs = v;
+            it->has_bs = 1;
+        } else if (k->type == SATCHEL_ARG_ATOM && k->len >= 18 &&
+                   memcmp(k->str, "BODY[HEADER.FIELDS", 18) == 0) {
+            it->hdr = v;
+            it->has_headers = 1;
+        }
+    }
+}
+
+/* The message record for the items of one FETCH: flags, size, dates,
+ * decoded Subject and From, Message-ID, preview and BODYSTRUCTURE.  hdr is
+ * scratch for one header value. */
+void fetch_map_msg(const struct fetch_items *it, satchel_msg *m, char *hdr,
+                   size_t hdrcap)
+{
+    int64_t epoch;
+    int tz;
+    size_t n = 0;
+
+    memset(m, 0, sizeof *m);
+    m->uid = it->uid;
+    m->flags = it->flags;
+    memcpy(m->keywords, it->kw, sizeof m->keywords);
+    m->modseq = it->modseq;
+    if (it->size) {
+        uint32_t sz = 0;
+        if (satchel_imap_arg_u32(it->size, &sz) == 0)
+            m->size = sz;
+    }
+    if (it->idate && it->idate->type == SATCHEL_ARG_STRING &&
+        satchel_mime_parse_internaldate(it->idate->str, it->idate->len, &epoch,
+                                        &tz) == 0) {
+        m->internaldate = epoch;
+        m->internaldate_tz = (int16_t)(tz >= -1440 && tz <= 1440 ? tz : 0);
+    }
+    m->date = m->internaldate;
+    m->date_tz = m->internaldate_tz;
+    if (it->hdr && (it->hdr->type == SATCHEL_ARG_STRING)) {
+        const char *h = it->hdr->str;
+        size_t hl = it->hdr->len;
+        int hn;
+        hn = satchel_mime_header_get(h, hl, "Subject", hdr, hdrcap);
+        if (hn >= 0 || hn == SATCHEL_E_RANGE)
+            satchel_mime_decode_header(hdr, strlen(hdr), m->subject,
+                                       sizeof m->subject);
+        hn = satchel_mime_header_get(h, hl, "From", hdr, hdrcap);
+        if (hn >= 0 || hn == SATCHEL_E_RANGE)
+            satchel_mime_format_from(hdr, strlen(hdr), m->from,
+                                     sizeof m->from);
+        hn = satchel_mime_header_get(h, hl, "Message-ID", hdr, hdrcap);
+        if (hn >= 0 && strlen(hdr) < sizeof m->message_id)
+            memcpy(m->message_id, hdr, strlen(hdr) + 1);
+        hn = satchel_mime_header_get(h, hl, "Date", hdr, hdrcap);
+        if (hn >= 0 &&
+            satchel_mime_parse_date(hdr, strlen(hdr), &epoch, &tz) == 0) {
+            m->date = epoch;
+            /* Records keep zones within a day; a hostile "+9959" becomes
+             * UTC rather than a record nobody can read back. */
+            m->date_tz = (int16_t)(tz >= -1440 && tz <= 1440 ? tz : 0);
+        }
+    }
+    if (it->preview && it->preview->type == SATCHEL_ARG_STRING)
+        satchel_mime_to_utf8("utf-8", 5, (const uint8_t *)it->preview->str,
+                             it->preview->len, m->preview, sizeof m->preview, &n);
+    n = 0;
+    if (it->bs_truncated) {
+        m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
+        m->bodystructure[0] = '\0';
+    } else if (it->bs && it->bs->type == SATCHEL_ARG_LIST) {
+        if (ser(it->bs->child, m->bodystructure + 1,
+                sizeof m->bodystructure - 2, &n) < 0) {
+            m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
+            m->bodystructure[0] = '\0';
+        } else {
+            m->bodystructure[0] = '(';
+            m->bodystructure[n + 1] = ')';
+            m->bodystructure[n + 2] = '\0';
+        }
+    }
+}

@@ -1,0 +1,230 @@
+/* Folder listing: LIST (with SPECIAL-USE and LIST-STATUS when offered),
+ * folder roles, and the sweep of folders the server no longer lists. */
+#include "client_internal.h"
+
+#include <string.h>
+
+/* ---------- LIST ---------- */
+
+static uint8_t role_from_name(const char *name, char delim)
+{
+    /* Without SPECIAL-USE, guess from the leaf name as common servers and
+     * clients spell it (Thunderbird, K-9 and Dovecot's defaults). */
+    static const struct {
+        const char *n;
+        uint8_t role;
+    } guess[] = {
+        {"sent", SATCHEL_ROLE_SENT},          {"sent items", SATCHEL_ROLE_SENT},
+        {"sent messages", SATCHEL_ROLE_SENT}, {"sent mail", SATCHEL_ROLE_SENT},
+        {"drafts", SATCHEL_ROLE_DRAFTS},      {"draft", SATCHEL_ROLE_DRAFTS},
+        {"trash", SATCHEL_ROLE_TRASH},        {"deleted items", SATCHEL_ROLE_TRASH},
+        {"deleted messages", SATCHEL_ROLE_TRASH}, {"bin", SATCHEL_ROLE_TRASH},
+        {"junk", SATCHEL_ROLE_JUNK},          {"spam", SATCHEL_ROLE_JUNK},
+        {"junk e-mail", SATCHEL_ROLE_JUNK},   {"archive", SATCHEL_ROLE_ARCHIVE},
+        {"archives", SATCHEL_ROLE_ARCHIVE},
+    };
+    const char *leaf = name;
+    size_t i, j;
+    if (delim) {
+        const char *p = strrchr(name, delim);
+        if (p)
+            leaf = p + 1;
+    }
+    for (i = 0; i < sizeof guess / sizeof guess[0]; i++) {
+        const char *g = guess[i].n;
+        for (j = 0; leaf[j] && g[j]; j++) {
+            char ch = leaf[j];
+            if (ch >= 'A' && ch <= 'Z')
+                ch = (char)(ch + 32);
+            if (ch != g[j])
+                break;
+        }
+        if (!leaf[j] && !g[j])
+            return guess[i].role;
+    }
+    return SATCHEL_ROLE_NONE;
+}
+
+
+int list_on_list(satchel_client *c, const satchel_imap_arg *a)
+{
+    /* a = "LIST" (attrs) delim name */
+    const satchel_imap_arg *attrs = a->next, *delim, *name;
+    satchel_folder f, old;
+    const char *s;
+    uint32_t n;
+    uint8_t role = SATCHEL_ROLE_NONE, flags = 0;
+    int rc;
+
+    if (!attrs || attrs->type != SATCHEL_ARG_LIST || !(delim = attrs->next) ||
+        !(name = delim->next) || !satchel_imap_arg_string(name, &s, &n))
+        return 0; /* malformed LIST lines are ignored, not fatal */
+    if (n == 0 || n > SATCHEL_OPT_MAX_FOLDER_NAME || memchr(s, 0, n) ||
+        (name->flags & SATCHEL_ARG_F_TRUNCATED))
+        return 0;
+    for (a = attrs->child; a; a = a->next) {
+        if (satchel_imap_arg_is(a, "\\Noselect") ||
+            satchel_imap_arg_is(a, "\\NonExistent"))
+            flags |= SATCHEL_FOLDER_NOSELECT;
+        else if (satchel_imap_arg_is(a, "\\Noinferiors"))
+            flags |= SATCHEL_FOLDER_NOINFERIORS;
+        else if (satchel_imap_arg_is(a, "\\Sent"))
+            role = SATCHEL_ROLE_SENT;
+        else if (satchel_imap_arg_is(a, "\\Drafts"))
+            role = SATCHEL_ROLE_DRAFTS;
+        else if (satchel_imap_arg_is(a, "\\Trash"))
+            role = SATCHEL_ROLE_TRASH;
+        else if (satchel_imap_arg_is(a, "\\Archive"))
+            role = SATCHEL_ROLE_ARCHIVE;
+        else if (satchel_imap_arg_is(a, "\\Junk"))
+            role = SATCHEL_ROLE_JUNK;
+        else if (satchel_imap_arg_is(a, "\\All"))
+            role = SATCHEL_ROLE_ALL;
+        else if (satchel_imap_arg_is(a, "\\Flagged"))
+            role = SATCHEL_ROLE_FLAGGED;
+    }
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    memset(&f, 0, sizeof f);
+    memcpy(f.name, s, n);
+    f.name[n] = '\0';
+    rc = satchel_store_folder_get(c->store, c->txn, f.name, &old);
+    if (rc == 0)
+        f = old;
+    else if (rc != SATCHEL_E_NOTFOUND)
+        return cl_fail(c, rc, "cannot read folder record");
+    f.delim = 0;
+    if (delim->type == SATCHEL_ARG_STRING && delim->len == 1)
+        f.delim = delim->str[0];
+    if (n == 5 && (s[0] | 0x20) == 'i' && (s[1] | 0x20) == 'n' &&
+        (s[2] | 0x20) == 'b' && (s[3] | 0x20) == 'o' && (s[4] | 0x20) == 'x')
+        role = SATCHEL_ROLE_INBOX;
+    if (role == SATCHEL_ROLE_NONE && !(c->caps & SATCHEL_CAP_SPECIAL_USE))
+        role = role_from_name(f.name, f.delim);
+    f.role = role;
+    f.flags = flags;
+    f.list_gen = c->list_gen;
+    rc = satchel_store_folder_put(c->txn, &f);
+    if (rc == 0 && f.id)
+        rc = 0;
+    if (rc < 0)
+        return cl_fail(c, rc, "cannot store folder");
+    return 0;
+}
+
+/* LIST-STATUS: a folder whose UIDVALIDITY, UIDNEXT, message count and
+ * HIGHESTMODSEQ all equal the stored ones has nothing to sync.  Without
+ * HIGHESTMODSEQ flag changes would be invisible, so such folders are
+ * always selected. */
+void list_on_status(satchel_client *c, const satchel_imap_arg *a)
+{
+    const satchel_imap_arg *name = a->next, *list, *k;
+    uint64_t messages = UINT64_MAX, uidnext = 0, uidvalidity = 0, hms = 0, v;
+    satchel_folder f;
+    uint32_t pending = 0;
+    const char *s;
+    uint32_t n;
+    char buf[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    if (!name || !(list = name->next) || list->type != SATCHEL_ARG_LIST ||
+        !satchel_imap_arg_string(name, &s, &n) || n == 0 ||
+        n > SATCHEL_OPT_MAX_FOLDER_NAME || memchr(s, 0, n) ||
+        c->n_clean >= SATCHEL_OPT_MAX_FOLDERS)
+        return;
+    for (k = list->child; k && k->next; k = k->next->next) {
+        if (satchel_imap_arg_u64(k->next, UINT64_MAX, &v) < 0)
+            continue;
+        if (satchel_imap_arg_is(k, "MESSAGES"))
+            messages = v;
+        else if (satchel_imap_arg_is(k, "UIDNEXT"))
+            uidnext = v;
+        else if (satchel_imap_arg_is(k, "UIDVALIDITY"))
+            uidvalidity = v;
+        else if (satchel_imap_arg_is(k, "HIGHESTMODSEQ"))
+            hms = v;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (satchel_store_folder_get(c->store, c->txn, buf, &f) < 0 ||
+        satchel_store_msg_count_pending(c->store, c->txn, f.id, &pending) < 0)
+        return;
+    if (hms && hms == f.highestmodseq && uidvalidity == f.uidvalidity &&
+        uidnext == f.uidnext && f.uidvalidity && messages == (uint64_t)(f.count - pending))
+        c->clean[c->n_clean++] = f.id;
+}
+
+/* Folders the server no longer lists are gone: drop them with their mail. */
+static int list_done(satchel_client *c)
+{
+    satchel_folder f;
+    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
+    int rc;
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    for (;;) {
+        rc = satchel_store_folder_next(c->store, c->txn, after, &f);
+        if (rc == SATCHEL_E_NOTFOUND)
+            break;
+        if (rc < 0)
+            return cl_fail(c, rc, "cannot read folders");
+        memcpy(after, f.name, sizeof after);
+        if (f.list_gen != c->list_gen && f.list_gen != UINT32_MAX) {
+            /* (UINT32_MAX: created offline, not yet on the server) */
+            rc = satchel_store_folder_delete(c->txn, f.name);
+            if (rc < 0)
+                return cl_fail(c, rc, "cannot delete folder");
+        }
+    }
+    return cl_commit(c, 0);
+}
+
+int list_send(satchel_client *c)
+{
+    /* Mark and sweep: folders the LIST does not stamp with a generation
+     * newer than any stored one are gone from the server. */
+    satchel_folder f;
+    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
+    uint32_t gen = 0;
+    while (satchel_store_folder_next(c->store, NULL, after, &f) == 0) {
+        if (f.list_gen > gen && f.list_gen != UINT32_MAX)
+            gen = f.list_gen;
+        memcpy(after, f.name, sizeof after);
+    }
+    c->list_gen = gen + 1;
+    c->n_clean = 0;
+    if (c->caps & SATCHEL_CAP_LIST_EXTENDED) {
+        /* RFC 5819: the state of every folder in the same round trip, so
+         * unchanged folders need no SELECT at all. */
+        int su = (c->caps & SATCHEL_CAP_SPECIAL_USE) != 0;
+        int st = (c->caps & SATCHEL_CAP_LIST_STATUS) != 0;
+        int ms = st && (c->caps & SATCHEL_CAP_CONDSTORE);
+        int rc;
+        if (su || st) {
+            if ((rc = cl_cmd_begin(c, K_LIST)) < 0 ||
+                (rc = cl_out_str(c, "LIST \"\" \"*\" RETURN (")) < 0 ||
+                (su && (rc = cl_out_str(c, "SPECIAL-USE")) < 0) ||
+                (su && st && (rc = cl_out_str(c, " ")) < 0) ||
+                (st && (rc = cl_out_str(c, ms ? "STATUS (MESSAGES UIDNEXT UIDVALIDITY "
+                                             "HIGHESTMODSEQ)"
+                                           : "STATUS (MESSAGES UIDNEXT UIDVALIDITY)")) < 0) ||
+                (rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
+                return rc;
+            return 0;
+        }
+    }
+    return cl_simple_cmd(c, K_LIST, "LIST \"\" \"*\"");
+}
+
+/* The LIST (or LIST-STATUS) completed: sweep, then sync folder by folder. */
+int list_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
+{
+    int rc;
+    if (!ok) {
+        cl_set_error(c, SATCHEL_E_SERVER, "LIST failed", r->text, r->text_len);
+        return cl_fail(c, SATCHEL_E_SERVER, c->err_text);
+    }
+    if ((rc = list_done(c)) < 0)
+        return rc;
+    c->job = J_NEXT_FOLDER;
+    /* (cursor: "" for a new job, the last finished folder on resume) */
+    return cl_job_advance(c);
+}

@@ -1,0 +1,681 @@
+#include "client_internal.h"
+
+#include <string.h>
+
+/* ---------- offline queue replay ----------
+ *
+ * Queued changes replay before a sync, folder by folder in batches: one
+ * SELECT (skipped when the folder is already selected), then one pipelined
+ * flight with a UID FETCH that tells which messages still exist, the flag
+ * changes grouped into as few UID STOREs as there are distinct changes,
+ * and moves grouped by destination (UID MOVE, or UID COPY + STORE \Deleted
+ * + UID EXPUNGE).  Each change leaves the queue in the transaction that
+ * records the server's answer; one that fails goes to the failed list with
+ * the reason, its local effect is rolled back to the server's truth, and
+ * the rest replay regardless. */
+
+static void replay_reason(satchel_client *c, const char *what, const char *text,
+                          size_t len)
+{
+    size_t n = 0, i;
+    while (*what && n + 1 < sizeof c->rp.reason)
+        c->rp.reason[n++] = *what++;
+    if (text && len && n + 3 < sizeof c->rp.reason) {
+        c->rp.reason[n++] = ':';
+        c->rp.reason[n++] = ' ';
+        for (i = 0; i < len && n + 1 < sizeof c->rp.reason; i++)
+            c->rp.reason[n++] = (unsigned char)text[i] < 0x20 ? ' ' : text[i];
+    }
+    c->rp.reason[n] = '\0';
+}
+
+
+/* Sorted UIDs of the batch ops matching a predicate. */
+static uint32_t batch_uids(satchel_client *c, int type, int group, uint32_t *out)
+{
+    uint32_t i, j, n = 0;
+    for (i = 0; i < c->rp.n; i++) {
+        const struct rop *r = &c->rp.ops[i];
+        if ((type && r->type != type) || (group >= 0 && r->group != group))
+            continue;
+        for (j = n; j > 0 && out[j - 1] > r->uid; j--)
+            out[j] = out[j - 1];
+        out[j] = r->uid;
+        n++;
+    }
+    /* dedupe */
+    for (i = 0, j = 0; i < n; i++)
+        if (j == 0 || out[j - 1] != out[i])
+            out[j++] = out[i];
+    return j;
+}
+
+static int replay_next(satchel_client *c);
+static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t *uids,
+                              uint32_t n);
+static int replay_send_expunge(satchel_client *c, uint32_t group);
+
+static int start_sync_after_replay(satchel_client *c)
+{
+    c->rp.selected[0] = '\0';
+    c->job = J_QUEUED;
+    return cl_job_advance(c);
+}
+
+static int rollback(satchel_client *c, satchel_op *op, const struct rop *r)
+{
+    satchel_folder f, d;
+    satchel_msg *m = &c->msg;
+    uint32_t n;
+    int rc = 0;
+    if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) < 0)
+        memset(&f, 0, sizeof f);
+    switch (op->type) {
+    case SATCHEL_OP_FLAG:
+        if (!f.id)
+            return 0;
+        if (r && r->exists)
+            rc = satchel_store_msg_set_flags(c->txn, &f, op->uid, r->sflags, "", 0);
+        else
+            rc = satchel_store_msg_del(c->txn, &f, op->uid);
+        if (rc >= 0)
+            rc = satchel_store_folder_put(c->txn, &f);
+        return rc < 0 && rc != SATCHEL_E_NOTFOUND ? rc : 0;
+    case SATCHEL_OP_MOVE:
+        if (satchel_store_folder_get(c->store, c->txn, op->dest, &d) == 0 &&
+            satchel_store_msg_get(c->store, c->txn, d.id, op->dest_uid, m) == 0) {
+            if ((rc = satchel_store_msg_del(c->txn, &d, op->dest_uid)) < 0 ||
+                (rc = satchel_store_folder_put(c->txn, &d)) < 0)
+                return rc;
+            satchel_store_op_index(c->txn, d.id, op->dest_uid, 0);
+            if (f.id && (!r || r->exists)) {
+                m->uid = op->uid;
+                m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+                if ((rc = satchel_store_msg_put(c->txn, &f, m, NULL)) < 0 ||
+                    (rc = satchel_store_folder_put(c->txn, &f)) < 0)
+                    return rc;
+            }
+            return 0;
+        }
+        /* No copy kept: have the next sync fetch the message again. */
+        if (f.id && (!r || r->exists) && f.uidnext > op->uid) {
+            f.uidnext = op->uid;
+            return satchel_store_folder_put(c->txn, &f);
+        }
+        return 0;
+    case SATCHEL_OP_EXPUNGE:
+        if (f.id && (!r || r->exists) && f.uidnext > op->uid) {
+            f.uidnext = op->uid;
+            return satchel_store_folder_put(c->txn, &f);
+        }
+        return 0;
+    case SATCHEL_OP_MKDIR:
+        rc = satchel_store_folder_delete(c->txn, op->dest);
+        (void)n;
+        return rc == SATCHEL_E_NOTFOUND ? 0 : rc;
+    }
+    return 0;
+}
+
+static int op_fail(satchel_client *c, satchel_op *op, const struct rop *r,
+                   const char *reason)
+{
+    int rc;
+    op->state = SATCHEL_OP_FAILED;
+    op->attempts++;
+    {
+        size_t n = strlen(reason);
+        if (n >= sizeof op->reason)
+            n = sizeof op->reason - 1;
+        memcpy(op->reason, reason, n);
+        op->reason[n] = '\0';
+    }
+    if ((rc = rollback(c, op, r)) < 0)
+        return rc;
+    c->rp.failed++;
+    return satchel_store_op_put(c->txn, op);
+}
+
+/* Ops that still name a placeholder of a completed move now name the real
+ * UID (or, without COPYUID, cannot be placed and fail). */
+static int retarget(satchel_client *c, const char *dest, uint32_t from, uint32_t to)
+{
+    uint64_t at = 0;
+    satchel_op *op = &c->op;
+    int rc;
+    while (satchel_store_op_next(c->store, c->txn, at, op) == 0) {
+        at = op->id;
+        if (op->state != SATCHEL_OP_PENDING || op->uid != from ||
+            !op->on_placeholder || strcmp(op->folder, dest) != 0)
+            continue;
+        if (to) {
+            op->uid = to;
+            op->on_placeholder = 0;
+            rc = satchel_store_op_put(c->txn, op);
+        } else {
+            rc = op_fail(c, op, NULL, "moved message has no known UID yet "
+                                      "(server lacks UIDPLUS); retry after a sync");
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int replay_finish_batch(satchel_client *c)
+{
+    uint32_t i;
+    int rc;
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    for (i = 0; i < c->rp.n; i++) {
+        struct rop *r = &c->rp.ops[i];
+        satchel_op *op = &c->op;
+        if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
+            continue;
+        if (r->failed) {
+            rc = op_fail(c, op, r, c->rp.reason[0] ? c->rp.reason : "server refused");
+        } else if (!r->exists && op->type == SATCHEL_OP_FLAG) {
+            rc = op_fail(c, op, r, "message no longer on the server");
+        } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase == 0) {
+            rc = op_fail(c, op, r, "message no longer on the server");
+        } else {
+            if (op->type == SATCHEL_OP_MOVE && !r->mapped && op->message_id[0] &&
+                !(c->caps & SATCHEL_CAP_UIDPLUS) && r->exists) {
+                /* Moved, but the server named no new UID: find it by
+                 * Message-ID before anything queued for it replays. */
+                op->phase = 3;
+                rc = satchel_store_op_put(c->txn, op);
+                if (rc < 0)
+                    return cl_fail(c, rc, "cannot update queue");
+                continue;
+            }
+            if (op->type == SATCHEL_OP_MOVE) {
+                /* Done, or (retry with the message gone) done earlier. */
+                satchel_folder d;
+                if (satchel_store_folder_get(c->store, c->txn, op->dest, &d) == 0) {
+                    satchel_msg *m = &c->msg;
+                    if (satchel_store_msg_get(c->store, c->txn, d.id, op->dest_uid, m) == 0) {
+                        satchel_store_msg_del(c->txn, &d, op->dest_uid);
+                        if (r->mapped) {
+                            m->uid = r->mapped;
+                            m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+                            if ((rc = satchel_store_msg_put(c->txn, &d, m, NULL)) < 0)
+                                return cl_fail(c, rc, "cannot store moved message");
+                        }
+                        satchel_store_folder_put(c->txn, &d);
+                    }
+                    satchel_store_op_index(c->txn, d.id, op->dest_uid, 0);
+                }
+                {
+                    /* retarget() reuses the scratch op: copy what it needs. */
+                    char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+                    uint32_t from = op->dest_uid;
+                    memcpy(dest, op->dest, sizeof dest);
+                    if ((rc = satchel_store_op_del(c->txn, op->id)) < 0 ||
+                        (rc = retarget(c, dest, from, r->mapped)) < 0)
+                        return cl_fail(c, rc, "cannot update queue");
+                }
+                c->rp.done++;
+                continue;
+            }
+            {
+                satchel_folder f;
+                uint64_t latest;
+                if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) == 0 &&
+                    satchel_store_op_latest(c->store, c->txn, f.id, op->uid, &latest) == 0 &&
+                    latest == op->id)
+                    satchel_store_op_index(c->txn, f.id, op->uid, 0);
+            }
+            rc = satchel_store_op_del(c->txn, op->id);
+            c->rp.done++;
+        }
+        if (rc < 0)
+            return cl_fail(c, rc, "cannot update queue");
+    }
+    if ((rc = cl_commit(c, 0)) < 0)
+        return rc;
+    c->rp.n = 0;
+    c->rp.reason[0] = '\0';
+    return replay_next(c);
+}
+
+/* The flight after SELECT: existence check, then changes. */
+static int replay_send(satchel_client *c)
+{
+    static uint32_t uids[REPLAY_BATCH];
+    uint32_t n, i, g, ngroups = 0;
+    int rc, move = (c->caps & SATCHEL_CAP_MOVE) != 0;
+    satchel_op *op = &c->op;
+
+    /* Moves are marked as sent first, so a retry after a crash knows the
+     * server may already have done them. */
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    for (i = 0; i < c->rp.n; i++) {
+        struct rop *r = &c->rp.ops[i];
+        if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
+            continue;
+        op->attempts++;
+        if (op->type == SATCHEL_OP_MOVE && op->phase == 0)
+            op->phase = 1;
+        if ((rc = satchel_store_op_put(c->txn, op)) < 0)
+            return cl_fail(c, rc, "cannot update queue");
+    }
+    if ((rc = cl_commit(c, 0)) < 0)
+        return rc;
+
+    c->job = J_REPLAY_OPS;
+    n = batch_uids(c, 0, -1, uids);
+    if ((rc = cl_cmd_begin(c, K_RCHECK)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
+        (rc = cl_out_uidset(c, uids, n)) < 0 || (rc = cl_out_str(c, " (UID FLAGS)")) < 0 ||
+        (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, rc, "command buffer overflow");
+    /* Group equal changes: flags by (add, del, keywords); moves by dest. */
+    for (i = 0; i < c->rp.n; i++)
+        c->rp.ops[i].group = 0xFF; /* not grouped yet */
+    /* Pass 1: every op joins the group of the first equal earlier op. */
+    for (i = 0; i < c->rp.n; i++) {
+        struct rop *r = &c->rp.ops[i];
+        satchel_op other;
+        uint32_t j;
+        if (satchel_store_op_get(c->store, NULL, r->id, op) < 0)
+            continue;
+        uint32_t floor = 0;
+        r->group = (uint8_t)ngroups;
+        /* Groups go out in order: joining one must not put this change
+         * before an earlier change to the same message. */
+        for (j = 0; j < i; j++)
+            if (c->rp.ops[j].uid == r->uid && c->rp.ops[j].group != 0xFF &&
+                c->rp.ops[j].group > floor)
+                floor = c->rp.ops[j].group;
+        for (j = 0; j < i; j++) {
+            const struct rop *q = &c->rp.ops[j];
+            if (q->type != r->type || q->group == 0xFF || q->group < floor ||
+                satchel_store_op_get(c->store, NULL, q->id, &other) < 0)
+                continue;
+            if ((r->type == SATCHEL_OP_FLAG && other.add == op->add &&
+                 other.del == op->del && strcmp(other.kw_add, op->kw_add) == 0 &&
+                 strcmp(other.kw_del, op->kw_del) == 0) ||
+                (r->type == SATCHEL_OP_MOVE && strcmp(other.dest, op->dest) == 0 &&
+                 (other.phase == 2) == (op->phase == 2)) ||
+                r->type == SATCHEL_OP_EXPUNGE) {
+                r->group = q->group;
+                break;
+            }
+        }
+        if (r->group == ngroups)
+            ngroups++;
+    }
+    /* Pass 2: one command (or pair) per group, from its first op. */
+    for (g = 0; g < ngroups; g++) {
+        struct rop *r = NULL;
+        for (i = 0; i < c->rp.n && !r; i++)
+            if (c->rp.ops[i].group == g)
+                r = &c->rp.ops[i];
+        if (!r || satchel_store_op_get(c->store, NULL, r->id, op) < 0)
+            continue;
+        n = batch_uids(c, r->type, r->group, uids);
+        if (r->type == SATCHEL_OP_FLAG) {
+            if (op->add || op->kw_add[0]) {
+                if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
+                    (rc = cl_out_uidset(c, uids, n)) < 0 ||
+                    (rc = cl_out_str(c, " +FLAGS.SILENT ")) < 0 ||
+                    (rc = cl_out_flags(c, op->add, op->kw_add)) < 0 || (rc = cl_cmd_end(c)) < 0)
+                    return cl_fail(c, rc, "command buffer overflow");
+                c->inflight[c->n_inflight - 1].arg = r->group;
+            }
+            if (op->del || op->kw_del[0]) {
+                if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
+                    (rc = cl_out_uidset(c, uids, n)) < 0 ||
+                    (rc = cl_out_str(c, " -FLAGS.SILENT ")) < 0 ||
+                    (rc = cl_out_flags(c, op->del, op->kw_del)) < 0 || (rc = cl_cmd_end(c)) < 0)
+                    return cl_fail(c, rc, "command buffer overflow");
+                c->inflight[c->n_inflight - 1].arg = r->group;
+            }
+            continue;
+        }
+        if (r->type == SATCHEL_OP_MOVE && !(op->phase == 2 && !move)) {
+            if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 ||
+                (rc = cl_out_str(c, move ? "UID MOVE " : "UID COPY ")) < 0 ||
+                (rc = cl_out_uidset(c, uids, n)) < 0 || (rc = cl_out_str(c, " ")) < 0 ||
+                (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
+                return cl_fail(c, rc, "command buffer overflow");
+            /* A COPY's source side waits for its OK: deleting after a
+             * refused copy would lose the message. */
+            c->inflight[c->n_inflight - 1].arg = r->group | (move ? 0 : RCMD_COPY);
+            continue;
+        }
+        if ((rc = replay_send_delete(c, r->group, uids, n)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* STORE \Deleted (+ UID EXPUNGE with UIDPLUS) for a group: expunges, and the
+ * source side of a completed COPY. */
+static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t *uids,
+                              uint32_t n)
+{
+    int rc;
+    {
+        /* Never a plain EXPUNGE of the whole folder; without UIDPLUS the
+         * \Deleted mark waits for a later expunge. */
+        if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
+            (rc = cl_out_uidset(c, uids, n)) < 0 ||
+            (rc = cl_out_str(c, " +FLAGS.SILENT (\\Deleted)")) < 0 || (rc = cl_cmd_end(c)) < 0)
+            return cl_fail(c, rc, "command buffer overflow");
+        /* UID EXPUNGE waits for this OK: pipelined right behind the STORE,
+         * Dovecot 2.3 was seen to answer OK and expunge nothing (a message
+         * moved in earlier in the same session). */
+        c->inflight[c->n_inflight - 1].arg =
+            group | ((c->caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : 0);
+    }
+    return 0;
+}
+
+static int replay_send_expunge(satchel_client *c, uint32_t group)
+{
+    static uint32_t uids[REPLAY_BATCH];
+    uint32_t n = batch_uids(c, 0, (int)group, uids);
+    int rc;
+    if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID EXPUNGE ")) < 0 ||
+        (rc = cl_out_uidset(c, uids, n)) < 0 || (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, rc, "command buffer overflow");
+    c->inflight[c->n_inflight - 1].arg = group;
+    return 0;
+}
+
+int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list)
+{
+    const satchel_imap_arg *k;
+    uint32_t uid = 0, flags = 0, i;
+    char kw[128];
+    int has_flags = 0;
+    for (k = list->child; k && k->next; k = k->next->next) {
+        if (satchel_imap_arg_is(k, "UID"))
+            satchel_imap_arg_u32(k->next, &uid);
+        else if (satchel_imap_arg_is(k, "FLAGS") && k->next->type == SATCHEL_ARG_LIST) {
+            fetch_map_flags(k->next, &flags, kw, sizeof kw);
+            has_flags = 1;
+        }
+    }
+    if (!uid || !has_flags || !cl_count_inflight(c, K_RCHECK))
+        return 0;
+    for (i = 0; i < c->rp.n; i++) {
+        if (c->rp.ops[i].uid == uid) {
+            c->rp.ops[i].exists = 1;
+            c->rp.ops[i].sflags = flags;
+        }
+    }
+    return 0;
+}
+
+void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
+{
+    const satchel_imap_arg *src = code->next ? code->next->next : NULL;
+    const satchel_imap_arg *dst = src ? src->next : NULL;
+    satchel_seqset_iter si, di;
+    uint32_t slo, shi, dlo, dhi, s, d;
+    int a, b;
+    if (!src || !dst || src->type != SATCHEL_ARG_ATOM || dst->type != SATCHEL_ARG_ATOM ||
+        !(c->caps & SATCHEL_CAP_UIDPLUS))
+        return; /* (a server without UIDPLUS would not send it) */
+    satchel_seqset_init(&si, src->str, src->len, UINT32_MAX);
+    satchel_seqset_init(&di, dst->str, dst->len, UINT32_MAX);
+    /* The sets pair up in order (RFC 4315); walk both range by range. */
+    a = satchel_seqset_next(&si, &slo, &shi);
+    b = satchel_seqset_next(&di, &dlo, &dhi);
+    s = slo;
+    d = dlo;
+    while (a == 1 && b == 1) {
+        uint32_t i;
+        for (i = 0; i < c->rp.n; i++)
+            if (c->rp.ops[i].uid == s && c->rp.ops[i].type == SATCHEL_OP_MOVE)
+                c->rp.ops[i].mapped = d;
+        if (s == shi) {
+            a = satchel_seqset_next(&si, &slo, &shi);
+            s = slo;
+        } else {
+            s++;
+        }
+        if (d == dhi) {
+            b = satchel_seqset_next(&di, &dlo, &dhi);
+            d = dlo;
+        } else {
+            d++;
+        }
+    }
+}
+
+/* Look for a move's message in its destination by Message-ID: to map a
+ * finished move to its new UID (map), or to learn whether a copy sent
+ * before a crash happened. */
+static int search_dest(satchel_client *c, const satchel_op *op, int map)
+{
+    int rc;
+    c->rp.verify_id = op->id;
+    c->rp.verify_found = 0;
+    c->rp.found_uid = 0;
+    c->rp.map_mode = map;
+    c->rp.selected[0] = '\0';
+    c->job = J_REPLAY_VERIFY;
+    if ((rc = cl_cmd_begin(c, K_RVSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
+        (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0 ||
+        (rc = cl_cmd_begin(c, K_RVSEARCH)) < 0 ||
+        (rc = cl_out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
+        (rc = cl_out_astring(c, op->message_id)) < 0 || (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, SATCHEL_E_RANGE, "command buffer overflow");
+    return 0;
+}
+
+/* Pick the next batch: the folder of the first pending change that names a
+ * real UID, and up to REPLAY_BATCH such changes of that folder. */
+static int replay_next(satchel_client *c)
+{
+    uint64_t at = 0;
+    satchel_op *op = &c->op;
+    int rc;
+    c->rp.n = 0;
+    c->rp.folder[0] = '\0';
+    while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
+        at = op->id;
+        if (op->state == SATCHEL_OP_PENDING && op->type == SATCHEL_OP_MOVE &&
+            op->phase == 3) {
+            /* A finished move waiting for its new UID: look it up. */
+            c->rp.n = 0;
+            return search_dest(c, op, 1);
+        }
+        if (op->state != SATCHEL_OP_PENDING || op->type == SATCHEL_OP_MKDIR ||
+            op->on_placeholder)
+            continue;
+        if (!c->rp.folder[0])
+            memcpy(c->rp.folder, op->folder, sizeof c->rp.folder);
+        else if (strcmp(c->rp.folder, op->folder) != 0)
+            continue;
+        c->rp.ops[c->rp.n].id = op->id;
+        c->rp.ops[c->rp.n].uid = op->uid;
+        c->rp.ops[c->rp.n].type = op->type;
+        c->rp.ops[c->rp.n].exists = 0;
+        c->rp.ops[c->rp.n].failed = 0;
+        c->rp.ops[c->rp.n].mapped = 0;
+        if (++c->rp.n == REPLAY_BATCH)
+            break;
+    }
+    if (c->rp.n == 0)
+        return start_sync_after_replay(c);
+    if (!(c->caps & SATCHEL_CAP_MOVE)) {
+        /* A copy sent before a crash may have happened: look for it in the
+         * destination before copying again, so a retry never duplicates. */
+        uint32_t i;
+        for (i = 0; i < c->rp.n; i++) {
+            if (c->rp.ops[i].type != SATCHEL_OP_MOVE ||
+                satchel_store_op_get(c->store, NULL, c->rp.ops[i].id, op) < 0 ||
+                op->phase != 1)
+                continue;
+            if (!op->message_id[0]) {
+                /* Nothing to look for: cannot be made safe; do not copy. */
+                if ((rc = cl_txn(c)) < 0)
+                    return rc;
+                rc = op_fail(c, op, NULL, "interrupted copy of a message without "
+                                          "Message-ID; check the destination, then retry");
+                if (rc < 0 || (rc = cl_commit(c, 0)) < 0)
+                    return rc < 0 ? cl_fail(c, rc, "cannot update queue") : rc;
+                return replay_next(c);
+            }
+            return search_dest(c, op, 0);
+        }
+    }
+    if (strcmp(c->rp.selected, c->rp.folder) == 0)
+        return replay_send(c);
+    c->job = J_REPLAY_SELECT;
+    c->rp.uidvalidity = 0;
+    if ((rc = cl_cmd_begin(c, K_RSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
+        (rc = cl_out_astring(c, c->rp.folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, rc == SATCHEL_E_NOTSUP ? rc : SATCHEL_E_RANGE, "cannot send SELECT");
+    return 0;
+}
+
+int replay_mkdirs(satchel_client *c)
+{
+    uint64_t at = 0;
+    satchel_op *op = &c->op;
+    int rc, sent = 0;
+    c->job = J_REPLAY_MKDIR;
+    while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
+        at = op->id;
+        if (op->state != SATCHEL_OP_PENDING || op->type != SATCHEL_OP_MKDIR)
+            continue;
+        if (c->n_inflight + 2 >= MAX_INFLIGHT)
+            break;
+        if ((rc = cl_cmd_begin(c, K_CREATE)) < 0 || (rc = cl_out_str(c, "CREATE ")) < 0 ||
+            (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
+            return cl_fail(c, SATCHEL_E_RANGE, "command buffer overflow");
+        c->inflight[c->n_inflight - 1].arg = op->id;
+        sent++;
+    }
+    if (!sent)
+        return replay_next(c);
+    return 0;
+}
+
+int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                         const satchel_imap_resp *r)
+{
+    int rc;
+    uint32_t i;
+    switch (kind) {
+    case K_CREATE: {
+        satchel_op *op = &c->op;
+        /* An existing folder is what we wanted (a retry after a crash). */
+        int exists = r->code && satchel_imap_arg_is(r->code, "ALREADYEXISTS");
+        if ((rc = cl_txn(c)) < 0)
+            return rc;
+        if (satchel_store_op_get(c->store, c->txn, arg, op) == 0) {
+            if (ok || exists) {
+                rc = satchel_store_op_del(c->txn, op->id);
+                c->rp.done++;
+            } else {
+                replay_reason(c, "server refused to create the folder", r->text, r->text_len);
+                rc = op_fail(c, op, NULL, c->rp.reason);
+            }
+            if (rc < 0)
+                return cl_fail(c, rc, "cannot update queue");
+        }
+        if ((rc = cl_commit(c, 0)) < 0)
+            return rc;
+        if (cl_count_inflight(c, K_CREATE) == 0)
+            return replay_mkdirs(c); /* more, or on to the folders */
+        return 0;
+    }
+    case K_RSELECT:
+        if (!ok) {
+            replay_reason(c, "folder cannot be opened on the server", r->text, r->text_len);
+            for (i = 0; i < c->rp.n; i++)
+                c->rp.ops[i].failed = 1;
+            c->rp.selected[0] = '\0';
+            return replay_finish_batch(c);
+        }
+        memcpy(c->rp.selected, c->rp.folder, sizeof c->rp.selected);
+        /* UIDs recorded under another UIDVALIDITY name other messages now. */
+        for (i = 0; i < c->rp.n; i++) {
+            satchel_op *op = &c->op;
+            if (satchel_store_op_get(c->store, NULL, c->rp.ops[i].id, op) == 0 &&
+                op->uidvalidity && c->rp.uidvalidity &&
+                op->uidvalidity != c->rp.uidvalidity) {
+                c->rp.ops[i].failed = 1;
+                replay_reason(c, "UIDVALIDITY changed on the server", NULL, 0);
+            }
+        }
+        if (c->rp.reason[0]) {
+            /* Never send changes for renumbered messages. */
+            return replay_finish_batch(c);
+        }
+        return replay_send(c);
+    case K_RVSELECT:
+        return 0;
+    case K_RVSEARCH: {
+        satchel_op *op = &c->op;
+        if ((rc = cl_txn(c)) < 0)
+            return rc;
+        if (c->rp.map_mode &&
+            satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
+            /* Re-key the placeholder to the UID found (or drop it: the sync
+             * brings the message), and let queued changes follow. */
+            char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+            uint32_t from = op->dest_uid, to = ok ? c->rp.found_uid : 0;
+            satchel_folder d;
+            memcpy(dest, op->dest, sizeof dest);
+            if (satchel_store_folder_get(c->store, c->txn, dest, &d) == 0) {
+                satchel_msg *m = &c->msg;
+                if (satchel_store_msg_get(c->store, c->txn, d.id, from, m) == 0) {
+                    satchel_store_msg_del(c->txn, &d, from);
+                    if (to) {
+                        m->uid = to;
+                        m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+                        if ((rc = satchel_store_msg_put(c->txn, &d, m, NULL)) < 0)
+                            return cl_fail(c, rc, "cannot store moved message");
+                    }
+                    satchel_store_folder_put(c->txn, &d);
+                }
+                satchel_store_op_index(c->txn, d.id, from, 0);
+            }
+            if ((rc = satchel_store_op_del(c->txn, c->rp.verify_id)) < 0 ||
+                (rc = retarget(c, dest, from, to)) < 0)
+                return cl_fail(c, rc, "cannot update queue");
+            c->rp.done++;
+        } else if (satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
+            /* Found: the copy happened; only the source side is left.  Not
+             * found (or the search failed): copying again is safe. */
+            op->phase = ok && c->rp.verify_found ? 2 : 0;
+            if ((rc = satchel_store_op_put(c->txn, op)) < 0)
+                return cl_fail(c, rc, "cannot update queue");
+        }
+        if ((rc = cl_commit(c, 0)) < 0)
+            return rc;
+        c->job = J_REPLAY_SELECT;
+        return replay_next(c);
+    }
+    case K_RCHECK:
+    case K_RCMD:
+        if (!ok && kind == K_RCMD) {
+            replay_reason(c, "server refused the change", r->text, r->text_len);
+            for (i = 0; i < c->rp.n; i++)
+                if (c->rp.ops[i].group == (uint8_t)arg)
+                    c->rp.ops[i].failed = 1;
+        } else if (kind == K_RCMD && (arg & RCMD_DELSTORE)) {
+            if ((rc = replay_send_expunge(c, (uint32_t)(arg & 0xFF))) < 0)
+                return rc;
+        } else if (kind == K_RCMD && (arg & RCMD_COPY)) {
+            static uint32_t uids[REPLAY_BATCH];
+            uint32_t n = batch_uids(c, SATCHEL_OP_MOVE, (int)(arg & 0xFF), uids);
+            if ((rc = replay_send_delete(c, (uint32_t)(arg & 0xFF), uids, n)) < 0)
+                return rc;
+        }
+        if (cl_count_inflight(c, K_RCHECK) + cl_count_inflight(c, K_RCMD) == 0)
+            return replay_finish_batch(c);
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,731 @@
+/* Sans-I/O IMAP client: session set-up (greeting, STARTTLS, capabilities,
+ * authentication, ENABLE) and the header sync job.
+ *
+ * Sync of one folder, in the order the server sees it:
+ *   SELECT f [(QRESYNC (uidvalidity modseq)) | (CONDSTORE)]
+ *     QRESYNC: VANISHED (EARLIER) and changed FLAGS arrive here.
+ *   then, without QRESYNC, as one pipelined flight:
+ *     UID FETCH 1:U-1 (UID FLAGS) (CHANGEDSINCE m)   CONDSTORE, flags
+ *     UID FETCH 1:U-1 (UID [FLAGS])                  reconcile (expunges)
+ *     UID FETCH U:* (UID)                            count new messages
+ *   then new messages, newest first, by sequence windows:
+ *     FETCH a:b (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE
+ *                BODY.PEEK[HEADER.FIELDS (...)])
+ * where U is the stored UIDNEXT: every UID below it is in the store.  U and
+ * HIGHESTMODSEQ are written only in the transaction that completes the
+ * folder, so an interrupted sync resumes from a state that is still true. */
+#include "client_internal.h"
+
+#include <string.h>
+
+static void reconcile_step(satchel_client *c, uint32_t uid);
+static int send_reconcile(satchel_client *c, int with_flags);
+static int after_follow(satchel_client *c);
+static int win_seen(satchel_client *c, uint32_t k);
+static int win_done(satchel_client *c, uint32_t lo, uint32_t hi);
+static void win_push(satchel_client *c, uint32_t lo, uint32_t hi);
+
+static int store_new_message(satchel_client *c, const struct fetch_items *it)
+{
+    satchel_msg *m = &c->msg;
+    int rc, is_new = 0;
+
+    fetch_map_msg(it, m, c->hdr, sizeof c->hdr);
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    {
+        /* A server UID equal to a local placeholder (a server may use UIDs
+         * in that range): keep the queued message; fetch this one after the
+         * move has replayed. */
+        satchel_msg *old = &c->scratch2;
+        if (satchel_store_msg_get(c->store, c->txn, c->fs.f.id, m->uid, old) == 0 &&
+            (old->mflags & SATCHEL_MSG_F_PENDING)) {
+            c->fs.incomplete = 1;
+            return 0;
+        }
+    }
+    rc = satchel_store_msg_put(c->txn, &c->fs.f, m, &is_new);
+    if (rc < 0)
+        return cl_fail(c, rc, "cannot store message");
+    if (is_new)
+        c->fs.n_new++;
+    if (it->uid > c->fs.max_uid)
+        c->fs.max_uid = it->uid;
+    /* The open-ended newer range commits in batches: any prefix of it
+     * keeps the stored block contiguous.  Nothing else commits mid-way. */
+    if (c->fs.upward && ++c->fs.since_commit >= c->fetch_window) {
+        c->fs.since_commit = 0;
+        if ((rc = cl_commit(c, 1)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
+                    int truncated)
+{
+    /* a = seq "FETCH" (items) */
+    const satchel_imap_arg *list = a->next ? a->next->next : NULL;
+    struct fetch_items it;
+    int rc;
+    int in_select = c->job == J_SELECT || c->job == J_FOLLOW ||
+                    c->job == J_WINDOWS;
+
+    if (list && list->type == SATCHEL_ARG_LIST && c->job == J_BODY_FETCH)
+        return body_on_fetch(c, list);
+    if (list && list->type == SATCHEL_ARG_LIST && c->job == J_REPLAY_OPS)
+        return replay_on_fetch(c, list);
+    if (!list || list->type != SATCHEL_ARG_LIST || !in_select)
+        return 0; /* not ours: unsolicited or outside a folder sync */
+    fetch_map_items(list, &it);
+    if (it.uid == 0) {
+        /* A FETCH without a usable UID cannot be placed: never guess. */
+        if (cl_count_inflight(c, K_WINDOW) || cl_count_inflight(c, K_RECONCILE) ||
+            cl_count_inflight(c, K_RESUME))
+            c->fs.incomplete = 1;
+        return 0;
+    }
+    if (truncated && (cl_count_inflight(c, K_WINDOW) || cl_count_inflight(c, K_RESUME))) {
+        /* The response did not fit: items after the overflow are missing.
+         * Keep it only if UID, FLAGS and the headers survived (what was cut
+         * is then the BODYSTRUCTURE); otherwise fetch it again next time. */
+        if (!it.has_flags || !it.has_headers ||
+            (it.hdr && it.hdr->type != SATCHEL_ARG_STRING)) {
+            c->fs.incomplete = 1;
+            return 0;
+        }
+        it.bs_truncated = 1;
+    }
+    if (it.has_headers || it.has_bs) {
+        uint32_t seq = 0;
+        if (truncated && !it.has_flags)
+            c->fs.incomplete = 1;
+        /* Resume windows are keyed by UID, first-pass windows by sequence. */
+        if (c->fs.nwin && cl_count_inflight(c, K_RESUME))
+            rc = win_seen(c, it.uid);
+        else if (c->fs.nwin && satchel_imap_arg_u32(a, &seq) == 0)
+            rc = win_seen(c, seq);
+        else
+            rc = 0;
+        if (rc < 0)
+            return rc;
+        return store_new_message(c, &it);
+    }
+    if (cl_count_inflight(c, K_BLOCK) && it.uid >= c->fs.minp && it.uid <= c->fs.maxp) {
+        reconcile_step(c, it.uid);
+        if (it.has_flags) {
+            if ((rc = cl_txn(c)) < 0)
+                return rc;
+            rc = satchel_store_msg_set_flags(c->txn, &c->fs.f, it.uid, it.flags, it.kw,
+                                             it.modseq);
+            if (rc == 1)
+                c->fs.n_changed++;
+            else if (rc < 0 && rc != SATCHEL_E_NOTFOUND)
+                return cl_fail(c, rc, "cannot update flags");
+        }
+        return 0;
+    }
+    if (it.uid >= c->fs.f.uidnext) {
+        if (cl_count_inflight(c, K_NEWUIDS) && it.uid >= c->fs.newuid_from)
+            c->fs.k_new++;
+        return 0; /* a new message: fetched whole in a window */
+    }
+    if (cl_count_inflight(c, K_RECONCILE))
+        reconcile_step(c, it.uid);
+    if (it.has_flags) {
+        if ((rc = cl_txn(c)) < 0)
+            return rc;
+        rc = satchel_store_msg_set_flags(c->txn, &c->fs.f, it.uid, it.flags,
+                                         it.kw, it.modseq);
+        if (rc == 1)
+            c->fs.n_changed++;
+        else if (rc < 0 && rc != SATCHEL_E_NOTFOUND)
+            return cl_fail(c, rc, "cannot update flags");
+    }
+    return 0;
+}
+
+/* Reconcile: the server lists every UID below U in ascending order; stored
+ * UIDs it skipped were expunged. */
+static void reconcile_step(satchel_client *c, uint32_t uid)
+{
+    uint32_t n = 0;
+    if (c->fs.reconcile_unsorted)
+        return;
+    if (uid <= c->fs.merge_last) {
+        c->fs.reconcile_unsorted = 1; /* cannot merge: keep everything */
+        return;
+    }
+    if (cl_txn(c) < 0)
+        return;
+    if (uid > c->fs.merge_last + 1 &&
+        satchel_store_msg_del_server_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
+                                    uid - 1, &n) < 0) {
+        cl_fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
+        return;
+    }
+    c->fs.n_vanished += n;
+    c->fs.merge_last = uid;
+}
+
+int sync_on_vanished(satchel_client *c, const satchel_imap_arg *a)
+{
+    const satchel_imap_arg *set = a->next;
+    satchel_seqset_iter it;
+    uint32_t lo, hi, n;
+    int rc;
+    if (set && set->type == SATCHEL_ARG_LIST) /* (EARLIER) */
+        set = set->next;
+    if (!set || set->type != SATCHEL_ARG_ATOM)
+        return 0;
+    if (!(c->job == J_SELECT || c->job == J_FOLLOW || c->job == J_WINDOWS))
+        return 0;
+    if (c->job == J_WINDOWS)
+        c->fs.incomplete = 1; /* sequence numbers moved under the windows */
+    satchel_seqset_init(&it, set->str, set->len, UINT32_MAX);
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    while ((rc = satchel_seqset_next(&it, &lo, &hi)) == 1) {
+        if (satchel_store_msg_del_server_range(c->txn, &c->fs.f, lo, hi, &n) < 0)
+            return cl_fail(c, SATCHEL_E_STORE, "cannot delete vanished messages");
+        c->fs.n_vanished += n;
+    }
+    if (rc < 0) {
+        /* Some ranges may be applied; the rest will be reconciled by the
+         * next sync since we keep the old modseq. */
+        c->fs.incomplete = 1;
+    }
+    return 0;
+}
+
+static void sync_folder_event(satchel_client *c, int type, int err,
+                              const char *text)
+{
+    satchel_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    ev.folder = c->fs.f.name;
+    ev.n_new = c->fs.n_new;
+    ev.n_changed = c->fs.n_changed;
+    ev.n_vanished = c->fs.n_vanished;
+    ev.total = c->fs.f.count;
+    ev.err = err;
+    ev.text = text;
+    cl_emit(c, &ev);
+}
+
+static int send_select(satchel_client *c)
+{
+    int rc;
+    satchel_folder *f = &c->fs.f;
+    if ((rc = cl_cmd_begin(c, K_SELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0)
+        return rc;
+    rc = cl_out_astring(c, f->name);
+    if (rc < 0)
+        return rc;
+    if (c->qresync_on && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
+        c->fs.used_qresync = 1;
+        if ((rc = cl_out_str(c, " (QRESYNC (")) < 0 ||
+            (rc = cl_out_u64(c, f->uidvalidity)) < 0 || (rc = cl_out_str(c, " ")) < 0 ||
+            (rc = cl_out_u64(c, f->highestmodseq)) < 0 ||
+            (rc = cl_out_str(c, "))")) < 0)
+            return rc;
+    } else if (c->caps & SATCHEL_CAP_CONDSTORE) {
+        if ((rc = cl_out_str(c, " (CONDSTORE)")) < 0)
+            return rc;
+    }
+    return cl_cmd_end(c);
+}
+
+/* Pick the next folder to sync: in name order after c->cursor, or the one
+ * folder the job names. */
+int sync_next_folder(satchel_client *c)
+{
+    int rc;
+    for (;;) {
+        satchel_folder f;
+        if (c->job_all) {
+            rc = satchel_store_folder_next(c->store, NULL, c->cursor, &f);
+        } else if (c->cursor[0]) {
+            rc = SATCHEL_E_NOTFOUND;
+        } else {
+            rc = satchel_store_folder_get(c->store, NULL, c->job_folder, &f);
+            if (rc == SATCHEL_E_NOTFOUND || (rc == 0 && (f.flags & SATCHEL_FOLDER_NOSELECT))) {
+                cl_set_error(c, SATCHEL_E_NOTFOUND, "no such folder", c->job_folder,
+                             strlen(c->job_folder));
+                c->job = J_DONE;
+                return 0;
+            }
+        }
+        if (rc == SATCHEL_E_NOTFOUND) {
+            c->job = J_DONE;
+            return 0;
+        }
+        if (rc < 0)
+            return cl_fail(c, rc, "cannot read folders");
+        memcpy(c->cursor, f.name, sizeof c->cursor);
+        if (f.flags & SATCHEL_FOLDER_NOSELECT)
+            continue;
+        {
+            uint32_t i;
+            for (i = 0; i < c->n_clean && c->clean[i] != f.id; i++)
+                ;
+            if (i < c->n_clean) {
+                /* Unchanged on the server: report it, select nothing. */
+                memset(&c->fs, 0, sizeof c->fs);
+                c->fs.f = f;
+                sync_folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
+                memcpy(c->done_cursor, f.name, sizeof c->done_cursor);
+                continue;
+            }
+        }
+        memset(&c->fs, 0, sizeof c->fs);
+        c->fs.f = f;
+        c->job = J_SELECT;
+        rc = send_select(c);
+        if (rc == SATCHEL_E_NOTSUP) {
+            /* A name we cannot express without LITERAL+: report, go on. */
+            c->n_inflight--;
+            c->job = J_NEXT_FOLDER;
+            sync_folder_event(c, SATCHEL_EV_FOLDER_ERROR, rc,
+                              "folder name needs a literal the server does not allow");
+            continue;
+        }
+        return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+    }
+}
+
+static int send_window(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t hi = fs->win_next_hi, lo;
+    int rc;
+    if (hi < fs->win_lo || hi == 0)
+        return 0;
+    lo = hi - fs->win_lo + 1 > c->fetch_window ? hi - c->fetch_window + 1
+                                               : fs->win_lo;
+    fs->win_next_hi = lo - 1;
+    win_push(c, lo, hi);
+    if ((rc = cl_cmd_begin(c, K_WINDOW)) < 0 || (rc = cl_out_str(c, "FETCH ")) < 0 ||
+        (rc = cl_out_u64(c, lo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
+        (rc = cl_out_u64(c, hi)) < 0 ||
+        (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
+                         "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
+        return rc;
+    c->inflight[c->n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
+    if (c->caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
+        (rc = cl_out_str(c, " MODSEQ")) < 0)
+        return rc;
+    /* RFC 8970: a short preview with the headers, in the same round trip. */
+    if ((c->caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
+        return rc;
+    if ((rc = cl_out_str(c, ")")) < 0)
+        return rc;
+    return cl_cmd_end(c);
+}
+
+static int finish_folder(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    int rc;
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    if (fs->incomplete) {
+        /* Something was skipped: what is stored at or above U may have
+         * holes, so it cannot be resumed from.  Start over next time. */
+        uint32_t n;
+        if ((rc = satchel_store_msg_del_server_range(c->txn, &fs->f, fs->f.uidnext,
+                                                     UINT32_MAX, &n)) < 0)
+            return cl_fail(c, rc, "cannot drop partial messages");
+        fs->n_new = fs->n_new > n ? fs->n_new - n : 0;
+    }
+    if (!fs->incomplete) {
+        uint32_t next = fs->uidnext;
+        if (next == 0 || next <= fs->max_uid)
+            next = fs->max_uid + 1;
+        if (next < fs->f.uidnext)
+            next = fs->f.uidnext;
+        fs->f.uidnext = next;
+        fs->f.highestmodseq =
+            (c->caps & SATCHEL_CAP_CONDSTORE) && !fs->nomodseq ? fs->hms : 0;
+    }
+    if (!fs->incomplete && (rc = satchel_store_synced_mark(c->txn, fs->f.id)) < 0)
+        return cl_fail(c, rc, "cannot mark folder synced");
+    if ((rc = cl_commit(c, 1)) < 0)
+        return rc;
+    sync_folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
+    memcpy(c->done_cursor, fs->f.name, sizeof c->done_cursor);
+    c->job = J_NEXT_FOLDER;
+    return 0;
+}
+
+static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
+{
+    int rc;
+    if (hi)
+        win_push(c, lo, hi);
+    if ((rc = cl_cmd_begin(c, K_RESUME)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
+        (rc = cl_out_u64(c, lo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
+        (hi ? (rc = cl_out_u64(c, hi)) : (rc = cl_out_str(c, "*"))) < 0 ||
+        (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
+                         "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
+        return cl_fail(c, rc, "command buffer overflow");
+    if (c->caps & SATCHEL_CAP_CONDSTORE && !c->fs.nomodseq &&
+        (rc = cl_out_str(c, " MODSEQ")) < 0)
+        return cl_fail(c, rc, "command buffer overflow");
+    if ((c->caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
+        return cl_fail(c, rc, "command buffer overflow");
+    if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, rc, "command buffer overflow");
+    c->inflight[c->n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
+    return 0;
+}
+
+static void win_push(satchel_client *c, uint32_t lo, uint32_t hi)
+{
+    struct folder_sync *fs = &c->fs;
+    if (fs->nwin < 2) {
+        fs->wlo[fs->nwin] = lo;
+        fs->whi[fs->nwin] = hi;
+        fs->nwin++;
+    }
+}
+
+/* A response keyed k arrived: commit windows it shows complete. */
+static int win_seen(satchel_client *c, uint32_t k)
+{
+    struct folder_sync *fs = &c->fs;
+    int rc;
+    if (fs->nwin == 2 && !(k >= fs->wlo[0] && k <= fs->whi[0]) &&
+        k >= fs->wlo[1] && k <= fs->whi[1]) {
+        if ((rc = cl_commit(c, 1)) < 0)
+            return rc;
+        fs->wlo[0] = fs->wlo[1];
+        fs->whi[0] = fs->whi[1];
+        fs->nwin = 1;
+    }
+    return 0;
+}
+
+/* A window's tagged OK.  Returns 1 when it was still the oldest open
+ * window: then the transaction holds exactly its data and may commit.  When
+ * a later window's data already came (and committed this one), committing
+ * now would store a partial later window. */
+static int win_done(satchel_client *c, uint32_t lo, uint32_t hi)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t i;
+    for (i = 0; i < fs->nwin; i++) {
+        if (fs->wlo[i] == lo && fs->whi[i] == hi) {
+            if (i == 0 && fs->nwin == 2) {
+                fs->wlo[0] = fs->wlo[1];
+                fs->whi[0] = fs->whi[1];
+            }
+            fs->nwin--;
+            return i == 0;
+        }
+    }
+    return 0;
+}
+
+static int start_windows(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    int rc;
+    if (fs->resume) {
+        /* Newer than the kept block first (the "*" of maxp+1:* can name
+         * maxp itself when nothing is newer: it is just stored again), then
+         * older, in descending UID windows that each extend the block. */
+        c->job = J_WINDOWS;
+        fs->upward = 1;
+        fs->since_commit = 0;
+        fs->rnext_hi = fs->minp > fs->f.uidnext ? fs->minp - 1 : 0;
+        fs->rwidth = c->fetch_window;
+        /* The kept block may have changed since: its flags and expunges
+         * come first, at a few dozen bytes a message. */
+        fs->merge_last = fs->minp - 1;
+        fs->reconcile_unsorted = 0;
+        if ((rc = cl_cmd_begin(c, K_BLOCK)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
+            (rc = cl_out_u64(c, fs->minp)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
+            (rc = cl_out_u64(c, fs->maxp)) < 0 || (rc = cl_out_str(c, " (UID FLAGS)")) < 0 ||
+            (rc = cl_cmd_end(c)) < 0)
+            return cl_fail(c, rc, "command buffer overflow");
+        return resume_fetch(c, fs->maxp + 1, 0);
+    }
+    if (fs->k_new > fs->exists)
+        fs->k_new = fs->exists;
+    if (fs->k_new == 0)
+        return finish_folder(c);
+    fs->win_lo = fs->exists - fs->k_new + 1;
+    fs->win_next_hi = fs->exists;
+    c->job = J_WINDOWS;
+    while (fs->win_next_hi >= fs->win_lo && fs->win_next_hi > 0 &&
+           cl_count_inflight(c, K_WINDOW) < WINDOWS_IN_FLIGHT)
+        if ((rc = send_window(c)) < 0)
+            return cl_fail(c, rc, "command buffer overflow");
+    return 0;
+}
+
+/* SELECT completed: decide what else the folder needs. */
+static int after_select(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    satchel_folder *f = &fs->f;
+    uint32_t partial = 0, U;
+    int rc, qresync_ok, condstore_ok;
+
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    if (fs->uidvalidity == 0) {
+        /* RFC 9051 requires it; without it UIDs mean nothing. */
+        fs->incomplete = 1;
+    }
+    if (f->uidvalidity != fs->uidvalidity || f->uidnext == 0) {
+        /* New folder, or UIDs were renumbered: nothing stored is valid. */
+        if (f->count) {
+            uint32_t gone = 0;
+            if ((rc = satchel_store_msg_del_server_range(c->txn, f, 0, UINT32_MAX,
+                                                         &gone)) < 0)
+                return cl_fail(c, rc, "cannot clear folder");
+            fs->n_vanished += gone;
+        }
+        f->uidvalidity = fs->uidvalidity;
+        f->uidnext = 1;
+        f->highestmodseq = 0;
+        fs->used_qresync = 0;
+    }
+    U = f->uidnext;
+    fs->newuid_from = U;
+    /* Headers at or above U are what a cut sync of this folder committed:
+     * the newest-first windows leave one block, [minp, maxp], holding every
+     * server message of that span.  Keep it and fetch only what is around
+     * it (by UID).  Without a usable span, drop them and start over. */
+    if ((rc = satchel_store_msg_span_from(c->store, c->txn, f->id, U, &partial,
+                                          &fs->minp, &fs->maxp)) < 0)
+        return cl_fail(c, rc, "cannot read partial messages");
+    if (partial && fs->maxp < UINT32_MAX && fs->uidvalidity == f->uidvalidity) {
+        fs->resume = 1;
+        fs->newuid_from = fs->maxp + 1;
+    } else if ((rc = satchel_store_msg_del_server_range(c->txn, f, U, UINT32_MAX,
+                                                        &partial)) < 0) {
+        return cl_fail(c, rc, "cannot drop partial messages");
+    }
+    /* Messages moved here offline wait under placeholder UIDs: they are not
+     * on the server yet and do not count against EXISTS. */
+    if ((rc = satchel_store_msg_count_pending(c->store, c->txn, f->id,
+                                              &fs->placeholders)) < 0)
+        return cl_fail(c, rc, "cannot count placeholders");
+    if ((rc = cl_commit(c, 1)) < 0)
+        return rc;
+
+    c->job = J_FOLLOW;
+    qresync_ok = fs->used_qresync && fs->hms && !fs->nomodseq;
+    condstore_ok = (c->caps & SATCHEL_CAP_CONDSTORE) && fs->hms &&
+                   !fs->nomodseq && f->highestmodseq;
+    if (U == 1) {
+        fs->k_new = fs->exists;
+        return start_windows(c);
+    }
+    if (fs->resume && qresync_ok)
+        return start_windows(c); /* VANISHED covered the kept block */
+    if (qresync_ok && fs->exists >= f->count - fs->placeholders) {
+        fs->k_new = fs->exists - (f->count - fs->placeholders);
+        return start_windows(c);
+    }
+    if (condstore_ok && fs->hms != f->highestmodseq) {
+        if ((rc = cl_cmd_begin(c, K_CHANGED)) < 0 ||
+            (rc = cl_out_str(c, "UID FETCH 1:")) < 0 || (rc = cl_out_u64(c, U - 1)) < 0 ||
+            (rc = cl_out_str(c, " (UID FLAGS) (CHANGEDSINCE ")) < 0 ||
+            (rc = cl_out_u64(c, f->highestmodseq)) < 0 || (rc = cl_out_str(c, ")")) < 0 ||
+            (rc = cl_cmd_end(c)) < 0)
+            return cl_fail(c, rc, "command buffer overflow");
+    }
+    if (!condstore_ok && (rc = send_reconcile(c, 1)) < 0)
+        return rc;
+    fs->k_new = 0;
+    if (fs->uidnext == 0 || fs->uidnext > U) {
+        if ((rc = cl_cmd_begin(c, K_NEWUIDS)) < 0 ||
+            (rc = cl_out_str(c, "UID FETCH ")) < 0 || (rc = cl_out_u64(c, fs->newuid_from)) < 0 ||
+            (rc = cl_out_str(c, ":* (UID)")) < 0 || (rc = cl_cmd_end(c)) < 0)
+            return cl_fail(c, rc, "command buffer overflow");
+    }
+    if (cl_count_inflight(c, K_CHANGED) + cl_count_inflight(c, K_RECONCILE) +
+            cl_count_inflight(c, K_NEWUIDS) == 0)
+        return after_follow(c); /* CONDSTORE and nothing changed */
+    return 0;
+}
+
+static int send_reconcile(satchel_client *c, int with_flags)
+{
+    int rc;
+    c->fs.merge_last = 0;
+    c->fs.reconcile_sent = 1;
+    if ((rc = cl_cmd_begin(c, K_RECONCILE)) < 0 ||
+        (rc = cl_out_str(c, "UID FETCH 1:")) < 0 ||
+        (rc = cl_out_u64(c, c->fs.f.uidnext - 1)) < 0 ||
+        (rc = cl_out_str(c, with_flags ? " (UID FLAGS)" : " (UID)")) < 0 ||
+        (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, rc, "command buffer overflow");
+    return 0;
+}
+
+/* All follow-up commands of a folder completed. */
+static int after_follow(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t n = 0;
+    int rc;
+    if (fs->reconcile_sent && !fs->reconcile_done && !fs->reconcile_unsorted) {
+        /* Stored UIDs above the last one listed (and below U) are gone. */
+        if ((rc = cl_txn(c)) < 0)
+            return rc;
+        if (fs->f.uidnext > fs->merge_last + 1 &&
+            satchel_store_msg_del_server_range(c->txn, &fs->f, fs->merge_last + 1,
+                                        fs->f.uidnext - 1, &n) < 0)
+            return cl_fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
+        fs->n_vanished += n;
+        fs->reconcile_done = 1;
+    }
+    if ((rc = cl_commit(c, 1)) < 0)
+        return rc;
+    if (fs->reconcile_unsorted)
+        fs->incomplete = 1;
+    if (!fs->resume && fs->exists != fs->f.count - fs->placeholders + fs->k_new) {
+        /* Counts disagree: something below U was expunged. */
+        if (!fs->reconcile_sent)
+            return send_reconcile(c, 0);
+        fs->incomplete = 1; /* changed under us; the next sync retries */
+    }
+    return start_windows(c);
+}
+
+int satchel_client_sync(satchel_client *c, const char *folder)
+{
+    if (c->job != J_NONE && c->job != J_DONE)
+        return SATCHEL_E_BUSY;
+    if (folder && (strlen(folder) == 0 || strlen(folder) > SATCHEL_OPT_MAX_FOLDER_NAME))
+        return SATCHEL_E_INVAL;
+    c->job = J_QUEUED;
+    c->job_kind = 1;
+    c->interrupted = 0;
+    c->resuming = 0;
+    c->done_cursor[0] = '\0';
+    c->want_replay = 1;
+    memset(&c->rp, 0, sizeof c->rp);
+    c->job_rc = 0;
+    c->err_text[0] = '\0';
+    c->job_all = folder == NULL;
+    if (folder)
+        memcpy(c->job_folder, folder, strlen(folder) + 1);
+    else
+        c->job_folder[0] = '\0';
+    return cl_job_advance(c);
+}
+
+/* Tagged answers to the folder sync's commands. */
+int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                const satchel_imap_resp *r)
+{
+    int rc;
+    switch (kind) {
+    case K_SELECT:
+        if (!ok) {
+            char text[160];
+            size_t n = r->text_len < sizeof text - 1 ? r->text_len : sizeof text - 1;
+            memcpy(text, r->text, n);
+            text[n] = '\0';
+            if (c->txn) {
+                satchel_store_abort(c->txn);
+                c->txn = NULL;
+            }
+            sync_folder_event(c, SATCHEL_EV_FOLDER_ERROR, SATCHEL_E_SERVER, text);
+            c->job = J_NEXT_FOLDER;
+            return cl_job_advance(c);
+        }
+        if ((rc = after_select(c)) < 0)
+            return rc;
+        if (c->job == J_NEXT_FOLDER)
+            return cl_job_advance(c);
+        return 0;
+    case K_CHANGED:
+    case K_RECONCILE:
+    case K_NEWUIDS:
+        if (!ok) {
+            c->fs.incomplete = 1;
+            if (kind == K_RECONCILE)
+                c->fs.reconcile_unsorted = 1;
+        }
+        if (cl_count_inflight(c, K_CHANGED) + cl_count_inflight(c, K_RECONCILE) +
+                cl_count_inflight(c, K_NEWUIDS) == 0) {
+            if ((rc = after_follow(c)) < 0)
+                return rc;
+            if (c->job == J_NEXT_FOLDER)
+                return cl_job_advance(c);
+        }
+        return 0;
+    case K_BLOCK:
+        if (!ok || c->fs.reconcile_unsorted) {
+            c->fs.incomplete = 1;
+        } else if (c->fs.merge_last < c->fs.maxp) {
+            /* Kept messages the server no longer lists above the last one
+             * it did: expunged meanwhile. */
+            uint32_t n = 0;
+            if ((rc = cl_txn(c)) < 0)
+                return rc;
+            if (satchel_store_msg_del_server_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
+                                                   c->fs.maxp, &n) < 0)
+                return cl_fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
+            c->fs.n_vanished += n;
+        }
+        if (cl_count_inflight(c, K_RESUME) == 0 && c->job == J_WINDOWS && !c->fs.rnext_hi) {
+            if ((rc = finish_folder(c)) < 0)
+                return rc;
+            return cl_job_advance(c);
+        }
+        return 0;
+    case K_RESUME:
+        if (!ok)
+            c->fs.incomplete = 1;
+        {
+            int was_upward = c->fs.upward;
+            c->fs.upward = 0;
+            if ((win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg) || was_upward) &&
+                (rc = cl_commit(c, 1)) < 0)
+                return rc;
+        }
+        while (ok && c->fs.rnext_hi && cl_count_inflight(c, K_RESUME) < WINDOWS_IN_FLIGHT) {
+            struct folder_sync *fs = &c->fs;
+            uint32_t hi = fs->rnext_hi, lo;
+            lo = hi - fs->f.uidnext + 1 > fs->rwidth ? hi - fs->rwidth + 1 : fs->f.uidnext;
+            fs->rnext_hi = lo > fs->f.uidnext ? lo - 1 : 0;
+            if (fs->rwidth < (1u << 24))
+                fs->rwidth *= 2; /* sparse UIDs: fewer, wider windows */
+            if ((rc = resume_fetch(c, lo, hi)) < 0)
+                return rc;
+        }
+        if (cl_count_inflight(c, K_RESUME) == 0 && cl_count_inflight(c, K_BLOCK) == 0) {
+            if ((rc = finish_folder(c)) < 0)
+                return rc;
+            return cl_job_advance(c);
+        }
+        return 0;
+    case K_WINDOW:
+        if (!ok)
+            c->fs.incomplete = 1;
+        if (win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg) && (rc = cl_commit(c, 1)) < 0)
+            return rc;
+        if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0) {
+            if ((rc = send_window(c)) < 0)
+                return cl_fail(c, rc, "command buffer overflow");
+            return 0;
+        }
+        if (cl_count_inflight(c, K_WINDOW) == 0) {
+            if ((rc = finish_folder(c)) < 0)
+                return rc;
+            return cl_job_advance(c);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
