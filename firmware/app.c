@@ -32,7 +32,7 @@ static int start_tls(struct link *l, uint32_t timeout)
     satchel_app *app = l->app;
     satchel_tls_config tc;
     int rc;
-    tc.ca_file = app->cfg.ca_file;
+    tc.ca_pem = app->cfg.ca_pem;
     tc.hostname = app->cfg.host;
     rc = satchel_tls_new(app->alloc, &tc, &l->tls);
     if (rc < 0) {

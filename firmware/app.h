@@ -15,7 +15,10 @@ typedef struct satchel_app_config {
     const char *host;     /* NULL: no server configured (offline only) */
     uint16_t port;
     uint8_t security;     /* satchel_security */
-    const char *ca_file;  /* NULL: system bundle */
+    const char *ca_file;  /* the CA's name in messages; NULL: system bundle */
+    const char *ca_pem;   /* the trusted CAs, NUL-terminated PEM (loaded by
+                             the board or host); NULL: TLS fails with
+                             SATCHEL_E_CERT */
     const char *user;
     const char *password;
     uint32_t timeout_ms;  /* 0: SATCHEL_OPT_TIMEOUT_MS */

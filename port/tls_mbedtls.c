@@ -7,11 +7,8 @@
 #include <mbedtls/net_sockets.h> /* error codes only; I/O goes via the port */
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-
-#define DEFAULT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 struct satchel_tls {
     const satchel_allocator *alloc;
@@ -49,6 +46,108 @@ static int verify_ip(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
     return 0;
 }
 
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Dotted-quad IPv4 (four decimal parts, each 0-255, no leading zeros
+ * beyond "0" itself) into out[0..3].  Returns 1 or 0. */
+static int parse_ip4(const char *s, size_t len, uint8_t *out)
+{
+    size_t i = 0;
+    int part;
+    for (part = 0; part < 4; part++) {
+        unsigned v = 0, digits = 0;
+        if (part > 0) {
+            if (i >= len || s[i] != '.')
+                return 0;
+            i++;
+        }
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (digits == 1 && v == 0)
+                return 0;
+            v = v * 10 + (unsigned)(s[i] - '0');
+            if (v > 255)
+                return 0;
+            digits++;
+            i++;
+        }
+        if (digits == 0)
+            return 0;
+        out[part] = (uint8_t)v;
+    }
+    return i == len;
+}
+
+/* RFC 4291 2.2 text form of an IPv6 address (with "::" and a trailing
+ * dotted quad) into out[0..15].  Returns 1 or 0. */
+static int parse_ip6(const char *s, uint8_t *out)
+{
+    uint8_t w[16];
+    size_t len = strlen(s), i = 0;
+    int n = 0, gap = -1;
+
+    if (len >= 2 && s[0] == ':' && s[1] == ':') {
+        gap = 0;
+        i = 2;
+    } else if (len > 0 && s[0] == ':') {
+        return 0;
+    }
+    while (i < len) {
+        size_t start = i;
+        unsigned v = 0;
+        int digits = 0;
+        while (i < len && hexval(s[i]) >= 0 && digits < 5) {
+            v = v * 16 + (unsigned)hexval(s[i]);
+            digits++;
+            i++;
+        }
+        if (i < len && s[i] == '.') { /* trailing IPv4 */
+            if (n > 12 || !parse_ip4(s + start, len - start, w + n))
+                return 0;
+            n += 4;
+            i = len;
+            break;
+        }
+        if (digits == 0 || digits > 4 || n > 14)
+            return 0;
+        w[n++] = (uint8_t)(v >> 8);
+        w[n++] = (uint8_t)v;
+        if (i == len)
+            break;
+        if (s[i] != ':')
+            return 0;
+        i++;
+        if (i < len && s[i] == ':') {
+            if (gap >= 0)
+                return 0;
+            gap = n;
+            i++;
+        } else if (i == len) {
+            return 0; /* a single trailing ':' */
+        }
+    }
+    if (gap < 0) {
+        if (n != 16)
+            return 0;
+        memcpy(out, w, 16);
+        return 1;
+    }
+    if (n > 14)
+        return 0;
+    memset(out, 0, 16);
+    memcpy(out, w, (size_t)gap);
+    memcpy(out + 16 - (n - gap), w + gap, (size_t)(n - gap));
+    return 1;
+}
+
 static int entropy_cb(void *ctx, unsigned char *buf, size_t len)
 {
     const satchel_port *port = ctx;
@@ -83,7 +182,6 @@ int satchel_tls_new(const satchel_allocator *alloc, const satchel_tls_config *cf
                     satchel_tls **out)
 {
     satchel_tls *t;
-    const char *ca;
     int rc;
     *out = NULL;
     if (!alloc)
@@ -91,25 +189,27 @@ int satchel_tls_new(const satchel_allocator *alloc, const satchel_tls_config *cf
     if (!cfg || !cfg->hostname || !cfg->hostname[0] ||
         strlen(cfg->hostname) >= sizeof t->host)
         return SATCHEL_E_INVAL;
+    if (!cfg->ca_pem)
+        return SATCHEL_E_CERT;
     t = alloc->alloc(alloc->ctx, sizeof *t);
     if (!t)
         return SATCHEL_E_NOMEM;
     memset(t, 0, sizeof *t);
     t->alloc = alloc;
     memcpy(t->host, cfg->hostname, strlen(cfg->hostname) + 1);
-    if (inet_pton(AF_INET, t->host, t->ip) == 1)
+    if (parse_ip4(t->host, strlen(t->host), t->ip))
         t->ip_len = 4;
-    else if (inet_pton(AF_INET6, t->host, t->ip) == 1)
+    else if (parse_ip6(t->host, t->ip))
         t->ip_len = 16;
     mbedtls_ssl_init(&t->ssl);
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->ca);
     mbedtls_ctr_drbg_init(&t->drbg);
     mbedtls_ssl_session_init(&t->session);
-    ca = cfg->ca_file ? cfg->ca_file : DEFAULT_CA_BUNDLE;
-    rc = mbedtls_x509_crt_parse_file(&t->ca, ca);
+    /* PEM parsing wants the terminating NUL counted. */
+    rc = mbedtls_x509_crt_parse(&t->ca, (const unsigned char *)cfg->ca_pem,
+                                strlen(cfg->ca_pem) + 1);
     if (rc < 0 || t->ca.version == 0) {
-        snprintf(t->detail, sizeof t->detail, "cannot read CA file %s", ca);
         satchel_tls_free(t);
         return SATCHEL_E_CERT;
     }

@@ -13,7 +13,7 @@
 #include "console.h"
 #include "satchel/port.h"
 #ifdef SATCHEL_HAVE_LWIP
-#include "satchel/port_lwip.h"
+#include "slirp_link.h"
 #endif
 
 static void usage(FILE *f)
@@ -88,6 +88,34 @@ static char *read_password(const char *path)
     fclose(f);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
+    return buf;
+}
+
+/* A whole text file, NUL-terminated (a CA bundle), or NULL when it cannot
+ * be read (the TLS set-up then reports the CA file by name). */
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL, *grown;
+    size_t len = 0, cap = 0, n;
+    if (!f)
+        return NULL;
+    do {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 65536;
+            grown = realloc(buf, cap + 1);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+    } while (n > 0);
+    fclose(f);
+    buf[len] = '\0';
     return buf;
 }
 
@@ -195,6 +223,9 @@ int main(int argc, char **argv)
             return 2;
         app.cfg.password = password;
     }
+    /* TLS takes the CA as PEM text: loading it is the host's job. */
+    app.cfg.ca_pem = read_text_file(app.cfg.ca_file ? app.cfg.ca_file
+                                                    : "/etc/ssl/certs/ca-certificates.crt");
     if (mkdirs(db) < 0) {
         fprintf(stderr, "satchel-sim: cannot create %s: %s\n", db, strerror(errno));
         return 2;
@@ -271,5 +302,6 @@ int main(int argc, char **argv)
         free(password);
     }
     free(host);
+    free((char *)app.cfg.ca_pem);
     return rc < 0 ? 1 : 0;
 }

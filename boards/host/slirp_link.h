@@ -1,5 +1,15 @@
 /* The simulator's network: libslirp (the host side, QEMU-style user
- * networking) joined to the guest stack (lwIP) by a link emulator.
+ * networking) joined to the guest stack (lwIP, port/lwip) by a link
+ * emulator.  satchel_port_lwip() is the lwIP port over this link.
+ *
+ * The guest is 10.0.2.15/24 (gateway 10.0.2.2) and fec0::15/64.  slirp
+ * forwards its host aliases to the host's loopback: 10.0.2.2 to 127.0.0.1
+ * and fec0::2 to ::1.  So 127.0.0.1 (any 127/8 address) goes to 10.0.2.2,
+ * ::1 to fec0::2, and "localhost" tries 10.0.2.2 then fec0::2 (as the POSIX
+ * port tries each address).  Other literals are used as given; other names
+ * are resolved with the host's resolver.  Starting the port sets SIGPIPE to
+ * SIG_IGN if it was SIG_DFL (libslirp writes to its host sockets without
+ * MSG_NOSIGNAL).
  *
  * The emulator core (satchel_link_emu_*) is plain C with no I/O: frames go
  * in with a timestamp and come out when due, so it is testable with a fake
@@ -11,11 +21,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "satchel/port_lwip.h"
+#include "satchel/port.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Link impairments, applied per direction (guest->host and host->guest)
+ * unless said otherwise.  All zero: a perfect link. */
+typedef struct satchel_link_config {
+    uint32_t rtt_ms;           /* round trip: each direction delays rtt/2 */
+    uint64_t rate_bps;         /* bits per second per direction; 0: unlimited */
+    uint32_t loss_ppm;         /* random frame loss, parts per million */
+    uint64_t cut_after;        /* per TCP connection: payload bytes (both
+                                  directions, first transmissions only) after
+                                  which the connection is cut; 0: never */
+    uint32_t cut_random_bytes; /* adds a per-connection random point in
+                                  [0, cut_random_bytes) to cut_after */
+    uint32_t stall_ms;         /* once per connection, the link delivers
+                                  nothing for stall_ms ... */
+    uint64_t stall_after;      /* ... after this many payload bytes */
+    uint64_t seed;             /* PRNG seed; 0: pick one at random */
+} satchel_link_config;
+
+/* Parse "rtt=300ms,rate=64kbit,loss=1%,cut-after=200KB,cut-random=500KB,
+ * stall=5s,stall-after=100KB,seed=42" (any subset, any order; "" or "none"
+ * is a perfect link).  Units: ms, s (bare number: ms); bit, kbit, mbit,
+ * gbit (decimal: 1kbit = 1000 bit/s; bare number: bit/s); B, KB, MB, GB
+ * (binary: 1KB = 1024 bytes; bare number: bytes); % or ppm for loss.
+ * Decimal fractions are accepted ("loss=0.5%", "rtt=1.5s").  Fields not in
+ * spec are zero.  Returns 0 or SATCHEL_E_INVAL. */
+int satchel_link_parse(const char *spec, satchel_link_config *out);
+
+/* The lwIP port over slirp (boards/host/lwip_slirp.c).  The first call
+ * starts lwIP and slirp with link (NULL: a perfect link) and prints the
+ * link seed to stderr once ("link: seed N"); later calls return the same
+ * port and ignore link.  Returns NULL on failure.  Valid for the life of
+ * the process. */
+const satchel_port *satchel_port_lwip(const satchel_link_config *link);
 
 /* Directions. */
 #define SATCHEL_LINK_UP 0   /* guest (lwIP) -> host (slirp) */
@@ -132,7 +175,7 @@ int satchel_slirp_link_poll(satchel_slirp_link *l, uint32_t timeout_ms);
 satchel_link_emu *satchel_slirp_link_emu(satchel_slirp_link *l);
 
 /* Statistics of the link emulator inside satchel_port_lwip() (zeros before
- * the port started); implemented in port/lwip/lwip_port.c. */
+ * the port started). */
 void satchel_port_lwip_link_stats(satchel_link_stats *out);
 
 /* The monotonic clock the glue uses, in ns. */

@@ -1,24 +1,19 @@
-/* The "lwip" port: the same engine over lwIP 2.1.3 (NO_SYS, raw TCP API)
- * running inside the process, attached to the host by libslirp (QEMU-style
- * user networking) through a link emulator that can add delay, a rate
- * limit, loss, stalls and connection cuts.
+/* The "lwip" port: satchel_port over lwIP 2.1.3 (NO_SYS, raw TCP API) running
+ * in the caller's thread.  This layer is the TCP glue only and is the same on
+ * every target; the link below lwIP plugs in through satchel_lwip_link:
  *
- * The guest is 10.0.2.15/24 (gateway 10.0.2.2) and fec0::15/64.  slirp
- * forwards its host aliases to the host's loopback: 10.0.2.2 to 127.0.0.1
- * and fec0::2 to ::1.  So 127.0.0.1 (any 127/8 address) goes to 10.0.2.2,
- * ::1 to fec0::2, and "localhost" tries 10.0.2.2 then fec0::2 (as the POSIX
- * port tries each address).  Other literals are used as given; other names
- * are resolved with the host's resolver.
+ *   - on the host, libslirp (QEMU-style user networking) behind a link
+ *     emulator (boards/host/slirp_link.h, satchel_port_lwip());
+ *   - on a board, an Ethernet driver (boards/mps2-an386/lan9118.c).
  *
  * Everything runs in the caller's thread: wait(), open() and sleep_ms() run
- * the event loop (slirp's host sockets, lwIP timers, link emulator
- * delivery).  Starting the port sets SIGPIPE to SIG_IGN if it was SIG_DFL
- * (libslirp writes to its host sockets without MSG_NOSIGNAL).  With
- * SATCHEL_LWIP_TRACE set in the environment, connections, cuts and
- * back-off sleeps are logged to stderr. */
+ * the event loop (the link's poll, then lwIP's timers).  With
+ * SATCHEL_LWIP_TRACE set in the environment (where there is one),
+ * connections, cuts and back-off sleeps are logged to stderr. */
 #ifndef SATCHEL_PORT_LWIP_H
 #define SATCHEL_PORT_LWIP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "satchel/port.h"
@@ -27,37 +22,44 @@
 extern "C" {
 #endif
 
-/* Link impairments, applied per direction (guest->host and host->guest)
- * unless said otherwise.  All zero: a perfect link. */
-typedef struct satchel_link_config {
-    uint32_t rtt_ms;           /* round trip: each direction delays rtt/2 */
-    uint64_t rate_bps;         /* bits per second per direction; 0: unlimited */
-    uint32_t loss_ppm;         /* random frame loss, parts per million */
-    uint64_t cut_after;        /* per TCP connection: payload bytes (both
-                                  directions, first transmissions only) after
-                                  which the connection is cut; 0: never */
-    uint32_t cut_random_bytes; /* adds a per-connection random point in
-                                  [0, cut_random_bytes) to cut_after */
-    uint32_t stall_ms;         /* once per connection, the link delivers
-                                  nothing for stall_ms ... */
-    uint64_t stall_after;      /* ... after this many payload bytes */
-    uint64_t seed;             /* PRNG seed; 0: pick one at random */
-} satchel_link_config;
+/* An address to connect to. */
+typedef struct satchel_lwip_addr {
+    int family;      /* 4 or 6 */
+    uint32_t v4;     /* host byte order */
+    uint8_t v6[16];  /* network byte order */
+} satchel_lwip_addr;
 
-/* Parse "rtt=300ms,rate=64kbit,loss=1%,cut-after=200KB,cut-random=500KB,
- * stall=5s,stall-after=100KB,seed=42" (any subset, any order; "" or "none"
- * is a perfect link).  Units: ms, s (bare number: ms); bit, kbit, mbit,
- * gbit (decimal: 1kbit = 1000 bit/s; bare number: bit/s); B, KB, MB, GB
- * (binary: 1KB = 1024 bytes; bare number: bytes); % or ppm for loss.
- * Decimal fractions are accepted ("loss=0.5%", "rtt=1.5s").  Fields not in
- * spec are zero.  Returns 0 or SATCHEL_E_INVAL. */
-int satchel_link_parse(const char *spec, satchel_link_config *out);
+/* What a link supplies.  Every function is required. */
+typedef struct satchel_lwip_link {
+    void *ctx;
+    /* Called once, after lwip_init(): add the netif, make it the default
+     * and bring it up (static address, or start DHCP).  Returns 0 or a
+     * negative satchel_err. */
+    int (*start)(void *ctx);
+    /* Hand every received frame to the netif's input, then sleep until a
+     * frame arrives or at most max_ms (0: do not sleep). */
+    void (*poll)(void *ctx, uint32_t max_ms);
+    /* Monotonic milliseconds (also lwIP's sys_now()). */
+    uint64_t (*now_ms)(void *ctx);
+    /* len bytes of cryptographic randomness: 0 or SATCHEL_E_IO. */
+    int (*entropy)(void *ctx, uint8_t *buf, size_t len);
+    /* The addresses to try for host, in order, at most max: how a name
+     * or a loopback address maps onto the link is the link's business.
+     * Returns the count (> 0) or -1. */
+    int (*resolve)(void *ctx, const char *host, satchel_lwip_addr *out, int max);
+} satchel_lwip_link;
 
-/* The lwIP+slirp port.  The first call starts lwIP and slirp with link
- * (NULL: a perfect link) and prints the link seed to stderr once
- * ("link: seed N"); later calls return the same port and ignore link.
- * Returns NULL on failure.  Valid for the life of the process. */
-const satchel_port *satchel_port_lwip(const satchel_link_config *link);
+/* Start lwIP over link (copied) and return the port.  The first call
+ * starts; later calls return the same port and ignore link (lwIP cannot be
+ * started twice).  Returns NULL when link->start fails.  Valid for the life
+ * of the program. */
+const satchel_port *satchel_port_lwip_start(const satchel_lwip_link *link);
+
+/* Reset the guest's end of one TCP connection, as if the peer had reset it
+ * (a link emulator's cut).  family 4 or 6; remote as on the wire (IPv4 in
+ * the first 4 bytes).  Returns 1 when a connection matched, else 0. */
+int satchel_port_lwip_abort(int family, const uint8_t remote[16],
+                            uint16_t remote_port, uint16_t local_port);
 
 #ifdef __cplusplus
 }

@@ -20,12 +20,16 @@ extern "C" {
 typedef struct satchel_tls satchel_tls;
 
 typedef struct satchel_tls_config {
-    const char *ca_file;  /* PEM bundle; NULL: the system's CA bundle */
-    const char *hostname; /* name to verify and send as SNI; required */
+    /* The trusted CAs: NUL-terminated PEM text of one or more certificates
+     * (a CA bundle).  Required; read only during satchel_tls_new.  Reading
+     * it from a file, flash or a system bundle is the caller's job. */
+    const char *ca_pem;
+    const char *hostname; /* name or IP literal to verify (a name is also
+                             sent as SNI); required */
 } satchel_tls_config;
 
-/* Returns 0, SATCHEL_E_NOMEM, SATCHEL_E_INVAL (no host name) or
- * SATCHEL_E_CERT (CA file unreadable). */
+/* Returns 0, SATCHEL_E_NOMEM, SATCHEL_E_INVAL (no host name, or longer
+ * than 255 bytes) or SATCHEL_E_CERT (no CA PEM, or no certificate in it). */
 int satchel_tls_new(const satchel_allocator *alloc, const satchel_tls_config *cfg,
                     satchel_tls **out);
 void satchel_tls_free(satchel_tls *t);

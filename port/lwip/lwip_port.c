@@ -1,7 +1,7 @@
-/* The "lwip" port: satchel_port over lwIP's raw TCP API (NO_SYS=1), with
- * an Ethernet netif whose frames go through the link emulator to libslirp,
- * which connects to the host (boards/host/slirp_link.c).  Single-threaded:
- * wait() and open() run the event loop in the caller's thread. */
+/* The "lwip" port: satchel_port over lwIP's raw TCP API (NO_SYS=1).  The
+ * link below lwIP (a netif and its poll) is the caller's: libslirp on the
+ * host, an Ethernet driver on a board.  Single-threaded: wait() and open()
+ * run the event loop in the caller's thread. */
 #include "satchel/port_lwip.h"
 
 #include <stdarg.h>
@@ -9,27 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lwip/etharp.h"
-#include "lwip/ethip6.h"
 #include "lwip/init.h"
 #include "lwip/ip4_addr.h"
 #include "lwip/ip6_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/sys.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
-#include "netif/ethernet.h"
-
-#include "lwip_host.h"
-#include "slirp_link.h"
-
-/* slirp's network: the guest, its gateway and the host alias; for IPv6
- * the guest is fec0::15/64 and the host fec0::2 (SATCHEL_LWIP_HOST6_LAST). */
-#define GUEST_IP 0x0a00020fu /* 10.0.2.15 */
-#define HOST_ALIAS SATCHEL_LWIP_HOST4 /* 10.0.2.2 */
-#define NETMASK 0xffffff00u
-#define GUEST6_LAST 0x15u
 
 struct satchel_conn {
     struct tcp_pcb *pcb; /* NULL once lwIP freed it (reset, abort) */
@@ -46,12 +34,28 @@ static struct {
     int trace;           /* SATCHEL_LWIP_TRACE set: log connections */
     uint64_t t0;
     satchel_port port;
-    struct netif netif;
-    satchel_slirp_link *link;
-    satchel_link_config cfg;
+    satchel_lwip_link link;
     struct satchel_conn *conns;
-    uint8_t txbuf[SATCHEL_LINK_MAX_FRAME];
 } g;
+
+static uint64_t now_ms(void)
+{
+    return g.link.now_ms(g.link.ctx);
+}
+
+/* lwIP's clock: wraps after 49 days, which lwIP's timers handle. */
+u32_t sys_now(void)
+{
+    return g.started || g.failed ? (u32_t)now_ms() : 0;
+}
+
+uint32_t satchel_lwip_rand(void)
+{
+    uint32_t r = 0;
+    if (g.link.entropy(g.link.ctx, (uint8_t *)&r, sizeof r) < 0)
+        r = (uint32_t)now_ms() * 2654435761u;
+    return r;
+}
 
 static void trace(const char *fmt, ...)
 #if defined(__GNUC__)
@@ -65,80 +69,33 @@ static void trace(const char *fmt, ...)
     if (!g.trace)
         return;
     va_start(ap, fmt);
-    fprintf(stderr, "lwip %7.3f ", (double)(satchel_lwip_now_ms() - g.t0) / 1000.0);
+    fprintf(stderr, "lwip %7.3f ", (double)(now_ms() - g.t0) / 1000.0);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
 }
 
-/* ---- netif ---- */
-
-static err_t netif_linkoutput(struct netif *n, struct pbuf *p)
-{
-    u16_t len;
-    (void)n;
-    if (p->tot_len > sizeof g.txbuf)
-        return ERR_IF;
-    len = pbuf_copy_partial(p, g.txbuf, p->tot_len, 0);
-    satchel_slirp_link_output(g.link, g.txbuf, len);
-    return ERR_OK;
-}
-
-static err_t netif_setup(struct netif *n)
-{
-    static const u8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-    n->name[0] = 's';
-    n->name[1] = 'l';
-    n->output = etharp_output;
-    n->output_ip6 = ethip6_output;
-    n->linkoutput = netif_linkoutput;
-    n->mtu = 1500;
-    n->hwaddr_len = ETH_HWADDR_LEN;
-    memcpy(n->hwaddr, mac, sizeof mac);
-    n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET |
-               NETIF_FLAG_LINK_UP;
-    return ERR_OK;
-}
-
-/* A frame from slirp, through the link emulator. */
-static void link_deliver(void *ctx, const uint8_t *frame, size_t len)
-{
-    struct pbuf *p;
-    (void)ctx;
-    if (len > 0xffff)
-        return;
-    p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL);
-    if (!p)
-        return; /* out of buffers: dropped, TCP retransmits */
-    if (pbuf_take(p, frame, (u16_t)len) != ERR_OK ||
-        g.netif.input(p, &g.netif) != ERR_OK)
-        pbuf_free(p);
-}
-
-static int pcb_matches(const struct tcp_pcb *pcb, const satchel_link_event *ev)
-{
-    if (pcb->local_port != ev->guest_port || pcb->remote_port != ev->remote_port)
-        return 0;
-    if (ev->family == 4)
-        return IP_IS_V4_VAL(pcb->remote_ip) &&
-               memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, ev->remote_addr, 4) == 0;
-    return IP_IS_V6_VAL(pcb->remote_ip) &&
-           memcmp(ip_2_ip6(&pcb->remote_ip)->addr, ev->remote_addr, 16) == 0;
-}
-
-/* The link emulator cut a connection: the guest's end sees a reset. */
-static void link_cut(void *ctx, const satchel_link_event *ev)
+int satchel_port_lwip_abort(int family, const uint8_t remote[16],
+                            uint16_t remote_port, uint16_t local_port)
 {
     struct tcp_pcb *pcb;
-    (void)ctx;
     for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
-        if (pcb_matches(pcb, ev)) {
-            trace("cut: connection %u (port %u), resetting it",
-                  (unsigned)ev->conn_index, (unsigned)ev->guest_port);
+        int match;
+        if (pcb->local_port != local_port || pcb->remote_port != remote_port)
+            continue;
+        if (family == 4)
+            match = IP_IS_V4_VAL(pcb->remote_ip) &&
+                    memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, remote, 4) == 0;
+        else
+            match = IP_IS_V6_VAL(pcb->remote_ip) &&
+                    memcmp(ip_2_ip6(&pcb->remote_ip)->addr, remote, 16) == 0;
+        if (match) {
+            trace("cut: connection from port %u, resetting it", (unsigned)local_port);
             tcp_abort(pcb); /* err callback: the conn reports SATCHEL_E_IO */
-            return;
+            return 1;
         }
     }
+    return 0;
 }
 
 /* One turn of the event loop, sleeping at most max_ms. */
@@ -149,7 +106,7 @@ static void pump(uint32_t max_ms)
     t = sys_timeouts_sleeptime();
     if (t < max_ms)
         max_ms = t;
-    satchel_slirp_link_poll(g.link, max_ms);
+    g.link.poll(g.link.ctx, max_ms);
     sys_check_timeouts();
 }
 
@@ -216,13 +173,28 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 static uint64_t lw_now_ms(void *ctx)
 {
     (void)ctx;
-    return satchel_lwip_now_ms();
+    return now_ms();
 }
 
 static int lw_entropy(void *ctx, uint8_t *buf, size_t len)
 {
     (void)ctx;
-    return satchel_lwip_entropy(buf, len) == 0 ? 0 : SATCHEL_E_IO;
+    return g.link.entropy(g.link.ctx, buf, len) == 0 ? 0 : SATCHEL_E_IO;
+}
+
+/* The netif has an address to send from: a board's DHCP may still be
+ * running when the first connection is asked for. */
+static int netif_ready(const satchel_lwip_addr *a)
+{
+    struct netif *n = netif_default;
+    if (!n || !netif_is_up(n) || !netif_is_link_up(n))
+        return 0;
+#if LWIP_IPV4
+    if (a->family == 4)
+        return !ip4_addr_isany_val(*netif_ip4_addr(n));
+#endif
+    (void)a;
+    return 1;
 }
 
 static void conn_unlink(struct satchel_conn *c)
@@ -268,6 +240,12 @@ static int connect_one(const satchel_lwip_addr *a, uint16_t port,
     ip_addr_t addr;
     err_t e;
 
+    while (!netif_ready(a)) {
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return SATCHEL_E_TIMEOUT;
+        pump((uint32_t)(deadline - now > 0x7fffffff ? 0x7fffffff : deadline - now));
+    }
     c = calloc(1, sizeof *c);
     if (!c)
         return SATCHEL_E_NOMEM;
@@ -310,7 +288,7 @@ static int connect_one(const satchel_lwip_addr *a, uint16_t port,
             conn_release(c);
             return SATCHEL_E_IO;
         }
-        now = satchel_lwip_now_ms();
+        now = now_ms();
         if (now >= deadline) {
             conn_release(c); /* closing a SYN_SENT pcb just frees it */
             return SATCHEL_E_TIMEOUT;
@@ -322,13 +300,13 @@ static int connect_one(const satchel_lwip_addr *a, uint16_t port,
 static int lw_open(void *ctx, const char *host, uint16_t port,
                    uint32_t timeout_ms, satchel_conn **out)
 {
-    uint64_t deadline = satchel_lwip_now_ms() + timeout_ms;
+    uint64_t deadline = now_ms() + timeout_ms;
     satchel_lwip_addr addrs[8];
     int n, i, rc = SATCHEL_E_IO;
     (void)ctx;
 
     *out = NULL;
-    n = satchel_lwip_resolve(host, addrs, 8);
+    n = g.link.resolve(g.link.ctx, host, addrs, 8);
     /* Try every address, like the POSIX port ("localhost" is both). */
     for (i = 0; i < n; i++) {
         rc = connect_one(&addrs[i], port, deadline, out);
@@ -409,13 +387,13 @@ static int readable(const struct satchel_conn *c)
 
 static int lw_wait(satchel_conn *c, int want_write, uint32_t timeout_ms)
 {
-    uint64_t deadline = satchel_lwip_now_ms() + timeout_ms;
+    uint64_t deadline = now_ms() + timeout_ms;
     int turns = 0;
     for (;;) {
         uint64_t now;
         if (want_write ? writable(c) : readable(c))
             return 1;
-        now = satchel_lwip_now_ms();
+        now = now_ms();
         /* Even with no time left, let the stack run once: nothing moves
          * between calls, so a zero timeout must still make progress. */
         if (now >= deadline && turns > 0)
@@ -431,11 +409,11 @@ static int lw_wait(satchel_conn *c, int want_write, uint32_t timeout_ms)
  * retransmissions, the link emulator, slirp's sockets). */
 static void lw_sleep_ms(void *ctx, uint32_t ms)
 {
-    uint64_t deadline = satchel_lwip_now_ms() + ms;
+    uint64_t deadline = now_ms() + ms;
     (void)ctx;
     trace("sleep %u ms", (unsigned)ms);
     for (;;) {
-        uint64_t now = satchel_lwip_now_ms();
+        uint64_t now = now_ms();
         if (now >= deadline)
             break;
         pump((uint32_t)(deadline - now));
@@ -451,60 +429,19 @@ static void lw_close(satchel_conn *c)
     pump(0); /* send what is already due (the FIN on a fast link) */
 }
 
-void satchel_port_lwip_link_stats(satchel_link_stats *out)
+const satchel_port *satchel_port_lwip_start(const satchel_lwip_link *link)
 {
-    if (g.link)
-        satchel_link_emu_stats(satchel_slirp_link_emu(g.link), out);
-    else
-        memset(out, 0, sizeof *out);
-}
-
-const satchel_port *satchel_port_lwip(const satchel_link_config *link)
-{
-    static const satchel_slirp_link_cb cb = {link_deliver, link_cut, NULL};
-    ip4_addr_t ip, mask, gw;
-
     if (g.started)
         return &g.port;
-    if (g.failed)
+    if (g.failed || !link)
         return NULL;
     g.failed = 1; /* until the end: lwIP cannot be started twice */
+    g.link = *link;
     g.trace = getenv("SATCHEL_LWIP_TRACE") != NULL;
-    g.t0 = satchel_lwip_now_ms();
-    if (link)
-        g.cfg = *link;
-    while (g.cfg.seed == 0) {
-        if (satchel_lwip_entropy((uint8_t *)&g.cfg.seed, sizeof g.cfg.seed) < 0)
-            return NULL;
-    }
-    fprintf(stderr, "link: seed %llu\n", (unsigned long long)g.cfg.seed);
-    satchel_lwip_ignore_sigpipe();
+    g.t0 = now_ms();
     lwip_init();
-    g.link = satchel_slirp_link_new(&g.cfg, &cb);
-    if (!g.link) {
-        fprintf(stderr, "link: cannot start slirp\n");
+    if (g.link.start(g.link.ctx) < 0)
         return NULL;
-    }
-    ip4_addr_set_u32(&ip, lwip_htonl(GUEST_IP));
-    ip4_addr_set_u32(&mask, lwip_htonl(NETMASK));
-    ip4_addr_set_u32(&gw, lwip_htonl(HOST_ALIAS));
-    if (!netif_add(&g.netif, &ip, &mask, &gw, NULL, netif_setup, ethernet_input)) {
-        satchel_slirp_link_free(g.link);
-        g.link = NULL;
-        return NULL;
-    }
-    netif_set_default(&g.netif);
-    netif_set_up(&g.netif);
-    netif_set_link_up(&g.netif);
-    {
-        ip6_addr_t a6;
-        s8_t idx;
-        netif_create_ip6_linklocal_address(&g.netif, 1);
-        netif_ip6_addr_set_state(&g.netif, 0, IP6_ADDR_PREFERRED);
-        IP6_ADDR(&a6, PP_HTONL(0xfec00000u), 0, 0, PP_HTONL(GUEST6_LAST));
-        if (netif_add_ip6_address(&g.netif, &a6, &idx) == ERR_OK)
-            netif_ip6_addr_set_state(&g.netif, idx, IP6_ADDR_PREFERRED);
-    }
     g.port.version = 2; /* every field up to sleep_ms */
     g.port.name = "lwip";
     g.port.ctx = NULL;

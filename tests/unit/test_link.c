@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "satchel/error.h"
-#include "satchel/port_lwip.h"
 #include "slirp_link.h"
 
 static int passed, failed;
