@@ -73,6 +73,7 @@ struct inflight {
     uint32_t tag;
     uint8_t kind;
     uint64_t arg; /* K_BODYFETCH: the offset asked for */
+    uint64_t at;  /* offset of its first byte in the connection's output */
 };
 
 struct body_job {
@@ -178,6 +179,8 @@ struct satchel_client {
 
     uint8_t out[SATCHEL_OPT_OUTBUF];
     size_t out_len, out_off;
+    uint64_t out_sent;  /* bytes of this connection handed to the port */
+    int cont_seen;      /* a "+" answered what was sent before it */
 
     /* job */
     enum job_state job;

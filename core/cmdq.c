@@ -71,20 +71,20 @@ int cl_out_astring(satchel_client *c, const char *s)
     return cl_out_put(c, "\"", 1);
 }
 
-/* Start a command: writes the tag.  A command issued while none is
- * outstanding costs a round trip; pipelined ones do not. */
+/* Start a command: writes the tag.  Round trips are counted when its bytes
+ * leave (satchel_client_sent), not here: the answer to an earlier command may
+ * still sit unparsed in the bytes being fed. */
 int cl_cmd_begin(satchel_client *c, uint8_t kind)
 {
     int rc;
     if (c->n_inflight >= MAX_INFLIGHT)
         return SATCHEL_E_BUSY;
-    if (c->n_inflight == 0)
-        c->ctr.round_trips++;
     c->ctr.commands++;
     c->next_tag++;
     c->inflight[c->n_inflight].tag = c->next_tag;
     c->inflight[c->n_inflight].kind = kind;
     c->inflight[c->n_inflight].arg = 0;
+    c->inflight[c->n_inflight].at = c->out_sent + (c->out_len - c->out_off);
     c->n_inflight++;
     if (c->n_inflight == 1)
         c->last_activity = c->now;

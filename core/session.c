@@ -481,6 +481,7 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
 static int on_response(satchel_client *c, const satchel_imap_resp *r)
 {
     if (r->kind == SATCHEL_RESP_CONTINUE) {
+        c->cont_seen = 1;
         /* Only AUTHENTICATE without SASL-IR asks to continue. */
         if (cl_count_inflight(c, K_AUTH) && !(c->caps & SATCHEL_CAP_SASL_IR)) {
             uint8_t raw[MAX_USER + MAX_PASS + 2];
@@ -610,6 +611,8 @@ int satchel_client_connected(satchel_client *c, uint64_t now_ms, int tls_active)
     c->failed = 0;
     c->n_inflight = 0;
     c->out_len = c->out_off = 0;
+    c->out_sent = 0;
+    c->cont_seen = 0;
     c->now = c->last_activity = now_ms;
     /* Waiting for the greeting is the first round trip. */
     c->ctr.round_trips++;
@@ -701,10 +704,30 @@ size_t satchel_client_pending(satchel_client *c, const uint8_t **data)
     return c->out_len - c->out_off;
 }
 
+/* A flight starts when bytes leave while nothing sent before is unanswered:
+ * every command still in flight begins at or after this point, or a "+"
+ * answered what was sent.  The port hands all received bytes to
+ * satchel_client_recv, which parses them before it returns, so "answered"
+ * here includes everything the port has received. */
+static int flight_starts(const satchel_client *c)
+{
+    uint32_t i;
+    if (c->cont_seen)
+        return 1;
+    for (i = 0; i < c->n_inflight; i++)
+        if (c->inflight[i].at < c->out_sent)
+            return 0;
+    return 1;
+}
+
 void satchel_client_sent(satchel_client *c, size_t n)
 {
     if (n > c->out_len - c->out_off)
         n = c->out_len - c->out_off;
+    if (n > 0 && flight_starts(c))
+        c->ctr.round_trips++;
+    c->cont_seen = 0;
+    c->out_sent += n;
     c->out_off += n;
     c->ctr.bytes_out += n;
     if (c->out_off == c->out_len) {
