@@ -150,6 +150,21 @@ void list_on_status(satchel_client *c, const satchel_imap_arg *a)
     if (hms && hms == f.highestmodseq && uidvalidity == f.uidvalidity &&
         uidnext == f.uidnext && f.uidvalidity && messages == (uint64_t)(f.count - pending))
         c->clean[c->n_clean++] = f.id;
+    else if (messages == 0 && f.count == 0 && uidvalidity && uidvalidity <= UINT32_MAX &&
+             uidnext && uidnext <= UINT32_MAX &&
+             (f.uidvalidity == 0 || f.uidvalidity == uidvalidity)) {
+        /* Empty on both sides, first sync too: the STATUS said all that a
+         * SELECT would, so record it as a completed sync and select nothing. */
+        f.uidvalidity = (uint32_t)uidvalidity;
+        f.uidnext = (uint32_t)uidnext;
+        f.highestmodseq = (c->caps & SATCHEL_CAP_CONDSTORE) ? hms : 0;
+        if (cl_txn(c) < 0 || satchel_store_folder_put(c->txn, &f) < 0 ||
+            satchel_store_synced_mark(c->txn, f.id) < 0) {
+            cl_fail(c, SATCHEL_E_STORE, "cannot store an empty folder's state");
+            return;
+        }
+        c->clean[c->n_clean++] = f.id;
+    }
 }
 
 /* Folders the server no longer lists are gone: drop them with their mail. */
