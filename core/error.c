@@ -15,6 +15,7 @@ const char *satchel_strerror(int err)
     case SATCHEL_E_TIMEOUT: return "timed out";
     case SATCHEL_E_STORE_FULL: return "store is full";
     case SATCHEL_E_NOTSUP: return "not supported";
+    case SATCHEL_E_DISK_FULL: return "disk full";
     case SATCHEL_E_FATAL: return "fatal error";
     case SATCHEL_E_NOMEM: return "out of memory";
     case SATCHEL_E_PROTO: return "protocol error (malformed server response)";
@@ -25,6 +26,10 @@ const char *satchel_strerror(int err)
     case SATCHEL_E_SECURITY: return "refused: would expose credentials without TLS";
     case SATCHEL_E_STORE: return "store error";
     case SATCHEL_E_INTERNAL: return "internal error";
+    case SATCHEL_E_DAMAGED: return "damaged store";
+    case SATCHEL_E_PERM: return "permission denied";
+    case SATCHEL_E_READONLY: return "read-only file system";
+    case SATCHEL_E_NOTDIR: return "not a directory";
     default: return "unknown error";
     }
 }

@@ -130,9 +130,19 @@ static int body_drop(MDB_txn *txn, satchel_store *s, const uint8_t *k,
     return store_meta_add64(txn, s->meta, "cache_bytes", -(int64_t)bi.stored);
 }
 
+/* Bodies may take 3/8 of the map.  Their copy-on-write while they are
+ * written or evicted can take as much again before LMDB reuses the old
+ * pages, and the last quarter is left to headers, the queue and LMDB's
+ * free-page records, so the cache alone can never fill the store. */
+uint64_t store_default_budget(const satchel_store *s)
+{
+    return s->map_size / 8 * 3;
+}
+
 void satchel_store_set_cache_budget(satchel_store *s, uint64_t bytes)
 {
-    s->budget = bytes;
+    uint64_t most = store_default_budget(s);
+    s->budget = bytes == 0 || bytes > most ? most : bytes;
 }
 
 int satchel_store_body_info(satchel_store *s, satchel_store_txn *t,

@@ -2,17 +2,34 @@
  * read helpers every module uses, the meta database and its named blobs. */
 #include "store_internal.h"
 
+#include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
+/* The one place LMDB results and OS error numbers become Satchel errors. */
 int store_err(int rc)
 {
-    if (rc == 0)
-        return 0;
-    if (rc == MDB_NOTFOUND)
-        return SATCHEL_E_NOTFOUND;
-    if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL)
-        return SATCHEL_E_STORE_FULL;
-    return SATCHEL_E_STORE;
+    switch (rc) {
+    case 0: return 0;
+    case MDB_NOTFOUND: return SATCHEL_E_NOTFOUND;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL: return SATCHEL_E_STORE_FULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_BAD_TXN: return SATCHEL_E_DAMAGED;
+    case ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+        return SATCHEL_E_DISK_FULL;
+    case EACCES:
+    case EPERM: return SATCHEL_E_PERM;
+    case EROFS: return SATCHEL_E_READONLY;
+    case ENOTDIR: return SATCHEL_E_NOTDIR;
+    case ENOMEM: return SATCHEL_E_NOMEM;
+    default: return SATCHEL_E_STORE;
+    }
 }
 
 int store_meta_get32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t *v)
@@ -35,15 +52,67 @@ int store_meta_put32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t v)
     return store_err(mdb_put(txn, dbi, &k, &d, 0));
 }
 
-int satchel_store_open(const satchel_allocator *alloc, const char *path,
-                       uint64_t map_size, satchel_store **out)
+static int open_dbis(satchel_store *s, MDB_txn *txn)
 {
+    static const struct {
+        const char *name;
+        size_t off;
+    } dbs[] = {
+        {"meta", offsetof(satchel_store, meta)},
+        {"folders", offsetof(satchel_store, folders)},
+        {"msgs", offsetof(satchel_store, msgs)},
+        {"bodies", offsetof(satchel_store, bodies)},
+        {"bodymeta", offsetof(satchel_store, bodymeta)},
+        {"lru", offsetof(satchel_store, lru)},
+        {"pins", offsetof(satchel_store, pins)},
+        {"queue", offsetof(satchel_store, queue)},
+        {"qidx", offsetof(satchel_store, qidx)},
+    };
+    size_t i;
+    for (i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE,
+                              (MDB_dbi *)((char *)s + dbs[i].off));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int open_fail(const satchel_store_config *cfg, const char *path,
+                     const char *file, int rc, const char *what)
+{
+    if (cfg->err && cfg->err_cap) {
+        cfg->err[0] = '\0';
+        store_txt(cfg->err, cfg->err_cap, path);
+        if (file) {
+            store_txt(cfg->err, cfg->err_cap, "/");
+            store_txt(cfg->err, cfg->err_cap, file);
+        }
+        store_txt(cfg->err, cfg->err_cap, ": ");
+        store_txt(cfg->err, cfg->err_cap, what ? what : satchel_strerror(rc));
+    }
+    return rc;
+}
+
+int satchel_store_open_config(const satchel_store_config *cfg,
+                              const char *path, satchel_store **out)
+{
+    const satchel_allocator *alloc = cfg->alloc;
+    uint64_t map_size = cfg->map_size;
     satchel_store *s;
     MDB_txn *txn = NULL;
+    MDB_envinfo info;
     uint32_t ver;
     int rc;
 
     *out = NULL;
+    if (cfg->err && cfg->err_cap)
+        cfg->err[0] = '\0';
+    if (!path || !*path)
+        return open_fail(cfg, "store", NULL, SATCHEL_E_INVAL,
+                         "no directory given (an empty path)");
+    if (strlen(path) > SATCHEL_OPT_STORE_PATH_MAX)
+        return open_fail(cfg, "store", NULL, SATCHEL_E_INVAL, "path too long");
     if (!alloc)
         alloc = satchel_allocator_default();
     s = alloc->alloc(alloc->ctx, sizeof *s);
@@ -51,51 +120,97 @@ int satchel_store_open(const satchel_allocator *alloc, const char *path,
         return SATCHEL_E_NOMEM;
     memset(s, 0, sizeof *s);
     s->alloc = alloc;
+    s->fs = cfg->fs;
     if (!map_size)
         map_size = SATCHEL_OPT_STORE_MAP_SIZE;
-    if (mdb_env_create(&s->env) || mdb_env_set_maxdbs(s->env, 10) ||
-        mdb_env_set_mapsize(s->env, (size_t)map_size) ||
-        mdb_env_open(s->env, path, MDB_NOTLS, 0600)) {
-        rc = SATCHEL_E_STORE;
-        goto fail;
+    s->map_size = map_size;
+    rc = store_check_files(cfg->fs, path, cfg->err, cfg->err_cap, s->notice,
+                           sizeof s->notice);
+    if (rc < 0)
+        goto fail_quiet;
+    if (cfg->fs && cfg->fs->allocate && cfg->fs->stat) {
+        /* LMDB's lock file is a sparse file written through a memory map:
+         * on a full disk the first write faults.  Give it blocks first, at
+         * the size LMDB will use (or has used). */
+        char lock[SATCHEL_OPT_STORE_PATH_MAX + 16];
+        uint64_t lsize = 0;
+        int is_dir = 0;
+        memcpy(lock, path, strlen(path));
+        memcpy(lock + strlen(path), "/lock.mdb", 10);
+        if (cfg->fs->stat(cfg->fs->ctx, lock, &lsize, &is_dir) != 0 || lsize == 0)
+            lsize = STORE_LOCK_FILE_SIZE;
+        if ((rc = cfg->fs->allocate(cfg->fs->ctx, lock, lsize)) != 0) {
+            rc = open_fail(cfg, path, "lock.mdb", store_err(rc), NULL);
+            goto fail_quiet;
+        }
     }
-    if (mdb_txn_begin(s->env, NULL, 0, &txn) ||
-        mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta) ||
-        mdb_dbi_open(txn, "folders", MDB_CREATE, &s->folders) ||
-        mdb_dbi_open(txn, "msgs", MDB_CREATE, &s->msgs) ||
-        mdb_dbi_open(txn, "bodies", MDB_CREATE, &s->bodies) ||
-        mdb_dbi_open(txn, "bodymeta", MDB_CREATE, &s->bodymeta) ||
-        mdb_dbi_open(txn, "lru", MDB_CREATE, &s->lru) ||
-        mdb_dbi_open(txn, "pins", MDB_CREATE, &s->pins) ||
-        mdb_dbi_open(txn, "queue", MDB_CREATE, &s->queue) ||
-        mdb_dbi_open(txn, "qidx", MDB_CREATE, &s->qidx)) {
-        rc = SATCHEL_E_STORE;
-        goto fail;
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 10)) ||
+        (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
+        (rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600))) {
+        rc = open_fail(cfg, path, NULL, store_err(rc),
+                       rc == MDB_INVALID ? "data.mdb is not an LMDB file or is damaged"
+                       : rc == ENOENT ? "no such directory" : NULL);
+        goto fail_quiet;
+    }
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) || (rc = open_dbis(s, txn))) {
+        rc = open_fail(cfg, path, "data.mdb", store_err(rc),
+                       rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND
+                           ? "damaged (LMDB cannot read its database table)"
+                           : NULL);
+        goto fail_quiet;
     }
     rc = store_meta_get32(txn, s->meta, "version", &ver);
     if (rc == SATCHEL_E_NOTFOUND) {
+        /* Only a file that never committed anything is a new store. */
+        if (mdb_env_info(s->env, &info) == 0 && info.me_last_txnid != 0) {
+            rc = open_fail(cfg, path, "data.mdb", SATCHEL_E_DAMAGED,
+                           "has content but no Satchel version record "
+                           "(damaged, or not a Satchel store); refusing to "
+                           "start a new store over it");
+            goto fail_quiet;
+        }
         if ((rc = store_meta_put32(txn, s->meta, "version", STORE_VERSION)) < 0 ||
-            (rc = store_meta_put32(txn, s->meta, "next_fid", 1)) < 0)
-            goto fail;
+            (rc = store_meta_put32(txn, s->meta, "next_fid", 1)) < 0) {
+            rc = open_fail(cfg, path, "data.mdb", rc, NULL);
+            goto fail_quiet;
+        }
     } else if (rc < 0 || ver != STORE_VERSION) {
-        rc = SATCHEL_E_STORE;
-        goto fail;
+        rc = open_fail(cfg, path, "data.mdb", rc < 0 ? rc : SATCHEL_E_STORE,
+                       rc < 0 ? "damaged version record"
+                              : "a store of a version this Satchel does not know");
+        goto fail_quiet;
     }
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc) {
-        rc = store_err(rc);
-        goto fail;
+        rc = open_fail(cfg, path, "data.mdb", store_err(rc), NULL);
+        goto fail_quiet;
     }
+    s->budget = store_default_budget(s);
     *out = s;
     return 0;
-fail:
+fail_quiet:
     if (txn)
         mdb_txn_abort(txn);
     if (s->env)
         mdb_env_close(s->env);
     alloc->free(alloc->ctx, s, sizeof *s);
     return rc;
+}
+
+int satchel_store_open(const satchel_allocator *alloc, const char *path,
+                       uint64_t map_size, satchel_store **out)
+{
+    satchel_store_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.alloc = alloc;
+    cfg.map_size = map_size;
+    return satchel_store_open_config(&cfg, path, out);
+}
+
+const char *satchel_store_notice(const satchel_store *s)
+{
+    return s->notice;
 }
 
 void satchel_store_close(satchel_store *s)

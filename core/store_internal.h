@@ -34,7 +34,10 @@ struct satchel_store {
     MDB_dbi bodies, bodymeta, lru, pins;
     MDB_dbi queue, qidx;
     uint64_t budget;
+    uint64_t map_size;
+    const satchel_store_fs *fs;
     int txn_active;
+    char notice[256];
     uint8_t rec[MSG_REC_MAX];
     satchel_msg scratch;
 };
@@ -44,8 +47,25 @@ struct satchel_store_txn {
     MDB_txn *txn;
 };
 
-/* LMDB result to Satchel error. */
+/* LMDB's lock file for its default 126 readers: 125 reader slots of 64
+ * bytes after a 192-byte header, as LMDB sizes it on 64-bit hosts. */
+#define STORE_LOCK_FILE_SIZE 8192u
+
+/* LMDB result or OS error number to Satchel error. */
 int store_err(int rc);
+
+/* Append text or a decimal number to a NUL-terminated buffer. */
+void store_txt(char *buf, size_t cap, const char *s);
+void store_txt_num(char *buf, size_t cap, uint64_t v);
+
+/* Check a store directory's files through the port's hooks before LMDB
+ * maps them (store_open.c).  Returns 0 (notice may say what was repaired)
+ * or an error with err naming the file and what is wrong. */
+int store_check_files(const satchel_store_fs *fs, const char *dir,
+                      char *err, size_t cap, char *notice, size_t ncap);
+
+/* The cache budget that leaves room for everything else in the map. */
+uint64_t store_default_budget(const satchel_store *s);
 
 /* Read helpers run inside the caller's write transaction when given one,
  * else in a short read-only transaction of their own. */

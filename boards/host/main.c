@@ -12,6 +12,7 @@
 #include "app.h"
 #include "console.h"
 #include "satchel/port.h"
+#include "satchel/port_store.h"
 #ifdef SATCHEL_HAVE_LWIP
 #include "slirp_link.h"
 #endif
@@ -22,7 +23,8 @@ static void usage(FILE *f)
             "usage: satchel-sim --db DIR [--server HOST:PORT] [--security tls|starttls|none]\n"
             "                   [--ca FILE] [--user NAME] [--password-file FILE]\n"
             "                   [--offline] [--json] [--fetch-window N] [--timeout MS] [--retries N]\n"
-            "                   [--cache-max BYTES] [--prefetch N --prefetch-folders A,B\n"
+            "                   [--cache-max BYTES] [--map-size BYTES]\n"
+            "                   [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size BYTES]\n"
             "                   [--stack posix|lwip] [--link SPEC]\n"
             "                   [-c \"CMD; CMD; ...\"]\n"
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, 0, 't'},
         {"disable-caps", required_argument, 0, 'D'},
         {"cache-max", required_argument, 0, 'M'},
+        {"map-size", required_argument, 0, 'A'},
         {"retries", required_argument, 0, 'R'},
         {"prefetch", required_argument, 0, 'P'},
         {"prefetch-max-size", required_argument, 0, 'Z'},
@@ -151,6 +154,9 @@ int main(int argc, char **argv)
     const char *stack = "posix", *link_spec = NULL;
     char *host = NULL, *password = NULL;
     int json = 0, opt, rc = 0;
+    uint64_t map_size = 0;
+    satchel_store_config scfg;
+    char serr[512];
 
     memset(&app, 0, sizeof app);
     app.cfg.security = SATCHEL_SECURITY_TLS;
@@ -202,6 +208,7 @@ int main(int argc, char **argv)
         case 't': app.cfg.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'D': app.cfg.disable_caps = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'M': app.cfg.cache_max = strtoull(optarg, NULL, 10); break;
+        case 'A': map_size = strtoull(optarg, NULL, 10); break;
         case 'R': app.cfg.retries = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'P': app.cfg.prefetch_count = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'Z': app.cfg.prefetch_max_size = strtoull(optarg, NULL, 10); break;
@@ -226,6 +233,10 @@ int main(int argc, char **argv)
     /* TLS takes the CA as PEM text: loading it is the host's job. */
     app.cfg.ca_pem = read_text_file(app.cfg.ca_file ? app.cfg.ca_file
                                                     : "/etc/ssl/certs/ca-certificates.crt");
+    if (!*db) {
+        fprintf(stderr, "satchel-sim: --db needs a directory (it was empty)\n");
+        return 2;
+    }
     if (mkdirs(db) < 0) {
         fprintf(stderr, "satchel-sim: cannot create %s: %s\n", db, strerror(errno));
         return 2;
@@ -261,12 +272,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "satchel-sim: --stack is posix or lwip\n");
         return 2;
     }
-    rc = satchel_store_open(app.alloc, db, 0, &app.store);
+    memset(&scfg, 0, sizeof scfg);
+    scfg.alloc = app.alloc;
+    scfg.map_size = map_size;
+    scfg.fs = satchel_store_fs_posix();
+    scfg.err = serr;
+    scfg.err_cap = sizeof serr;
+    rc = satchel_store_open_config(&scfg, db, &app.store);
     if (rc < 0) {
-        fprintf(stderr, "satchel-sim: cannot open store %s: %s\n", db,
-                satchel_strerror(rc));
+        fprintf(stderr, "satchel-sim: cannot open store: %s (%s)\n",
+                serr[0] ? serr : db, satchel_strerror(rc));
         return 1;
     }
+    if (satchel_store_notice(app.store)[0])
+        fprintf(stderr, "satchel-sim: warning: %s\n", satchel_store_notice(app.store));
     satchel_store_set_cache_budget(app.store, app.cfg.cache_max);
     if (app.cfg.prefetch_count && !app.cfg.prefetch_folders)
         app.cfg.prefetch_folders = "INBOX";

@@ -29,6 +29,7 @@ typedef enum satchel_err {
     SATCHEL_E_TIMEOUT = -9,      /* a wait ran past its deadline */
     SATCHEL_E_STORE_FULL = -10,  /* the store hit its size limit */
     SATCHEL_E_NOTSUP = -11,      /* the server lacks a needed capability */
+    SATCHEL_E_DISK_FULL = -12,   /* the file system holding the store is full */
     /* Fatal boundary: everything from here down ends the object/session. */
     SATCHEL_E_FATAL = -64,
     SATCHEL_E_NOMEM = -65,       /* allocation failed */
@@ -39,7 +40,11 @@ typedef enum satchel_err {
     SATCHEL_E_CERT = -70,        /* certificate or host name not trusted */
     SATCHEL_E_SECURITY = -71,    /* would send secrets unprotected; refused */
     SATCHEL_E_STORE = -72,       /* store I/O error or damaged record */
-    SATCHEL_E_INTERNAL = -73     /* invariant broken (a bug) */
+    SATCHEL_E_INTERNAL = -73,    /* invariant broken (a bug) */
+    SATCHEL_E_DAMAGED = -74,     /* the store's file is damaged */
+    SATCHEL_E_PERM = -75,        /* the OS denied access to the store */
+    SATCHEL_E_READONLY = -76,    /* the store is on read-only media */
+    SATCHEL_E_NOTDIR = -77       /* the store path is not a directory */
 } satchel_err;
 
 /* True when err is at or past the fatal boundary. */

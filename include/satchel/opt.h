@@ -84,6 +84,11 @@
 #endif
 
 /* LMDB map size: the hard ceiling of the store file. */
+/* Longest store directory path the store's open checks handle. */
+#ifndef SATCHEL_OPT_STORE_PATH_MAX
+#define SATCHEL_OPT_STORE_PATH_MAX 240
+#endif
+
 #ifndef SATCHEL_OPT_STORE_MAP_SIZE
 #define SATCHEL_OPT_STORE_MAP_SIZE (256ull * 1024u * 1024u)
 #endif

@@ -99,16 +99,64 @@ typedef struct satchel_msg {
 typedef struct satchel_store satchel_store;
 typedef struct satchel_store_txn satchel_store_txn;
 
+/* File access the store needs besides LMDB's own, supplied by the port
+ * (core makes no OS calls).  Each hook returns 0 or a positive OS error
+ * number (errno), like LMDB; the store turns those into Satchel errors.
+ * Any hook may be NULL: the check it serves is then skipped. */
+typedef struct satchel_store_fs {
+    void *ctx;
+    /* Size of path in bytes and whether it is a directory; ENOENT if it
+     * does not exist. */
+    int (*stat)(void *ctx, const char *path, uint64_t *size, int *is_dir);
+    /* Read exactly len bytes at off (a short read is EIO). */
+    int (*read)(void *ctx, const char *path, uint64_t off, void *buf,
+                size_t len);
+    /* Write len bytes at off and make them durable. */
+    int (*write)(void *ctx, const char *path, uint64_t off, const void *buf,
+                 size_t len);
+    /* Give bytes [0, len) of path (created if missing, mode 0600) real
+     * blocks on disk, so that writes through a memory map of it cannot
+     * fault on a full disk. */
+    int (*allocate)(void *ctx, const char *path, uint64_t len);
+    /* Create directory path (0700); EEXIST when it exists. */
+    int (*mkdir)(void *ctx, const char *path);
+    /* This process's id, and whether process pid is still running. */
+    uint32_t (*pid)(void *ctx);
+    int (*alive)(void *ctx, uint32_t pid);
+} satchel_store_fs;
+
+typedef struct satchel_store_config {
+    const satchel_allocator *alloc; /* NULL: satchel_allocator_default();
+                                       must outlive the store */
+    uint64_t map_size;              /* most bytes the store may grow to;
+                                       0: SATCHEL_OPT_STORE_MAP_SIZE */
+    const satchel_store_fs *fs;     /* NULL: trust the file as LMDB does;
+                                       must outlive the store */
+    char *err;                      /* if not NULL, gets what went wrong */
+    size_t err_cap;
+} satchel_store_config;
+
 /* Open (creating if needed) the store in directory path, which must exist.
- * alloc NULL means satchel_allocator_default(); it must outlive the store.
- * map_size is the most bytes the store may grow to; 0 means
- * SATCHEL_OPT_STORE_MAP_SIZE.  On success *out is the handle, valid until
- * satchel_store_close; on failure *out is NULL.
- * Returns 0, SATCHEL_E_NOMEM, SATCHEL_E_STORE_FULL (no room to create the
- * store) or SATCHEL_E_STORE (cannot open the directory, or not a Satchel
- * store of a known version). */
+ * With cfg->fs the files are checked before LMDB maps them: a data.mdb
+ * that is empty, truncated, or whose meta pages do not add up is refused
+ * (never replaced by a new store); with one damaged meta page next to a
+ * sound one the store falls back to the sound one's commit and says so in
+ * satchel_store_notice.  A store with content but no Satchel version
+ * record is refused with or without cfg->fs.
+ * On success *out is the handle, valid until satchel_store_close; on
+ * failure *out is NULL and cfg->err names the file and what is wrong.
+ * Returns 0, SATCHEL_E_INVAL (empty path), SATCHEL_E_NOMEM,
+ * SATCHEL_E_NOTFOUND (no such directory), SATCHEL_E_NOTDIR,
+ * SATCHEL_E_PERM, SATCHEL_E_READONLY, SATCHEL_E_DISK_FULL (no room to
+ * create the store), SATCHEL_E_DAMAGED, or SATCHEL_E_STORE (another I/O
+ * error, or a store of an unknown version). */
+int satchel_store_open_config(const satchel_store_config *cfg,
+                              const char *path, satchel_store **out);
+/* satchel_store_open_config without file hooks or error text. */
 int satchel_store_open(const satchel_allocator *alloc, const char *path,
                        uint64_t map_size, satchel_store **out);
+/* What open had to repair, as text ("" when nothing); valid until close. */
+const char *satchel_store_notice(const satchel_store *s);
 /* Close and free the handle.  s may be NULL.  Any write transaction still
  * open must have been committed or aborted first. */
 void satchel_store_close(satchel_store *s);

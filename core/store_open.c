@@ -1,0 +1,339 @@
+/* Opening a store: validate before trusting.
+ *
+ * LMDB trusts its file.  Given a truncated data.mdb it maps pages past the
+ * end of the file and the process dies of SIGBUS at the first read; given a
+ * zero-length file or a damaged meta page it quietly starts a new, empty
+ * database over what was there.  So before LMDB sees the file, the port's
+ * file hooks (satchel_store_fs) let us read both meta pages and the file's
+ * size, and anything that does not add up is refused with a message that
+ * names the file and what is wrong.  One damaged meta page next to a sound
+ * one is the case LMDB's double meta pages exist for: we fall back to the
+ * sound one's commit, and say so. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- text ---- */
+
+void store_txt(char *buf, size_t cap, const char *s)
+{
+    size_t n, k;
+    if (!buf || cap == 0)
+        return;
+    n = strlen(buf);
+    k = strlen(s);
+    if (n + 1 >= cap)
+        return;
+    if (k > cap - 1 - n)
+        k = cap - 1 - n;
+    memcpy(buf + n, s, k);
+    buf[n + k] = '\0';
+}
+
+void store_txt_num(char *buf, size_t cap, uint64_t v)
+{
+    char d[21];
+    int i = 20;
+    d[i] = '\0';
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    store_txt(buf, cap, d + i);
+}
+
+/* ---- LMDB's meta pages ----
+ * A page starts with a 16-byte header (pgno, pad, flags, lower, upper), or
+ * 12 bytes where size_t is 4 bytes; the meta page's body follows:
+ * magic u32, version u32, address, mapsize, two MDB_db records (pad u32,
+ * flags u16, depth u16, branch, leaf, overflow, entries, root), last_pg,
+ * txnid, every wide field size_t-sized in the byte order of the writer. */
+
+#define W ((size_t)sizeof(size_t))
+#define PAGEHDR (W + 8)
+#define META_MAGIC 0xBEEFC0DEu
+#define META_VERSION 1u
+#define P_META 0x08u
+#define DB_REC (8 + 5 * W)
+#define META_LEN (24 + 14 * W)
+#define PGNO_INVALID ((uint64_t)(size_t)-1)
+
+struct meta {
+    uint64_t psize, last_pg, txnid;
+    uint64_t root[2], depth[2], entries[2], pages[2];
+    const char *bad; /* why it is not usable, or NULL */
+};
+
+static uint64_t rd_w(const uint8_t *p)
+{
+    size_t v;
+    memcpy(&v, p, sizeof v);
+    return (uint64_t)v;
+}
+
+static uint32_t rd_u32n(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint16_t rd_u16n(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static int pow2_psize(uint64_t v)
+{
+    return v >= 512 && v <= 65536 && (v & (v - 1)) == 0;
+}
+
+/* Decode meta page i (page bytes p) of a file of fsize bytes. */
+static void meta_parse(const uint8_t *p, unsigned i, uint64_t fsize,
+                       struct meta *m)
+{
+    const uint8_t *b = p + PAGEHDR;
+    unsigned d;
+    memset(m, 0, sizeof *m);
+    if (rd_w(p) != i) {
+        m->bad = "wrong page number";
+        return;
+    }
+    if (!(rd_u16n(p + W + 2) & P_META)) {
+        m->bad = "not marked as a meta page";
+        return;
+    }
+    if (rd_u32n(b) != META_MAGIC) {
+        m->bad = "bad magic number";
+        return;
+    }
+    if (rd_u32n(b + 4) != META_VERSION) {
+        m->bad = "unknown LMDB format version";
+        return;
+    }
+    m->psize = rd_u32n(b + 8 + 2 * W);
+    if (!pow2_psize(m->psize)) {
+        m->bad = "impossible page size";
+        return;
+    }
+    m->last_pg = rd_w(b + 8 + 2 * W + 2 * DB_REC);
+    m->txnid = rd_w(b + 8 + 2 * W + 2 * DB_REC + W);
+    for (d = 0; d < 2; d++) {
+        const uint8_t *db = b + 8 + 2 * W + d * DB_REC;
+        m->depth[d] = rd_u16n(db + 6);
+        m->pages[d] = rd_w(db + 8) + rd_w(db + 8 + W) + rd_w(db + 8 + 2 * W);
+        m->entries[d] = rd_w(db + 8 + 3 * W);
+        m->root[d] = rd_w(db + 8 + 4 * W);
+    }
+    if (m->last_pg < 1 || m->last_pg > (UINT64_MAX / m->psize) - 1) {
+        m->bad = "impossible last page";
+        return;
+    }
+    /* Commits alternate between the two meta pages by transaction id. */
+    if (m->txnid != 0 && (m->txnid & 1u) != i) {
+        m->bad = "transaction id does not belong on this page";
+        return;
+    }
+    for (d = 0; d < 2; d++) {
+        if (m->root[d] == PGNO_INVALID) {
+            if (m->depth[d] != 0 || m->entries[d] != 0) {
+                m->bad = "empty tree with entries";
+                return;
+            }
+        } else if (m->root[d] < 2 || m->root[d] > m->last_pg ||
+                   m->depth[d] == 0 || m->depth[d] > 32 ||
+                   m->pages[d] > m->last_pg) {
+            m->bad = "tree points outside the file";
+            return;
+        }
+    }
+    if ((m->last_pg + 1) * m->psize > fsize) {
+        m->bad = "truncated";
+        return;
+    }
+}
+
+/* The path of a file in the store directory. */
+static int join(char *buf, size_t cap, const char *dir, const char *file)
+{
+    size_t n = strlen(dir), k = strlen(file);
+    if (n + 1 + k + 1 > cap)
+        return SATCHEL_E_RANGE;
+    memcpy(buf, dir, n);
+    buf[n] = '/';
+    memcpy(buf + n + 1, file, k + 1);
+    return 0;
+}
+
+static void say(char *err, size_t cap, const char *file, const char *what)
+{
+    if (!err || !cap)
+        return;
+    err[0] = '\0';
+    store_txt(err, cap, file);
+    store_txt(err, cap, ": ");
+    store_txt(err, cap, what);
+}
+
+int store_check_files(const satchel_store_fs *fs, const char *dir,
+                      char *err, size_t cap, char *notice, size_t ncap)
+{
+    char path[SATCHEL_OPT_STORE_PATH_MAX + 16];
+    uint64_t size = 0, psize = 0;
+    struct meta m[2];
+    int is_dir = 0, rc, sound, bad;
+    unsigned i;
+
+    if (!fs || !fs->stat)
+        return 0;
+    rc = fs->stat(fs->ctx, dir, &size, &is_dir);
+    if (rc) {
+        say(err, cap, dir, rc == ENOENT ? "no such directory"
+                                                   : satchel_strerror(store_err(rc)));
+        return rc == ENOENT ? SATCHEL_E_NOTFOUND : store_err(rc);
+    }
+    if (!is_dir) {
+        say(err, cap, dir, "not a directory (the store is a directory holding data.mdb)");
+        return SATCHEL_E_NOTDIR;
+    }
+    if (join(path, sizeof path, dir, "data.mdb") < 0) {
+        say(err, cap, dir, "path too long");
+        return SATCHEL_E_INVAL;
+    }
+    rc = fs->stat(fs->ctx, path, &size, &is_dir);
+    if (rc == ENOENT)
+        return 0; /* a new store */
+    if (rc) {
+        say(err, cap, path, satchel_strerror(store_err(rc)));
+        return store_err(rc);
+    }
+    if (is_dir) {
+        say(err, cap, path, "is a directory");
+        return SATCHEL_E_DAMAGED;
+    }
+    if (size == 0) {
+        say(err, cap, path, "is empty (0 bytes); refusing to start a new store "
+                            "over it: remove the store directory to start over, "
+                            "or restore a backup");
+        return SATCHEL_E_DAMAGED;
+    }
+    if (!fs->read)
+        return 0;
+    /* Page 0 tells the page size; if it is damaged, look for page 1 at
+     * every possible size. */
+    {
+        static const uint32_t sizes[] = {4096, 8192, 16384, 32768, 65536,
+                                         512, 1024, 2048};
+        uint8_t hdr[64 + PAGEHDR];
+        unsigned k;
+        if (size >= PAGEHDR + META_LEN &&
+            fs->read(fs->ctx, path, 0, hdr, PAGEHDR + META_LEN) == 0) {
+            meta_parse(hdr, 0, UINT64_MAX, &m[0]);
+            if (!m[0].bad)
+                psize = m[0].psize;
+        }
+        for (k = 0; !psize && k < sizeof sizes / sizeof sizes[0]; k++) {
+            if (size >= sizes[k] + PAGEHDR + META_LEN &&
+                fs->read(fs->ctx, path, sizes[k], hdr, PAGEHDR + META_LEN) == 0) {
+                meta_parse(hdr, 1, UINT64_MAX, &m[1]);
+                if (!m[1].bad && m[1].psize == sizes[k])
+                    psize = sizes[k];
+            }
+        }
+    }
+    if (!psize) {
+        say(err, cap, path, size < 2 * 4096u
+                                ? "truncated: too short to hold LMDB's two meta pages"
+                                : "both meta pages are damaged: not an LMDB "
+                                  "file, or not one Satchel can repair");
+        return SATCHEL_E_DAMAGED;
+    }
+    for (i = 0; i < 2; i++) {
+        uint8_t hdr[64 + PAGEHDR];
+        if (size < i * psize + PAGEHDR + META_LEN ||
+            fs->read(fs->ctx, path, i * psize, hdr, PAGEHDR + META_LEN) != 0) {
+            memset(&m[i], 0, sizeof m[i]);
+            m[i].bad = "truncated";
+            continue;
+        }
+        meta_parse(hdr, i, size, &m[i]);
+        if (!m[i].bad && m[i].psize != psize)
+            m[i].bad = "page size differs from the other meta page";
+    }
+    if (!m[0].bad && !m[1].bad) {
+        uint64_t a = m[0].txnid, b = m[1].txnid;
+        if ((a == 0 && b == 0) || a == b + 1 || b == a + 1)
+            return 0;
+        say(err, cap, path, "the two meta pages disagree about the last "
+                            "commit; one of them is damaged");
+        return SATCHEL_E_DAMAGED;
+    }
+    if (m[0].bad && m[1].bad) {
+        if (!strcmp(m[0].bad, "truncated") || !strcmp(m[1].bad, "truncated")) {
+            uint64_t need = 0;
+            for (i = 0; i < 2; i++)
+                if (!strcmp(m[i].bad, "truncated") && m[i].last_pg &&
+                    (!need || (m[i].last_pg + 1) * psize < need))
+                    need = (m[i].last_pg + 1) * psize;
+            say(err, cap, path, "truncated: the file has ");
+            store_txt_num(err, cap, size);
+            store_txt(err, cap, " bytes but its last commit needs ");
+            store_txt_num(err, cap, need);
+        } else {
+            say(err, cap, path, "both meta pages are damaged (page 0: ");
+            store_txt(err, cap, m[0].bad);
+            store_txt(err, cap, "; page 1: ");
+            store_txt(err, cap, m[1].bad);
+            store_txt(err, cap, ")");
+        }
+        return SATCHEL_E_DAMAGED;
+    }
+    /* One sound meta page: fall back to its commit by writing over the
+     * damaged page a copy that names the commit before it, so that LMDB
+     * opens the sound one and its next commit replaces the copy. */
+    sound = m[0].bad ? 1 : 0;
+    bad = 1 - sound;
+    if (m[sound].txnid == 0 || m[sound].root[1] == PGNO_INVALID) {
+        say(err, cap, path, "meta page ");
+        store_txt_num(err, cap, (uint64_t)bad);
+        store_txt(err, cap, " is damaged (");
+        store_txt(err, cap, m[bad].bad);
+        store_txt(err, cap, ") and the other one holds an empty store: "
+                            "refusing to open it as empty");
+        return SATCHEL_E_DAMAGED;
+    }
+    if (!fs->write) {
+        say(err, cap, path, "meta page ");
+        store_txt_num(err, cap, (uint64_t)bad);
+        store_txt(err, cap, " is damaged (");
+        store_txt(err, cap, m[bad].bad);
+        store_txt(err, cap, ")");
+        return SATCHEL_E_DAMAGED;
+    }
+    {
+        uint8_t buf[PAGEHDR + META_LEN];
+        size_t txoff = PAGEHDR + 8 + 2 * W + 2 * DB_REC + W;
+        size_t t = (size_t)(m[sound].txnid - 1);
+        size_t pg = (size_t)bad;
+        if ((rc = fs->read(fs->ctx, path, (uint64_t)sound * psize, buf, sizeof buf)) ||
+            (memcpy(buf, &pg, W), memcpy(buf + txoff, &t, W),
+             rc = fs->write(fs->ctx, path, (uint64_t)bad * psize, buf, sizeof buf))) {
+            say(err, cap, path, "cannot repair a damaged meta page: ");
+            store_txt(err, cap, satchel_strerror(store_err(rc)));
+            return store_err(rc);
+        }
+    }
+    say(notice, ncap, path, "meta page ");
+    store_txt_num(notice, ncap, (uint64_t)bad);
+    store_txt(notice, ncap, " was damaged (");
+    store_txt(notice, ncap, m[bad].bad);
+    store_txt(notice, ncap, "); fell back to the commit in meta page ");
+    store_txt_num(notice, ncap, (uint64_t)sound);
+    store_txt(notice, ncap, " (transaction ");
+    store_txt_num(notice, ncap, m[sound].txnid);
+    store_txt(notice, ncap, "): changes from the last commit may be lost");
+    return 0;
+}
