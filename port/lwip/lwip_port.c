@@ -87,8 +87,12 @@ int satchel_port_lwip_abort(int family, const uint8_t remote[16],
             match = IP_IS_V4_VAL(pcb->remote_ip) &&
                     memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, remote, 4) == 0;
         else
+#if LWIP_IPV6
             match = IP_IS_V6_VAL(pcb->remote_ip) &&
                     memcmp(ip_2_ip6(&pcb->remote_ip)->addr, remote, 16) == 0;
+#else
+            match = 0;
+#endif
         if (match) {
             trace("cut: connection from port %u, resetting it", (unsigned)local_port);
             tcp_abort(pcb); /* err callback: the conn reports SATCHEL_E_IO */
@@ -253,10 +257,15 @@ static int connect_one(const satchel_lwip_addr *a, uint16_t port,
         ip_addr_set_ip4_u32_val(addr, lwip_htonl(a->v4));
         pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
     } else {
+#if LWIP_IPV6
         u32_t w[4];
         memcpy(w, a->v6, 16);
         IP_ADDR6(&addr, w[0], w[1], w[2], w[3]);
         pcb = tcp_new_ip_type(IPADDR_TYPE_V6);
+#else
+        free(c);
+        return SATCHEL_E_IO; /* no IPv6 on this board */
+#endif
     }
     if (!pcb) {
         free(c);

@@ -1,0 +1,34 @@
+/* MPS2 AN386 options: Satchel's (include/satchel/opt.h) and lwIP's
+ * (port/lwip/lwipopts.h), overriding their defaults for 4 MiB of SRAM, a
+ * 16 MiB PSRAM for the store map and QEMU's LAN9118. */
+#ifndef SATCHEL_BOARD_OPTS_H
+#define SATCHEL_BOARD_OPTS_H
+
+/* ---- Satchel ---- */
+/* The LMDB map lives in PSRAM (16 MiB, less the lock file's 64 KiB). */
+#define SATCHEL_OPT_STORE_MAP_SIZE (12ull * 1024u * 1024u)
+
+/* ---- lwIP ---- */
+/* IPv4 with DHCP from QEMU's user network; no IPv6 there. */
+#define LWIP_IPV6 0
+#define LWIP_UDP 1
+#define LWIP_DHCP 1
+#define MEMP_NUM_UDP_PCB 1
+#define MEM_ALIGNMENT 4
+/* QEMU's LAN9118 receive FIFO holds about 10.5 KB and drops frames when
+ * slirp sends more at once: a window of 6 segments keeps it from
+ * overflowing.  TLS still works below one 16 KB record, because the port
+ * acknowledges data as mbedTLS reads it. */
+#define TCP_WND (6 * TCP_MSS)
+#define TCP_SND_BUF (8 * 1024)
+#define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + TCP_MSS - 1) / TCP_MSS)
+#define MEMP_NUM_TCP_SEG 24
+#define MEMP_NUM_TCP_PCB 4
+#define MEMP_NUM_PBUF 8
+#define MEMP_NUM_ARP_QUEUE 4
+/* Received frames: a window plus what the app has not read yet. */
+#define PBUF_POOL_SIZE 12
+/* PBUF_RAM for segments tcp_write copies into (the send buffer). */
+#define MEM_SIZE (14 * 1024)
+
+#endif
