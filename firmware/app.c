@@ -276,6 +276,46 @@ int satchel_app_fetch_body(satchel_app *app, const char *folder, uint32_t uid,
     return session(app, &j, NULL, NULL, NULL, NULL);
 }
 
+int satchel_app_body_ensure(satchel_app *app, const satchel_folder *f,
+                            uint32_t uid, const char *section, uint64_t size,
+                            int *hit)
+{
+    satchel_body_info bi;
+    satchel_store_txn *t;
+    int rc;
+    *hit = satchel_store_body_info(app->store, NULL, f->id, uid, section, &bi) == 0 &&
+           bi.complete;
+    if (*hit) {
+        /* A hit counts as a use for LRU; a busy store only loses that. */
+        if (satchel_store_begin(app->store, &t) == 0) {
+            if (satchel_store_body_touch(t, f->id, uid, section, 1) < 0)
+                satchel_store_abort(t);
+            else
+                satchel_store_commit(t);
+        }
+        return 0;
+    }
+    {
+        satchel_cache_stats cs;
+        satchel_store_cache_stats(app->store, &cs);
+        if (cs.budget && size > cs.budget) {
+            snprintf(app->last_error, sizeof app->last_error,
+                     "part %s is %llu bytes, larger than the whole cache budget (%llu)",
+                     section, (unsigned long long)size,
+                     (unsigned long long)cs.budget);
+            return SATCHEL_E_RANGE;
+        }
+    }
+    if (app->cfg.offline || !app->cfg.host) {
+        snprintf(app->last_error, sizeof app->last_error,
+                 "%s %u part %s is not available offline", f->name, (unsigned)uid,
+                 section);
+        return SATCHEL_E_OFFLINE;
+    }
+    rc = satchel_app_fetch_body(app, f->name, uid, section, size);
+    return rc < 0 ? rc : 0;
+}
+
 static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                    void *ctx, next_job_fn next, void *next_arg)
 {

@@ -83,4 +83,14 @@ int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
 int satchel_app_fetch_body(satchel_app *app, const char *folder, uint32_t uid,
                            const char *section, uint64_t expected);
 
+/* Make sure part `section` (size bytes, encoded) of message uid in folder f
+ * is complete in the body cache: a cached part counts as used (LRU); a
+ * missing one is fetched.  *hit tells whether it was already there.
+ * Returns 0; SATCHEL_E_RANGE when the part is larger than the cache budget,
+ * SATCHEL_E_OFFLINE when it must be fetched and the app is offline, or the
+ * fetch's error.  On failure app->last_error says why. */
+int satchel_app_body_ensure(satchel_app *app, const satchel_folder *f,
+                            uint32_t uid, const char *section, uint64_t size,
+                            int *hit);
+
 #endif

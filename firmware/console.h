@@ -6,6 +6,7 @@
 #define SATCHEL_CONSOLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "app.h"
 
@@ -20,16 +21,52 @@ typedef struct satchel_console {
     int json;
     const char *store_path; /* shown by status */
     const char *stack;      /* "posix" or "lwip" */
+    int tty;                /* output is a terminal: never write raw bytes */
     char line[512];         /* output assembly */
     size_t line_len;
+    /* The key-value emitter's state (console_out.c). */
+    unsigned kv_depth;      /* JSON nesting */
+    uint32_t kv_more;       /* bit d: level d already has a member */
+    uint32_t kv_array;      /* bit d: level d is an array */
+    int kv_wrote;           /* part of this command's output is written */
 } satchel_console;
 
 void satchel_console_init(satchel_console *con, satchel_app *app,
                           const satchel_console_io *io, int json);
 
-/* Run one command line.  Returns 0 on success, or a negative satchel_err
- * after printing the error (text, or {"error":..} in JSON mode). */
+/* The longest command line, without its end: longer lines are refused
+ * whole, never cut into two commands. */
+#define SATCHEL_CONSOLE_LINE_MAX 1023u
+
+/* Run one command line (a trailing CR, LF or blanks are ignored).  Returns
+ * 0 on success, or a negative satchel_err after printing the error (text,
+ * or {"ok":false,"error":..,"code":N} in JSON mode). */
 int satchel_console_exec(satchel_console *con, const char *line);
+
+/* Line assembly for a byte stream (stdin, a UART).  A line longer than
+ * SATCHEL_CONSOLE_LINE_MAX is dropped whole, up to its end: no part of it
+ * ever runs as a command. */
+typedef struct satchel_console_reader {
+    char buf[SATCHEL_CONSOLE_LINE_MAX + 2]; /* the line, a CR, a NUL */
+    size_t len;
+    int overlong;   /* the current line passed the limit */
+} satchel_console_reader;
+
+/* Consume input from data[0..n); *used gets the bytes taken.  Returns 1
+ * with *line set to a complete line (NUL-terminated, without its CR LF,
+ * valid until the next call), 0 when all input was taken without ending a
+ * line, or SATCHEL_E_RANGE when a line over the limit ended (it was
+ * dropped).  At end of input, call with n = 0 to get a last line that had
+ * no line end (1), or 0. */
+int satchel_console_reader_feed(satchel_console_reader *r, const char *data,
+                                size_t n, size_t *used, const char **line);
+
+/* Report a line the reader dropped for its length (an error, like any
+ * failed command).  Returns SATCHEL_E_RANGE. */
+int satchel_console_reject_line(satchel_console *con);
+
+/* True when line is `quit` or `exit`, with any blanks around it. */
+int satchel_console_is_quit(const char *line);
 
 /* Split a "CMD; CMD" script and run each; returns the first failure (all
  * commands run regardless). */

@@ -2,6 +2,7 @@
  * firmware, over the POSIX port, with stdio as the console transport. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdint.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +23,111 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: satchel-sim --db DIR [--server HOST:PORT] [--security tls|starttls|none]\n"
             "                   [--ca FILE] [--user NAME] [--password-file FILE]\n"
-            "                   [--offline] [--json] [--fetch-window N] [--timeout MS] [--retries N]\n"
-            "                   [--cache-max BYTES] [--map-size BYTES]\n"
+            "                   [--offline] [--json] [--fetch-window N] [--timeout 30s] [--retries N]\n"
+            "                   [--cache-max SIZE] [--map-size SIZE]\n"
             "                   [--prefetch N --prefetch-folders A,B\n"
-            "                    --prefetch-max-size BYTES]\n"
+            "                    --prefetch-max-size SIZE]\n"
             "                   [--stack posix|lwip] [--link SPEC]\n"
             "                   [-c \"CMD; CMD; ...\"]\n"
             "Without -c, reads commands from standard input (try 'help').\n");
+}
+
+/* Numeric options: plain digits only (no sign, no blanks), within max. */
+static int parse_count(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        goto bad;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            goto bad;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p || v > max)
+        goto bad;
+    *out = v;
+    return 0;
+bad:
+    fprintf(stderr, "satchel-sim: --%s wants a whole number from 0 to %llu, not '%s'\n",
+            opt, (unsigned long long)max, s);
+    return -1;
+}
+
+/* A size: digits with an optional k, M or G (powers of 1024) or B. */
+static int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+    char num[32];
+    size_t n = strspn(s, "0123456789");
+    uint64_t v, mult = 1;
+    const char *suffix = s + n;
+    if (n == 0 || n >= sizeof num)
+        goto bad;
+    if (strcmp(suffix, "") == 0 || strcmp(suffix, "B") == 0)
+        mult = 1;
+    else if (strcmp(suffix, "k") == 0 || strcmp(suffix, "K") == 0 ||
+             strcmp(suffix, "KB") == 0 || strcmp(suffix, "KiB") == 0)
+        mult = 1024;
+    else if (strcmp(suffix, "M") == 0 || strcmp(suffix, "MB") == 0 ||
+             strcmp(suffix, "MiB") == 0)
+        mult = 1024 * 1024;
+    else if (strcmp(suffix, "G") == 0 || strcmp(suffix, "GB") == 0 ||
+             strcmp(suffix, "GiB") == 0)
+        mult = 1024ull * 1024 * 1024;
+    else
+        goto bad;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (parse_count(opt, num, UINT64_MAX / mult, &v) < 0)
+        return -1;
+    *out = v * mult;
+    return 0;
+bad:
+    fprintf(stderr, "satchel-sim: --%s wants a size such as 65536, 64k, 10M or 2G, "
+                    "not '%s'\n", opt, s);
+    return -1;
+}
+
+/* A duration: digits with ms, s, m or h; bare digits are milliseconds. */
+static int parse_duration_ms(const char *opt, const char *s, uint32_t *out)
+{
+    char num[32];
+    size_t n = strspn(s, "0123456789");
+    uint64_t v, mult;
+    const char *suffix = s + n;
+    if (n == 0 || n >= sizeof num)
+        goto bad;
+    if (strcmp(suffix, "") == 0 || strcmp(suffix, "ms") == 0)
+        mult = 1;
+    else if (strcmp(suffix, "s") == 0)
+        mult = 1000;
+    else if (strcmp(suffix, "m") == 0 || strcmp(suffix, "min") == 0)
+        mult = 60000;
+    else if (strcmp(suffix, "h") == 0)
+        mult = 3600000;
+    else
+        goto bad;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (parse_count(opt, num, UINT32_MAX / mult, &v) < 0)
+        return -1;
+    if (v == 0)
+        goto bad;
+    *out = (uint32_t)(v * mult);
+    return 0;
+bad:
+    fprintf(stderr, "satchel-sim: --%s wants a duration above zero such as 500ms, 30s, "
+                    "5m or 1h (bare numbers are milliseconds), not '%s'\n", opt, s);
+    return -1;
+}
+
+static int parse_u32_opt(const char *opt, const char *s, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    if (parse_count(opt, s, max, &v) < 0)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
 }
 
 static void out_write(void *ctx, const char *buf, size_t len)
@@ -204,14 +303,47 @@ int main(int argc, char **argv)
         case 'p': pwfile = optarg; break;
         case 'o': app.cfg.offline = 1; break;
         case 'j': json = 1; break;
-        case 'w': app.cfg.fetch_window = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 't': app.cfg.timeout_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'D': app.cfg.disable_caps = (uint32_t)strtoul(optarg, NULL, 0); break;
-        case 'M': app.cfg.cache_max = strtoull(optarg, NULL, 10); break;
-        case 'A': map_size = strtoull(optarg, NULL, 10); break;
-        case 'R': app.cfg.retries = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'P': app.cfg.prefetch_count = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'Z': app.cfg.prefetch_max_size = strtoull(optarg, NULL, 10); break;
+        case 'w':
+            if (parse_u32_opt("fetch-window", optarg, 100000, &app.cfg.fetch_window) < 0)
+                return 2;
+            break;
+        case 't':
+            if (parse_duration_ms("timeout", optarg, &app.cfg.timeout_ms) < 0)
+                return 2;
+            break;
+        case 'D': {
+            char *end;
+            unsigned long v;
+            errno = 0;
+            v = strtoul(optarg, &end, 0);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end || errno || v > UINT32_MAX) {
+                fprintf(stderr, "satchel-sim: --disable-caps wants a capability mask "
+                                "(e.g. 0x4), not '%s'\n", optarg);
+                return 2;
+            }
+            app.cfg.disable_caps = (uint32_t)v;
+            break;
+        }
+        case 'M':
+            if (parse_size("cache-max", optarg, &app.cfg.cache_max) < 0)
+                return 2;
+            break;
+        case 'A':
+            if (parse_size("map-size", optarg, &map_size) < 0)
+                return 2;
+            break;
+        case 'R':
+            if (parse_u32_opt("retries", optarg, 1000, &app.cfg.retries) < 0)
+                return 2;
+            break;
+        case 'P':
+            if (parse_u32_opt("prefetch", optarg, 100000, &app.cfg.prefetch_count) < 0)
+                return 2;
+            break;
+        case 'Z':
+            if (parse_size("prefetch-max-size", optarg, &app.cfg.prefetch_max_size) < 0)
+                return 2;
+            break;
         case 'F': app.cfg.prefetch_folders = optarg; break;
         case 'c': script = optarg; break;
         case 'N': stack = optarg; break;
@@ -295,22 +427,48 @@ int main(int argc, char **argv)
     satchel_console_init(&con, &app, &io, json);
     con.store_path = db;
     con.stack = app.port->name;
+    con.tty = isatty(1);
     if (script) {
         rc = satchel_console_run_script(&con, script);
     } else {
-        char line[1024];
-        int tty = isatty(0);
-        for (;;) {
+        static satchel_console_reader reader;
+        char chunk[4096];
+        int tty = isatty(0), quit = 0;
+        while (!quit) {
+            ssize_t got;
+            size_t at = 0;
             if (tty) {
                 fputs("satchel> ", stdout);
                 fflush(stdout);
             }
-            if (!fgets(line, sizeof line, stdin))
+            got = read(0, chunk, sizeof chunk);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
                 break;
-            if (strcmp(line, "quit\n") == 0 || strcmp(line, "exit\n") == 0)
+            /* got == 0 (end of input) flushes a last line without its end. */
+            do {
+                const char *line;
+                size_t used;
+                int r = satchel_console_reader_feed(&reader, chunk + at,
+                                                    (size_t)got - at, &used, &line);
+                at += used;
+                if (r == SATCHEL_E_RANGE) {
+                    satchel_console_reject_line(&con);
+                    rc = -1;
+                } else if (r == 1) {
+                    if (satchel_console_is_quit(line)) {
+                        quit = 1;
+                        break;
+                    }
+                    if (satchel_console_exec(&con, line) < 0 && rc == 0)
+                        rc = -1;
+                } else {
+                    break;
+                }
+            } while (at < (size_t)got || got == 0);
+            if (got == 0)
                 break;
-            if (satchel_console_exec(&con, line) < 0 && rc == 0)
-                rc = -1;
         }
     }
     satchel_store_close(app.store);
