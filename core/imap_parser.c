@@ -48,6 +48,7 @@ struct satchel_imap_parser {
     uint8_t is_status;    /* current response is a status response */
     uint8_t nargs;        /* top-level args seen (saturating) */
     uint8_t atom_brackets;
+    uint8_t fetch_resp;   /* "* n FETCH": '[' opens a section in an atom */
     uint8_t lit_nonsync;  /* '+' or '~' seen in a literal header */
     uint8_t code_seen;    /* a resp-text-code was read: '[' is now text */
     uint8_t limit;        /* the error was a size or depth limit */
@@ -96,6 +97,7 @@ static void begin_response(satchel_imap_parser *p)
     p->is_status = 0;
     p->code_seen = 0;
     p->nargs = 0;
+    p->fetch_resp = 0;
     p->arena_used = 0;
     p->stack[0].list = NULL;
     p->stack[0].tail = NULL;
@@ -200,7 +202,7 @@ static satchel_imap_arg *tok_finish(satchel_imap_parser *p, uint8_t type)
         p->resp.truncated = 1;
         return NULL;
     }
-    a->str = type == SATCHEL_ARG_NIL ? "" : s;
+    a->str = s; /* NIL keeps its spelling: in a LIST it may be a name */
     a->len = type == SATCHEL_ARG_NIL ? 0 : n;
     a->size = type == SATCHEL_ARG_NIL ? 0 : p->tok_size;
     if (p->tok_dropped) {
@@ -232,6 +234,13 @@ static void after_atom(satchel_imap_parser *p, satchel_imap_arg *a)
      * counts every top-level argument, strings and lists included). */
     if (p->depth != 0)
         return;
+    /* Brackets open a section (BODY[HEADER.FIELDS (A B)]<0>, spaces
+     * included) only in FETCH data; elsewhere '[' is an atom character
+     * and ']' an astring one (RFC 9051 ATOM-CHAR, ASTRING-CHAR), as in a
+     * mailbox name Dovecot sends unquoted: foo.[bar]. */
+    if (p->nargs == 2 && p->resp.kind == SATCHEL_RESP_UNTAGGED && a &&
+        satchel_imap_arg_is(a, "FETCH"))
+        p->fetch_resp = 1;
     if (p->nargs != 1 || p->resp.kind == SATCHEL_RESP_CONTINUE)
         return;
     if (!a) {
@@ -615,13 +624,13 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
                 break;
             }
             if (is_atom_char(c) || c == '[' || c == ']') {
-                if (c == ']') {
+                if (c == ']' && p->fetch_resp) {
                     fail(p, "unexpected ']'");
                     goto error;
                 }
                 tok_begin(p);
                 p->atom_brackets = 0;
-                if (c == '[')
+                if (c == '[' && p->fetch_resp)
                     p->atom_brackets = 1;
                 tok_put(p, c, p->max_line);
                 p->st = ST_ATOM;
@@ -649,17 +658,17 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
                 break;
             }
             if (c == '[') {
-                p->atom_brackets = 1;
+                p->atom_brackets = p->fetch_resp;
                 tok_put(p, c, p->max_line);
                 break;
             }
             if (c == ']' && p->stack[p->depth].is_code)
                 ends = 1;
-            else if (c == ']') {
+            else if (c == ']' && p->fetch_resp) {
                 fail(p, "unexpected ']' in atom");
                 goto error;
             }
-            if (!ends && is_atom_char(c)) {
+            if (!ends && (is_atom_char(c) || c == ']')) {
                 tok_put(p, c, p->max_line);
                 break;
             }
@@ -707,8 +716,15 @@ int satchel_imap_parser_feed(satchel_imap_parser *p, const uint8_t *data,
         case ST_LIT_SIZE:
             if (p->lit_nonsync == 2) {
                 if (c != '{') {
-                    fail(p, "malformed literal8");
-                    goto error;
+                    /* Not "~{": '~' was the first character of an atom
+                     * (a mailbox name such as ~peter/mail). */
+                    tok_begin(p);
+                    tok_put(p, '~', p->max_line);
+                    p->atom_brackets = 0;
+                    p->st = ST_ATOM;
+                    i--;
+                    p->line_len--;
+                    break;
                 }
                 p->lit_nonsync = 0;
                 break;
@@ -924,9 +940,12 @@ int satchel_imap_arg_string(const satchel_imap_arg *arg, const char **s,
     switch (arg->type) {
     case SATCHEL_ARG_ATOM:
     case SATCHEL_ARG_STRING:
-    case SATCHEL_ARG_NIL:
         *s = arg->str;
         *len = arg->len;
+        return 1;
+    case SATCHEL_ARG_NIL:
+        *s = "";
+        *len = 0;
         return 1;
     default:
         return 0;

@@ -37,7 +37,8 @@ typedef struct satchel_imap_arg {
     struct satchel_imap_arg *next;  /* next sibling, NULL at the end */
     struct satchel_imap_arg *child; /* LIST: first element or NULL */
     const char *str;                /* ATOM/STRING/TEXT bytes, NUL-terminated;
-                                       STRING may hold NULs: use len */
+                                       STRING may hold NULs: use len; NIL:
+                                       the atom as spelled ("nil"), len 0 */
     uint64_t size;                  /* STRING: full size (literal size);
                                        others: same as len */
     uint32_t len;                   /* bytes kept in str; LIST: elements */

@@ -212,7 +212,10 @@ static FZ_UNUSED void fz_check_args(const satchel_imap_arg *a, unsigned depth,
             fz_check_args(a->child, depth + 1, max_depth);
             break;
         case SATCHEL_ARG_NIL:
-            FZ_CHECK(a->len == 0 && a->size == 0 && a->str[0] == '\0',
+            /* str keeps the spelling ("nil", "NIL"): a LIST name. */
+            FZ_CHECK(a->len == 0 && a->size == 0 && (a->str[0] | 0x20) == 'n' &&
+                         (a->str[1] | 0x20) == 'i' && (a->str[2] | 0x20) == 'l' &&
+                         a->str[3] == '\0',
                      "NIL with len %u", a->len);
             break;
         default:

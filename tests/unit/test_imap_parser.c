@@ -52,7 +52,14 @@ static void dump_args(struct dump *d, const satchel_imap_arg *a)
             dput(d, a->str, a->len);
             break;
         case SATCHEL_ARG_NIL:
-            dputs(d, "NIL");
+            /* The spelling is kept (a LIST name may be "nil"). */
+            if (strcmp(a->str, "NIL") == 0) {
+                dputs(d, "NIL");
+            } else {
+                dputs(d, "NIL<");
+                dputs(d, a->str);
+                dputs(d, ">");
+            }
             break;
         case SATCHEL_ARG_STRING:
             if (a->flags & SATCHEL_ARG_F_LITERAL) {
@@ -264,6 +271,44 @@ static const struct fixture fixtures[] = {
     {"esearch and enabled",
      "* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3\r\n* ENABLED QRESYNC\r\n* VANISHED 405,407,410,425\r\n",
      "U|-|ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3\nU|-|ENABLED QRESYNC\nU|-|VANISHED 405,407,410,425\n"},
+    /* Mailbox names in every form a server may send (issue 12): brackets
+     * are plain characters outside FETCH data and response codes. */
+    {"list names with brackets (Dovecot sends them unquoted)",
+     "* LIST (\\HasNoChildren) \".\" foo.[bar\r\n* LIST () \".\" foo]bar\r\n"
+     "* LIST () \".\" [x]\r\n* LIST () \".\" a[b]c[d\r\n* LIST () \".\" a[b c]\r\n"
+     "* LSUB () \".\" [Gmail]\r\n* STATUS foo.[bar] (MESSAGES 3 UIDNEXT 9)\r\n",
+     "U|-|LIST (\\HasNoChildren) \".\" foo.[bar\nU|-|LIST () \".\" foo]bar\n"
+     "U|-|LIST () \".\" [x]\nU|-|LIST () \".\" a[b]c[d\nU|-|LIST () \".\" a[b c]\n"
+     "U|-|LSUB () \".\" [Gmail]\nU|-|STATUS foo.[bar] (MESSAGES 3 UIDNEXT 9)\n"},
+    {"brackets stay special in FETCH and codes",
+     "* 1 FETCH (BODY[HEADER.FIELDS (A B)]<0> {2}\r\nhi UID 3)\r\n"
+     "* OK [PERMANENTFLAGS (\\Seen [x)] t\r\n",
+     "U|-|1 FETCH (BODY[HEADER.FIELDS (A B)]<0> {2}\"hi\" UID 3)\n"
+     "U|OK|OK|code=PERMANENTFLAGS (\\Seen [x)|text=t\n"},
+    {"list name NIL (a folder, not an absent name) and NIL delimiter",
+     "* LIST () \"/\" NIL\r\n* LIST () NIL nil\r\n* LIST () \"/\" \"NIL\"\r\n"
+     "* LIST (\\Noselect) NIL Nil\r\n",
+     "U|-|LIST () \"/\" NIL\nU|-|LIST () NIL NIL<nil>\nU|-|LIST () \"/\" \"NIL\"\n"
+     "U|-|LIST (\\Noselect) NIL NIL<Nil>\n"},
+    {"list INBOX in any case, any delimiter",
+     "* LIST () \"/\" Inbox\r\n* LIST () \".\" inbox.Sub\r\n* LIST () \"\\\\\" \"a\\\\b\"\r\n"
+     "* LIST () \"&\" x&y\r\n* LIST () \"#\" \"#news#a\"\r\n",
+     "U|-|LIST () \"/\" Inbox\nU|-|LIST () \".\" inbox.Sub\nU|-|LIST () \"\\\" \"a\\b\"\n"
+     "U|-|LIST () \"&\" x&y\nU|-|LIST () \"#\" \"#news#a\"\n"},
+    {"list names with quotes, backslashes, spaces, 8-bit bytes",
+     "* LIST () \"/\" \"say \\\"hi\\\" \\\\ there\"\r\n"
+     "* LIST () \"/\" {10}\r\nbad \xff\xfe\x80 \"\\\r\n"
+     "* LIST () \"/\" \"  spaced  \"\r\n",
+     "U|-|LIST () \"/\" \"say \"hi\" \\ there\"\n"
+     "U|-|LIST () \"/\" {10}\"bad \xff\xfe\x80 \"\\\"\n"
+     "U|-|LIST () \"/\" \"  spaced  \"\n"},
+    {"list names in modified UTF-7",
+     "* LIST (\\HasNoChildren) \"/\" \"Donn&AOk-es/&AMk-t&AOk-\"\r\n"
+     "* LIST () \".\" Entw&APw-rfe\r\n* LIST () \"/\" ~peter/mail/&U,BTFw-/&ZeVnLIqe-\r\n"
+     "* LIST () \"/\" ~\r\n* 1 FETCH (BINARY[1] ~{2}\r\nab)\r\n",
+     "U|-|LIST (\\HasNoChildren) \"/\" \"Donn&AOk-es/&AMk-t&AOk-\"\n"
+     "U|-|LIST () \".\" Entw&APw-rfe\nU|-|LIST () \"/\" ~peter/mail/&U,BTFw-/&ZeVnLIqe-\n"
+     "U|-|LIST () \"/\" ~\nU|-|1 FETCH (BINARY[1] {2}\"ab\")\n"},
     {"8-bit UTF-8 in quoted string",
      "* LIST () \"/\" \"Entw\xc3\xbcrfe\"\r\n",
      "U|-|LIST () \"/\" \"Entw\xc3\xbcrfe\"\n"},
@@ -469,6 +514,30 @@ static void test_seqset(void)
     }
 }
 
+/* A 1,000-byte mailbox name, as a literal and as a quoted string, byte by
+ * byte: kept whole, not truncated. */
+static void test_long_names(void)
+{
+    static char in[4096], want[4096];
+    static struct dump whole, part;
+    static const size_t one = 1;
+    char name[1001];
+    size_t i, len;
+    int rc;
+    for (i = 0; i < 1000; i++)
+        name[i] = (char)('a' + i % 26);
+    name[1000] = '\0';
+    len = (size_t)snprintf(in, sizeof in,
+                           "* LIST () \"/\" {1000}\r\n%s\r\n* LIST () \"/\" \"%s\"\r\n",
+                           name, name);
+    snprintf(want, sizeof want, "U|-|LIST () \"/\" {1000}\"%s\"\nU|-|LIST () \"/\" \"%s\"\n",
+             name, name);
+    rc = feed(NULL, in, len, &len, 1, &whole, NULL);
+    CHECK(rc == 0 && strcmp(whole.buf, want) == 0, "1,000-byte names: %.200s", whole.buf);
+    rc = feed(NULL, in, len, &one, 1, &part, NULL);
+    CHECK(rc == 0 && strcmp(part.buf, want) == 0, "1,000-byte names byte by byte");
+}
+
 int main(void)
 {
     size_t i;
@@ -476,6 +545,7 @@ int main(void)
         check_fixture(&fixtures[i]);
     test_bad();
     test_limits();
+    test_long_names();
     test_args();
     test_seqset();
     printf("test_imap_parser: %d passed, %d failed\n", passed, failed);
