@@ -24,7 +24,7 @@ set(_lmdb_src ${_lmdb_dir}/libraries/liblmdb)
 add_compile_options(${SATCHEL_BOARD_CPU} -ffunction-sections -fdata-sections)
 add_link_options(${SATCHEL_BOARD_CPU})
 add_compile_definitions(SATCHEL_BOARD_OPTS MBEDTLS_CONFIG_FILE="mbedtls_config.h")
-include_directories(BEFORE ${SATCHEL_BOARD_INCLUDE})
+include_directories(${SATCHEL_BOARD_INCLUDE})
 
 # Third-party code: built, not linted (the project adds -Werror).
 file(GLOB _mbedtls_srcs ${_mbedtls_dir}/library/*.c)
@@ -36,7 +36,7 @@ target_include_directories(fw_mbedtls SYSTEM PUBLIC ${_mbedtls_dir}/include)
 # (patches/lmdb-0.9.24-idl-logn.patch, applied by scripts/fetch-firmware).
 add_library(fw_lmdb STATIC ${_lmdb_src}/mdb.c ${_lmdb_src}/midl.c)
 target_compile_options(fw_lmdb PRIVATE -w -include lmdb_board.h)
-target_compile_definitions(fw_lmdb PRIVATE MDB_IDL_LOGN=10 MDB_USE_ROBUST=0)
+target_compile_definitions(fw_lmdb PRIVATE MDB_IDL_LOGN=9 MDB_USE_ROBUST=0)
 target_include_directories(fw_lmdb SYSTEM PUBLIC ${_lmdb_src})
 
 file(GLOB _core_srcs ${SATCHEL_ROOT}/core/*.c)

@@ -57,6 +57,7 @@ static struct {
 /* ---- clock ---- */
 
 static uint32_t clock_last, clock_high;
+static uint64_t clock_base; /* ticks counted before the last chip reset */
 
 void clock_init(void)
 {
@@ -77,7 +78,7 @@ uint64_t board_now_us(void)
     if (now < clock_last)
         clock_high++;
     clock_last = now;
-    ticks = (uint64_t)clock_high << 32 | now;
+    ticks = clock_base + ((uint64_t)clock_high << 32 | now);
     __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
     return ticks / (BOARD_FREE_RUN_HZ / 1000000u);
 }
@@ -189,9 +190,15 @@ static int nic_start(void *ctx)
     (void)ctx;
     if (REG(BYTE_TEST) != 0x87654321u)
         return SATCHEL_E_IO;
+    /* A soft reset restarts FREE_RUN from 0: carry the time over. */
+    __asm__ volatile("cpsid i" ::: "memory");
+    clock_base += (uint64_t)clock_high << 32 | REG(FREE_RUN);
     REG(HW_CFG) = 1u; /* soft reset */
     while (REG(HW_CFG) & 1u)
         ;
+    clock_high = 0;
+    clock_last = REG(FREE_RUN);
+    __asm__ volatile("cpsie i" ::: "memory");
     while (!(REG(PMT_CTRL) & 1u))
         ;
     REG(INT_EN) = 0;

@@ -7,6 +7,13 @@
 /* ---- Satchel ---- */
 /* The LMDB map lives in PSRAM (16 MiB, less the lock file's 64 KiB). */
 #define SATCHEL_OPT_STORE_MAP_SIZE (12ull * 1024u * 1024u)
+/* LMDB without MDB_WRITEMAP copies every page a transaction dirties into
+ * the heap until the commit: smaller header windows (one transaction
+ * each) keep that peak down. */
+#define SATCHEL_OPT_FETCH_WINDOW 10
+/* One response's parse tree; ENVELOPE-sized responses fit. */
+#define SATCHEL_OPT_RESP_ARENA (16u * 1024u)
+#define SATCHEL_OPT_LITERAL_INLINE (4u * 1024u)
 
 /* ---- lwIP ---- */
 /* IPv4 with DHCP from QEMU's user network; no IPv6 there. */
@@ -27,8 +34,8 @@
 #define MEMP_NUM_PBUF 8
 #define MEMP_NUM_ARP_QUEUE 4
 /* Received frames: a window plus what the app has not read yet. */
-#define PBUF_POOL_SIZE 12
+#define PBUF_POOL_SIZE 8
 /* PBUF_RAM for segments tcp_write copies into (the send buffer). */
-#define MEM_SIZE (14 * 1024)
+#define MEM_SIZE (10 * 1024)
 
 #endif
