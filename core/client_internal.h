@@ -26,6 +26,7 @@ enum cmd_kind {
     K_ENABLE,
     K_LIST,
     K_SELECT,
+    K_BSELECT,   /* body: SELECT the message's folder */
     K_CHANGED,   /* UID FETCH .. CHANGEDSINCE */
     K_RECONCILE, /* UID FETCH 1:U-1 */
     K_NEWUIDS,   /* UID FETCH U:* (UID) */
@@ -150,6 +151,50 @@ struct replay {
     uint32_t found_uid;
 };
 
+/* What lives exactly as long as one connection.  satchel_client_connected
+ * resets all of it in one place (cl_conn_reset). */
+struct satchel_client;
+
+/* A job: one piece of the engine's work with its own commands (K_*),
+ * states (J_*) and state in the client.  The session hands each job the
+ * responses that belong to it; a new job is a new file with one of these
+ * and its entries in the kind and state tables of session.c.
+ *   untagged: data or a status response with a code, while the client is
+ *             in one of the job's states;
+ *   tagged:   the answer to one of the job's commands (its K_* kinds);
+ *   advance:  (jobs the app starts) send what can be sent now: called
+ *             after login and whenever a step completes;
+ *   resume:   (jobs the app starts) a new connection: go on from what is
+ *             committed.
+ * Each returns 0, or a negative satchel_err after cl_fail. */
+struct cl_job {
+    int (*untagged)(struct satchel_client *c, const satchel_imap_resp *r);
+    int (*tagged)(struct satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                  const satchel_imap_resp *r);
+    int (*advance)(struct satchel_client *c);
+    void (*resume)(struct satchel_client *c);
+};
+extern const struct cl_job cl_job_list, cl_job_sync, cl_job_body, cl_job_replay;
+
+struct cl_conn {
+    enum phase ph;
+    int tls_active;
+    int caps_known;
+    uint32_t caps;
+    int qresync_on;
+    int want_starttls;
+    int auth_sent;
+    int authed_started; /* post-login set-up (ENABLE) done */
+    int failed;
+    struct inflight inflight[MAX_INFLIGHT];
+    uint32_t n_inflight;
+    uint64_t last_activity;
+    uint8_t out[SATCHEL_OPT_OUTBUF];
+    size_t out_len, out_off;
+    uint64_t out_sent;  /* bytes of this connection handed to the port */
+    int cont_seen;      /* a "+" answered what was sent before it */
+};
+
 struct satchel_client {
     const satchel_allocator *alloc;
     satchel_store *store;
@@ -162,25 +207,12 @@ struct satchel_client {
     char user[MAX_USER];
     char pass[MAX_PASS];
 
-    /* connection */
-    enum phase ph;
-    int tls_active;
-    int caps_known;
-    uint32_t caps;
-    int qresync_on;
-    int want_starttls;
-    int auth_sent;
-    int failed;
+    /* Counters and the clock live across connections. */
     uint32_t next_tag;
-    struct inflight inflight[MAX_INFLIGHT];
-    uint32_t n_inflight;
-    uint64_t now, last_activity;
+    uint64_t now;
     satchel_counters ctr;
 
-    uint8_t out[SATCHEL_OPT_OUTBUF];
-    size_t out_len, out_off;
-    uint64_t out_sent;  /* bytes of this connection handed to the port */
-    int cont_seen;      /* a "+" answered what was sent before it */
+    struct cl_conn conn; /* reset by cl_conn_reset, nowhere else */
 
     /* job */
     enum job_state job;
@@ -196,8 +228,7 @@ struct satchel_client {
     struct body_job body;
     struct replay rp;
     int want_replay;
-    int authed_started; /* post-login set-up (ENABLE) done */
-    int job_kind;    /* 1 sync, 2 body */
+    const struct cl_job *top; /* the job the app started: sync or body */
     int interrupted; /* the job ended with the connection, unfinished */
     int window_cut;  /* ... in the middle of a header window */
     int resuming;    /* requeued after a lost connection */
@@ -227,6 +258,7 @@ int cl_fail(satchel_client *c, int rc, const char *what);
 int cl_txn(satchel_client *c);
 int cl_commit(satchel_client *c, int write_folder);
 int cl_job_advance(satchel_client *c);
+void cl_conn_reset(satchel_client *c, int tls_active, uint64_t now_ms);
 
 /* cmdq.c: the command writer */
 int cl_out_put(satchel_client *c, const void *p, size_t n);
@@ -250,30 +282,14 @@ void fetch_map_msg(const struct fetch_items *it, satchel_msg *m, char *hdr,
 
 /* job_list.c: LIST, roles, LIST-STATUS */
 int list_send(satchel_client *c);
-int list_on_list(satchel_client *c, const satchel_imap_arg *a);
-void list_on_status(satchel_client *c, const satchel_imap_arg *a);
-int list_tagged(satchel_client *c, int ok, const satchel_imap_resp *r);
 
 /* job_sync.c: folder sync */
-int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a, int truncated);
-int sync_on_vanished(satchel_client *c, const satchel_imap_arg *a);
-int sync_next_folder(satchel_client *c);
-int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
-                const satchel_imap_resp *r);
 
 /* job_body.c: body download */
 int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
               const uint8_t *data, size_t len);
-int body_on_fetch(satchel_client *c, const satchel_imap_arg *list);
-int body_pump(satchel_client *c);
-int body_select_tagged(satchel_client *c, int ok, const satchel_imap_resp *r);
-int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r);
 
 /* job_replay.c: offline queue replay */
-int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list);
-void replay_copyuid(satchel_client *c, const satchel_imap_arg *code);
 int replay_mkdirs(satchel_client *c);
-int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
-                  const satchel_imap_resp *r);
 
 #endif

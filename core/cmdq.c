@@ -6,20 +6,20 @@
 
 int cl_out_put(satchel_client *c, const void *p, size_t n)
 {
-    if (c->out_off > 0 && c->out_off == c->out_len) {
-        c->out_off = 0;
-        c->out_len = 0;
+    if (c->conn.out_off > 0 && c->conn.out_off == c->conn.out_len) {
+        c->conn.out_off = 0;
+        c->conn.out_len = 0;
     }
-    if (n > sizeof c->out - c->out_len) {
+    if (n > sizeof c->conn.out - c->conn.out_len) {
         /* Compact before giving up: sent bytes are dead. */
-        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-        c->out_len -= c->out_off;
-        c->out_off = 0;
-        if (n > sizeof c->out - c->out_len)
+        memmove(c->conn.out, c->conn.out + c->conn.out_off, c->conn.out_len - c->conn.out_off);
+        c->conn.out_len -= c->conn.out_off;
+        c->conn.out_off = 0;
+        if (n > sizeof c->conn.out - c->conn.out_len)
             return SATCHEL_E_RANGE;
     }
-    memcpy(c->out + c->out_len, p, n);
-    c->out_len += n;
+    memcpy(c->conn.out + c->conn.out_len, p, n);
+    c->conn.out_len += n;
     return 0;
 }
 
@@ -53,7 +53,7 @@ int cl_out_astring(satchel_client *c, const char *s)
     }
     if (!plain) {
         int rc;
-        if (!(c->caps & (SATCHEL_CAP_LITERAL_PLUS | SATCHEL_CAP_LITERAL_MINUS)))
+        if (!(c->conn.caps & (SATCHEL_CAP_LITERAL_PLUS | SATCHEL_CAP_LITERAL_MINUS)))
             return SATCHEL_E_NOTSUP;
         if ((rc = cl_out_str(c, "{")) < 0 || (rc = cl_out_u64(c, n)) < 0 ||
             (rc = cl_out_str(c, "+}\r\n")) < 0)
@@ -77,17 +77,18 @@ int cl_out_astring(satchel_client *c, const char *s)
 int cl_cmd_begin(satchel_client *c, uint8_t kind)
 {
     int rc;
-    if (c->n_inflight >= MAX_INFLIGHT)
+    if (c->conn.n_inflight >= MAX_INFLIGHT)
         return SATCHEL_E_BUSY;
     c->ctr.commands++;
     c->next_tag++;
-    c->inflight[c->n_inflight].tag = c->next_tag;
-    c->inflight[c->n_inflight].kind = kind;
-    c->inflight[c->n_inflight].arg = 0;
-    c->inflight[c->n_inflight].at = c->out_sent + (c->out_len - c->out_off);
-    c->n_inflight++;
-    if (c->n_inflight == 1)
-        c->last_activity = c->now;
+    c->conn.inflight[c->conn.n_inflight].tag = c->next_tag;
+    c->conn.inflight[c->conn.n_inflight].kind = kind;
+    c->conn.inflight[c->conn.n_inflight].arg = 0;
+    c->conn.inflight[c->conn.n_inflight].at =
+        c->conn.out_sent + (c->conn.out_len - c->conn.out_off);
+    c->conn.n_inflight++;
+    if (c->conn.n_inflight == 1)
+        c->conn.last_activity = c->now;
     if ((rc = cl_out_str(c, "S")) < 0 || (rc = cl_out_u64(c, c->next_tag)) < 0 ||
         (rc = cl_out_str(c, " ")) < 0)
         return rc;
@@ -111,17 +112,17 @@ int cl_count_inflight(const satchel_client *c, uint8_t kind)
 {
     uint32_t i;
     int n = 0;
-    for (i = 0; i < c->n_inflight; i++)
-        if (c->inflight[i].kind == kind)
+    for (i = 0; i < c->conn.n_inflight; i++)
+        if (c->conn.inflight[i].kind == kind)
             n++;
     return n;
 }
 
 void cl_remove_inflight(satchel_client *c, uint32_t i)
 {
-    for (; i + 1 < c->n_inflight; i++)
-        c->inflight[i] = c->inflight[i + 1];
-    c->n_inflight--;
+    for (; i + 1 < c->conn.n_inflight; i++)
+        c->conn.inflight[i] = c->conn.inflight[i + 1];
+    c->conn.n_inflight--;
 }
 
 int cl_out_uidset(satchel_client *c, const uint32_t *uids, uint32_t n)

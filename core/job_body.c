@@ -82,7 +82,7 @@ int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
 {
     satchel_client *c = ctx;
     struct body_job *b = &c->body;
-    if (c->job != J_BODY_FETCH || c->failed)
+    if (c->job != J_BODY_FETCH || c->conn.failed)
         return 0;
     if (off == 0) {
         uint64_t origin;
@@ -114,7 +114,7 @@ int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
     return 0;
 }
 
-int body_on_fetch(satchel_client *c, const satchel_imap_arg *list)
+static int body_on_fetch(satchel_client *c, const satchel_imap_arg *list)
 {
     struct body_job *b = &c->body;
     const satchel_imap_arg *k;
@@ -174,18 +174,18 @@ static int body_request(satchel_client *c)
         (rc = cl_out_u64(c, SATCHEL_OPT_BODY_REQUEST)) < 0 ||
         (rc = cl_out_str(c, ">)")) < 0 || (rc = cl_cmd_end(c)) < 0)
         return cl_fail(c, rc, "command buffer overflow");
-    c->inflight[c->n_inflight - 1].arg = b->next_req;
+    c->conn.inflight[c->conn.n_inflight - 1].arg = b->next_req;
     b->next_req += SATCHEL_OPT_BODY_REQUEST;
     return 0;
 }
 
 /* Keep up to two requests in flight while the end is not known to be
  * reached: the second hides the round trip on slow links. */
-int body_pump(satchel_client *c)
+static int body_pump(satchel_client *c)
 {
     struct body_job *b = &c->body;
     int rc;
-    while (!b->done && !c->failed && cl_count_inflight(c, K_BODYFETCH) < 2) {
+    while (!b->done && !c->conn.failed && cl_count_inflight(c, K_BODYFETCH) < 2) {
         if (b->expected && b->next_req > b->expected + SATCHEL_OPT_BODY_REQUEST &&
             cl_count_inflight(c, K_BODYFETCH) > 0)
             break; /* far past the announced size: wait for the answer */
@@ -195,7 +195,7 @@ int body_pump(satchel_client *c)
     return 0;
 }
 
-int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
+static int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
 {
     struct body_job *b = &c->body;
     int rc;
@@ -204,7 +204,7 @@ int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
                      r->text_len);
         return cl_fail(c, SATCHEL_E_SERVER, c->err_text);
     }
-    if (c->failed)
+    if (c->conn.failed)
         return c->job_rc;
     if ((rc = body_flush(c)) < 0)
         return rc;
@@ -271,13 +271,13 @@ int satchel_client_fetch_body(satchel_client *c, const char *folder,
     c->job_all = 0;
     c->job_rc = 0;
     c->err_text[0] = '\0';
-    c->job_kind = 2;
+    c->top = &cl_job_body;
     c->interrupted = 0;
     c->job = J_BODY_SELECT;
     return cl_job_advance(c);
 }
 
-int body_select_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
+static int body_select_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
 {
     if (!ok) {
         cl_set_error(c, SATCHEL_E_NOTFOUND, "cannot open folder", r->text,
@@ -287,3 +287,52 @@ int body_select_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
     c->job = J_BODY_FETCH;
     return body_pump(c);
 }
+
+static int body_tagged_any(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                           const satchel_imap_resp *r)
+{
+    (void)arg;
+    return kind == K_BSELECT ? body_select_tagged(c, ok, r) : body_tagged(c, ok, r);
+}
+
+static int body_untagged(satchel_client *c, const satchel_imap_resp *r)
+{
+    const satchel_imap_arg *a = r->args, *list;
+    uint32_t num;
+    /* a = seq "FETCH" (items) */
+    if (r->status != SATCHEL_STATUS_NONE || c->job != J_BODY_FETCH ||
+        satchel_imap_arg_u32(a, &num) < 0 || !a->next ||
+        !satchel_imap_arg_is(a->next, "FETCH") || !(list = a->next->next) ||
+        list->type != SATCHEL_ARG_LIST)
+        return 0;
+    return body_on_fetch(c, list);
+}
+
+/* SELECT the message's folder once nothing else is outstanding. */
+static int body_advance(satchel_client *c)
+{
+    int rc;
+    if (c->job != J_BODY_SELECT ||
+        c->conn.n_inflight > (uint32_t)cl_count_inflight(c, K_ENABLE))
+        return 0;
+    if ((rc = cl_cmd_begin(c, K_BSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
+        (rc = cl_out_astring(c, c->job_folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, rc == SATCHEL_E_NOTSUP ? rc : SATCHEL_E_RANGE,
+                       "cannot send SELECT");
+    return 0;
+}
+
+/* A new connection: ask again from the last committed chunk. */
+static void body_resume(satchel_client *c)
+{
+    satchel_body_info bi;
+    c->job = J_BODY_SELECT;
+    c->body.written = c->body.chunk_len = 0;
+    c->body.done = c->body.retry = c->body.seen = 0;
+    if (satchel_store_body_info(c->store, NULL, c->body.fid, c->body.uid,
+                                c->body.section, &bi) == 0)
+        c->body.committed = bi.stored;
+    c->body.next_req = c->body.committed;
+}
+
+const struct cl_job cl_job_body = {body_untagged, body_tagged_any, body_advance, body_resume};

@@ -46,7 +46,7 @@ static uint8_t role_from_name(const char *name, char delim)
 }
 
 
-int list_on_list(satchel_client *c, const satchel_imap_arg *a)
+static int list_on_list(satchel_client *c, const satchel_imap_arg *a)
 {
     /* a = "LIST" (attrs) delim name */
     const satchel_imap_arg *attrs = a->next, *delim, *name;
@@ -99,7 +99,7 @@ int list_on_list(satchel_client *c, const satchel_imap_arg *a)
     if (n == 5 && (s[0] | 0x20) == 'i' && (s[1] | 0x20) == 'n' &&
         (s[2] | 0x20) == 'b' && (s[3] | 0x20) == 'o' && (s[4] | 0x20) == 'x')
         role = SATCHEL_ROLE_INBOX;
-    if (role == SATCHEL_ROLE_NONE && !(c->caps & SATCHEL_CAP_SPECIAL_USE))
+    if (role == SATCHEL_ROLE_NONE && !(c->conn.caps & SATCHEL_CAP_SPECIAL_USE))
         role = role_from_name(f.name, f.delim);
     f.role = role;
     f.flags = flags;
@@ -116,7 +116,7 @@ int list_on_list(satchel_client *c, const satchel_imap_arg *a)
  * HIGHESTMODSEQ all equal the stored ones has nothing to sync.  Without
  * HIGHESTMODSEQ flag changes would be invisible, so such folders are
  * always selected. */
-void list_on_status(satchel_client *c, const satchel_imap_arg *a)
+static void list_on_status(satchel_client *c, const satchel_imap_arg *a)
 {
     const satchel_imap_arg *name = a->next, *list, *k;
     uint64_t messages = UINT64_MAX, uidnext = 0, uidvalidity = 0, hms = 0, v;
@@ -157,7 +157,7 @@ void list_on_status(satchel_client *c, const satchel_imap_arg *a)
          * SELECT would, so record it as a completed sync and select nothing. */
         f.uidvalidity = (uint32_t)uidvalidity;
         f.uidnext = (uint32_t)uidnext;
-        f.highestmodseq = (c->caps & SATCHEL_CAP_CONDSTORE) ? hms : 0;
+        f.highestmodseq = (c->conn.caps & SATCHEL_CAP_CONDSTORE) ? hms : 0;
         if (cl_txn(c) < 0 || satchel_store_folder_put(c->txn, &f) < 0 ||
             satchel_store_synced_mark(c->txn, f.id) < 0) {
             cl_fail(c, SATCHEL_E_STORE, "cannot store an empty folder's state");
@@ -206,12 +206,12 @@ int list_send(satchel_client *c)
     }
     c->list_gen = gen + 1;
     c->n_clean = 0;
-    if (c->caps & SATCHEL_CAP_LIST_EXTENDED) {
+    if (c->conn.caps & SATCHEL_CAP_LIST_EXTENDED) {
         /* RFC 5819: the state of every folder in the same round trip, so
          * unchanged folders need no SELECT at all. */
-        int su = (c->caps & SATCHEL_CAP_SPECIAL_USE) != 0;
-        int st = (c->caps & SATCHEL_CAP_LIST_STATUS) != 0;
-        int ms = st && (c->caps & SATCHEL_CAP_CONDSTORE);
+        int su = (c->conn.caps & SATCHEL_CAP_SPECIAL_USE) != 0;
+        int st = (c->conn.caps & SATCHEL_CAP_LIST_STATUS) != 0;
+        int ms = st && (c->conn.caps & SATCHEL_CAP_CONDSTORE);
         int rc;
         if (su || st) {
             if ((rc = cl_cmd_begin(c, K_LIST)) < 0 ||
@@ -230,9 +230,12 @@ int list_send(satchel_client *c)
 }
 
 /* The LIST (or LIST-STATUS) completed: sweep, then sync folder by folder. */
-int list_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
+static int list_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+                       const satchel_imap_resp *r)
 {
     int rc;
+    (void)kind;
+    (void)arg;
     if (!ok) {
         cl_set_error(c, SATCHEL_E_SERVER, "LIST failed", r->text, r->text_len);
         return cl_fail(c, SATCHEL_E_SERVER, c->err_text);
@@ -243,3 +246,17 @@ int list_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
     /* (cursor: "" for a new job, the last finished folder on resume) */
     return cl_job_advance(c);
 }
+
+static int list_untagged(satchel_client *c, const satchel_imap_resp *r)
+{
+    const satchel_imap_arg *a = r->args;
+    if (!a || !cl_count_inflight(c, K_LIST))
+        return 0;
+    if (satchel_imap_arg_is(a, "LIST"))
+        return list_on_list(c, a);
+    if (satchel_imap_arg_is(a, "STATUS"))
+        list_on_status(c, a);
+    return 0;
+}
+
+const struct cl_job cl_job_list = {list_untagged, list_tagged, NULL, NULL};

@@ -181,7 +181,7 @@ static int replay_finish_batch(satchel_client *c)
             rc = op_fail(c, op, r, "message no longer on the server");
         } else {
             if (op->type == SATCHEL_OP_MOVE && !r->mapped && op->message_id[0] &&
-                !(c->caps & SATCHEL_CAP_UIDPLUS) && r->exists) {
+                !(c->conn.caps & SATCHEL_CAP_UIDPLUS) && r->exists) {
                 /* Moved, but the server named no new UID: find it by
                  * Message-ID before anything queued for it replays. */
                 op->phase = 3;
@@ -245,7 +245,7 @@ static int replay_send(satchel_client *c)
 {
     static uint32_t uids[REPLAY_BATCH];
     uint32_t n, i, g, ngroups = 0;
-    int rc, move = (c->caps & SATCHEL_CAP_MOVE) != 0;
+    int rc, move = (c->conn.caps & SATCHEL_CAP_MOVE) != 0;
     satchel_op *op = &c->op;
 
     /* Moves are marked as sent first, so a retry after a crash knows the
@@ -323,7 +323,7 @@ static int replay_send(satchel_client *c)
                     (rc = cl_out_str(c, " +FLAGS.SILENT ")) < 0 ||
                     (rc = cl_out_flags(c, op->add, op->kw_add)) < 0 || (rc = cl_cmd_end(c)) < 0)
                     return cl_fail(c, rc, "command buffer overflow");
-                c->inflight[c->n_inflight - 1].arg = r->group;
+                c->conn.inflight[c->conn.n_inflight - 1].arg = r->group;
             }
             if (op->del || op->kw_del[0]) {
                 if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
@@ -331,7 +331,7 @@ static int replay_send(satchel_client *c)
                     (rc = cl_out_str(c, " -FLAGS.SILENT ")) < 0 ||
                     (rc = cl_out_flags(c, op->del, op->kw_del)) < 0 || (rc = cl_cmd_end(c)) < 0)
                     return cl_fail(c, rc, "command buffer overflow");
-                c->inflight[c->n_inflight - 1].arg = r->group;
+                c->conn.inflight[c->conn.n_inflight - 1].arg = r->group;
             }
             continue;
         }
@@ -343,7 +343,7 @@ static int replay_send(satchel_client *c)
                 return cl_fail(c, rc, "command buffer overflow");
             /* A COPY's source side waits for its OK: deleting after a
              * refused copy would lose the message. */
-            c->inflight[c->n_inflight - 1].arg = r->group | (move ? 0 : RCMD_COPY);
+            c->conn.inflight[c->conn.n_inflight - 1].arg = r->group | (move ? 0 : RCMD_COPY);
             continue;
         }
         if ((rc = replay_send_delete(c, r->group, uids, n)) < 0)
@@ -368,8 +368,8 @@ static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t 
         /* UID EXPUNGE waits for this OK: pipelined right behind the STORE,
          * Dovecot 2.3 was seen to answer OK and expunge nothing (a message
          * moved in earlier in the same session). */
-        c->inflight[c->n_inflight - 1].arg =
-            group | ((c->caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : 0);
+        c->conn.inflight[c->conn.n_inflight - 1].arg =
+            group | ((c->conn.caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : 0);
     }
     return 0;
 }
@@ -382,11 +382,11 @@ static int replay_send_expunge(satchel_client *c, uint32_t group)
     if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID EXPUNGE ")) < 0 ||
         (rc = cl_out_uidset(c, uids, n)) < 0 || (rc = cl_cmd_end(c)) < 0)
         return cl_fail(c, rc, "command buffer overflow");
-    c->inflight[c->n_inflight - 1].arg = group;
+    c->conn.inflight[c->conn.n_inflight - 1].arg = group;
     return 0;
 }
 
-int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list)
+static int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list)
 {
     const satchel_imap_arg *k;
     uint32_t uid = 0, flags = 0, i;
@@ -411,7 +411,7 @@ int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list)
     return 0;
 }
 
-void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
+static void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
 {
     const satchel_imap_arg *src = code->next ? code->next->next : NULL;
     const satchel_imap_arg *dst = src ? src->next : NULL;
@@ -419,7 +419,7 @@ void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
     uint32_t slo, shi, dlo, dhi, s, d;
     int a, b;
     if (!src || !dst || src->type != SATCHEL_ARG_ATOM || dst->type != SATCHEL_ARG_ATOM ||
-        !(c->caps & SATCHEL_CAP_UIDPLUS))
+        !(c->conn.caps & SATCHEL_CAP_UIDPLUS))
         return; /* (a server without UIDPLUS would not send it) */
     satchel_seqset_init(&si, src->str, src->len, UINT32_MAX);
     satchel_seqset_init(&di, dst->str, dst->len, UINT32_MAX);
@@ -504,7 +504,7 @@ static int replay_next(satchel_client *c)
     }
     if (c->rp.n == 0)
         return start_sync_after_replay(c);
-    if (!(c->caps & SATCHEL_CAP_MOVE)) {
+    if (!(c->conn.caps & SATCHEL_CAP_MOVE)) {
         /* A copy sent before a crash may have happened: look for it in the
          * destination before copying again, so a retry never duplicates. */
         uint32_t i;
@@ -546,12 +546,12 @@ int replay_mkdirs(satchel_client *c)
         at = op->id;
         if (op->state != SATCHEL_OP_PENDING || op->type != SATCHEL_OP_MKDIR)
             continue;
-        if (c->n_inflight + 2 >= MAX_INFLIGHT)
+        if (c->conn.n_inflight + 2 >= MAX_INFLIGHT)
             break;
         if ((rc = cl_cmd_begin(c, K_CREATE)) < 0 || (rc = cl_out_str(c, "CREATE ")) < 0 ||
             (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
             return cl_fail(c, SATCHEL_E_RANGE, "command buffer overflow");
-        c->inflight[c->n_inflight - 1].arg = op->id;
+        c->conn.inflight[c->conn.n_inflight - 1].arg = op->id;
         sent++;
     }
     if (!sent)
@@ -559,11 +559,13 @@ int replay_mkdirs(satchel_client *c)
     return 0;
 }
 
-int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                          const satchel_imap_resp *r)
 {
     int rc;
     uint32_t i;
+    if (kind == K_RCMD && ok && r->code && satchel_imap_arg_is(r->code, "COPYUID"))
+        replay_copyuid(c, r->code);
     switch (kind) {
     case K_CREATE: {
         satchel_op *op = &c->op;
@@ -679,3 +681,33 @@ int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         return 0;
     }
 }
+
+static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
+{
+    const satchel_imap_arg *a = r->args, *code = r->code;
+    uint32_t num;
+    if (r->status != SATCHEL_STATUS_NONE) {
+        if (code && c->job == J_REPLAY_SELECT &&
+            satchel_imap_arg_is(code, "UIDVALIDITY"))
+            satchel_imap_arg_u32(code->next, &c->rp.uidvalidity);
+        if (code && c->job == J_REPLAY_OPS && satchel_imap_arg_is(code, "COPYUID"))
+            replay_copyuid(c, code);
+        return 0;
+    }
+    if (satchel_imap_arg_is(a, "SEARCH")) {
+        if (c->job == J_REPLAY_VERIFY && cl_count_inflight(c, K_RVSEARCH) && a->next) {
+            c->rp.verify_found = 1;
+            if (satchel_imap_arg_u32(a->next, &c->rp.found_uid) < 0)
+                c->rp.found_uid = 0;
+        }
+        return 0;
+    }
+    /* a = seq "FETCH" (items) */
+    if (c->job == J_REPLAY_OPS && satchel_imap_arg_u32(a, &num) == 0 && a->next &&
+        satchel_imap_arg_is(a->next, "FETCH") && a->next->next &&
+        a->next->next->type == SATCHEL_ARG_LIST)
+        return replay_on_fetch(c, a->next->next);
+    return 0;
+}
+
+const struct cl_job cl_job_replay = {replay_untagged, replay_tagged, NULL, NULL};

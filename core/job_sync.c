@@ -61,7 +61,7 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
     return 0;
 }
 
-int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
+static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
                     int truncated)
 {
     /* a = seq "FETCH" (items) */
@@ -71,10 +71,6 @@ int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
     int in_select = c->job == J_SELECT || c->job == J_FOLLOW ||
                     c->job == J_WINDOWS;
 
-    if (list && list->type == SATCHEL_ARG_LIST && c->job == J_BODY_FETCH)
-        return body_on_fetch(c, list);
-    if (list && list->type == SATCHEL_ARG_LIST && c->job == J_REPLAY_OPS)
-        return replay_on_fetch(c, list);
     if (!list || list->type != SATCHEL_ARG_LIST || !in_select)
         return 0; /* not ours: unsolicited or outside a folder sync */
     fetch_map_items(list, &it);
@@ -168,7 +164,7 @@ static void reconcile_step(satchel_client *c, uint32_t uid)
     c->fs.merge_last = uid;
 }
 
-int sync_on_vanished(satchel_client *c, const satchel_imap_arg *a)
+static int sync_on_vanished(satchel_client *c, const satchel_imap_arg *a)
 {
     const satchel_imap_arg *set = a->next;
     satchel_seqset_iter it;
@@ -223,14 +219,14 @@ static int send_select(satchel_client *c)
     rc = cl_out_astring(c, f->name);
     if (rc < 0)
         return rc;
-    if (c->qresync_on && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
+    if (c->conn.qresync_on && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
         c->fs.used_qresync = 1;
         if ((rc = cl_out_str(c, " (QRESYNC (")) < 0 ||
             (rc = cl_out_u64(c, f->uidvalidity)) < 0 || (rc = cl_out_str(c, " ")) < 0 ||
             (rc = cl_out_u64(c, f->highestmodseq)) < 0 ||
             (rc = cl_out_str(c, "))")) < 0)
             return rc;
-    } else if (c->caps & SATCHEL_CAP_CONDSTORE) {
+    } else if (c->conn.caps & SATCHEL_CAP_CONDSTORE) {
         if ((rc = cl_out_str(c, " (CONDSTORE)")) < 0)
             return rc;
     }
@@ -239,7 +235,7 @@ static int send_select(satchel_client *c)
 
 /* Pick the next folder to sync: in name order after c->cursor, or the one
  * folder the job names. */
-int sync_next_folder(satchel_client *c)
+static int sync_next_folder(satchel_client *c)
 {
     int rc;
     for (;;) {
@@ -285,7 +281,7 @@ int sync_next_folder(satchel_client *c)
         rc = send_select(c);
         if (rc == SATCHEL_E_NOTSUP) {
             /* A name we cannot express without LITERAL+: report, go on. */
-            c->n_inflight--;
+            c->conn.n_inflight--;
             c->job = J_NEXT_FOLDER;
             sync_folder_event(c, SATCHEL_EV_FOLDER_ERROR, rc,
                               "folder name needs a literal the server does not allow");
@@ -312,12 +308,12 @@ static int send_window(satchel_client *c)
         (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
                          "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
         return rc;
-    c->inflight[c->n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
-    if (c->caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
+    c->conn.inflight[c->conn.n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
+    if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
         (rc = cl_out_str(c, " MODSEQ")) < 0)
         return rc;
     /* RFC 8970: a short preview with the headers, in the same round trip. */
-    if ((c->caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
+    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
         return rc;
     if ((rc = cl_out_str(c, ")")) < 0)
         return rc;
@@ -347,7 +343,7 @@ static int finish_folder(satchel_client *c)
             next = fs->f.uidnext;
         fs->f.uidnext = next;
         fs->f.highestmodseq =
-            (c->caps & SATCHEL_CAP_CONDSTORE) && !fs->nomodseq ? fs->hms : 0;
+            (c->conn.caps & SATCHEL_CAP_CONDSTORE) && !fs->nomodseq ? fs->hms : 0;
     }
     if (!fs->incomplete && (rc = satchel_store_synced_mark(c->txn, fs->f.id)) < 0)
         return cl_fail(c, rc, "cannot mark folder synced");
@@ -370,14 +366,14 @@ static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
         (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
                          "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
         return cl_fail(c, rc, "command buffer overflow");
-    if (c->caps & SATCHEL_CAP_CONDSTORE && !c->fs.nomodseq &&
+    if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !c->fs.nomodseq &&
         (rc = cl_out_str(c, " MODSEQ")) < 0)
         return cl_fail(c, rc, "command buffer overflow");
-    if ((c->caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
+    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
         return cl_fail(c, rc, "command buffer overflow");
     if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
         return cl_fail(c, rc, "command buffer overflow");
-    c->inflight[c->n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
+    c->conn.inflight[c->conn.n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
     return 0;
 }
 
@@ -520,7 +516,7 @@ static int after_select(satchel_client *c)
 
     c->job = J_FOLLOW;
     qresync_ok = fs->used_qresync && fs->hms && !fs->nomodseq;
-    condstore_ok = (c->caps & SATCHEL_CAP_CONDSTORE) && fs->hms &&
+    condstore_ok = (c->conn.caps & SATCHEL_CAP_CONDSTORE) && fs->hms &&
                    !fs->nomodseq && f->highestmodseq;
     if (U == 1) {
         fs->k_new = fs->exists;
@@ -606,7 +602,7 @@ int satchel_client_sync(satchel_client *c, const char *folder)
     if (folder && (strlen(folder) == 0 || strlen(folder) > SATCHEL_OPT_MAX_FOLDER_NAME))
         return SATCHEL_E_INVAL;
     c->job = J_QUEUED;
-    c->job_kind = 1;
+    c->top = &cl_job_sync;
     c->interrupted = 0;
     c->resuming = 0;
     c->done_cursor[0] = '\0';
@@ -623,7 +619,7 @@ int satchel_client_sync(satchel_client *c, const char *folder)
 }
 
 /* Tagged answers to the folder sync's commands. */
-int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
+static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                 const satchel_imap_resp *r)
 {
     int rc;
@@ -729,3 +725,100 @@ int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         return 0;
     }
 }
+
+/* The sync job: replay the queue, LIST, then folder by folder. */
+static int sync_advance(satchel_client *c)
+{
+    int rc;
+    satchel_folder f;
+    switch (c->job) {
+    case J_QUEUED:
+        if (c->resuming) {
+            /* Folders this job already finished stay finished. */
+            c->resuming = 0;
+            if (c->job_all && c->done_cursor[0]) {
+                c->want_replay = 0;
+                c->job = J_LIST;
+                rc = list_send(c);
+                memcpy(c->cursor, c->done_cursor, sizeof c->cursor);
+                return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+            }
+        }
+        if (c->want_replay) {
+            uint64_t pending = 0, failed = 0;
+            c->want_replay = 0;
+            satchel_store_queue_counts(c->store, &pending, &failed);
+            if (pending) {
+                c->rp.selected[0] = '\0';
+                return replay_mkdirs(c);
+            }
+        }
+        c->cursor[0] = '\0';
+        /* A single folder already known needs no LIST. */
+        if (!c->job_all &&
+            satchel_store_folder_get(c->store, NULL, c->job_folder, &f) == 0 &&
+            !(f.flags & SATCHEL_FOLDER_NOSELECT)) {
+            c->job = J_NEXT_FOLDER;
+            return cl_job_advance(c);
+        }
+        c->job = J_LIST;
+        rc = list_send(c);
+        return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+    case J_NEXT_FOLDER:
+        if (c->conn.n_inflight > (uint32_t)cl_count_inflight(c, K_ENABLE))
+            return 0;
+        return sync_next_folder(c);
+    default:
+        return 0;
+    }
+}
+
+/* A new connection: replay what is still queued, then sync on from the
+ * last finished folder. */
+static void sync_resume(satchel_client *c)
+{
+    /* A window that did not fit in the connection: smaller ones may. */
+    if (c->window_cut && c->fetch_window > 16)
+        c->fetch_window /= 2;
+    c->window_cut = 0;
+    c->job = J_QUEUED;
+    c->want_replay = 1;
+}
+
+static int sync_untagged(satchel_client *c, const satchel_imap_resp *r)
+{
+    const satchel_imap_arg *a = r->args, *code = r->code;
+    uint32_t num;
+    if (r->status != SATCHEL_STATUS_NONE) {
+        if (code && c->job == J_SELECT) {
+            if (satchel_imap_arg_is(code, "UIDVALIDITY"))
+                satchel_imap_arg_u32(code->next, &c->fs.uidvalidity);
+            else if (satchel_imap_arg_is(code, "UIDNEXT"))
+                satchel_imap_arg_u32(code->next, &c->fs.uidnext);
+            else if (satchel_imap_arg_is(code, "HIGHESTMODSEQ"))
+                satchel_imap_arg_u64(code->next, UINT64_MAX, &c->fs.hms);
+            else if (satchel_imap_arg_is(code, "NOMODSEQ"))
+                c->fs.nomodseq = 1;
+        }
+        return 0;
+    }
+    if (satchel_imap_arg_is(a, "VANISHED"))
+        return sync_on_vanished(c, a);
+    if (satchel_imap_arg_u32(a, &num) == 0 && a->next) {
+        const satchel_imap_arg *w = a->next;
+        if (satchel_imap_arg_is(w, "EXISTS")) {
+            if (c->job == J_SELECT)
+                c->fs.exists = num;
+        } else if (satchel_imap_arg_is(w, "EXPUNGE")) {
+            /* Sequence-numbered expunge: we do not map sequence numbers to
+             * UIDs, so let the next sync reconcile. */
+            if (c->job == J_FOLLOW || c->job == J_WINDOWS || c->job == J_SELECT)
+                c->fs.incomplete = 1;
+        } else if (satchel_imap_arg_is(w, "FETCH")) {
+            return sync_on_fetch(c, a, r->truncated);
+        }
+    }
+    return 0;
+}
+
+const struct cl_job cl_job_sync = {sync_untagged, sync_tagged, sync_advance, sync_resume};

@@ -86,70 +86,117 @@ static void add_counters(satchel_counters *a, const satchel_counters *b)
 /* Work to start once the current job is done, in the same session. */
 typedef int (*next_job_fn)(satchel_app *app, satchel_client *c, void *arg);
 
-static int run(satchel_app *app, struct link *l, satchel_client *c,
-               next_job_fn next, void *next_arg)
+/* The link of the open session, as start_tls and the send/recv helpers
+ * take it. */
+static struct link app_link(satchel_app *app)
+{
+    struct link l;
+    l.app = app;
+    l.conn = app->conn;
+    l.tls = app->tls;
+    return l;
+}
+
+static uint32_t cfg_timeout(const satchel_app *app)
+{
+    return app->cfg.timeout_ms ? app->cfg.timeout_ms : SATCHEL_OPT_TIMEOUT_MS;
+}
+
+int satchel_app_step(satchel_app *app, uint32_t wait_ms)
 {
     const satchel_port *port = app->port;
-    uint32_t timeout = app->cfg.timeout_ms ? app->cfg.timeout_ms
-                                           : SATCHEL_OPT_TIMEOUT_MS;
-    int logout_sent = 0;
+    satchel_client *c = app->client;
+    struct link l;
+    uint32_t timeout = cfg_timeout(app);
+    int w, rc;
+    uint64_t now;
+    long n;
+
+    if (!c || !app->conn)
+        return SATCHEL_E_INVAL;
+    l = app_link(app);
+    now = port->now_ms(port->ctx);
+    if ((rc = satchel_client_tick(c, now)) < 0)
+        return rc;
+    w = satchel_client_want(c);
+    if (w & SATCHEL_WANT_CLOSE)
+        return satchel_client_result(c);
+    if (w & SATCHEL_WANT_STARTTLS) {
+        rc = start_tls(&l, timeout);
+        app->tls = l.tls;
+        if (rc < 0)
+            return rc;
+        if ((rc = satchel_client_starttls_done(c)) < 0)
+            return rc;
+        return 1;
+    }
+    if (w & SATCHEL_WANT_WRITE) {
+        const uint8_t *p;
+        size_t len = satchel_client_pending(c, &p);
+        n = link_send(&l, p, len);
+        if (n == SATCHEL_E_AGAIN) {
+            if (port->wait(l.conn, 1, timeout) == 0)
+                return SATCHEL_E_TIMEOUT;
+            return 1;
+        }
+        if (n < 0)
+            return (int)n;
+        satchel_client_sent(c, (size_t)n);
+        return 1;
+    }
+    if (!l.tls || satchel_tls_pending(l.tls) == 0) {
+        uint32_t t = satchel_client_next_timeout(c, now);
+        rc = port->wait(l.conn, 0, t < wait_ms ? t + 1 : wait_ms);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return 1; /* the next tick decides whether that was too long */
+    }
+    n = link_recv(&l, app->buf, sizeof app->buf);
+    if (n == SATCHEL_E_AGAIN)
+        return 1;
+    if (n <= 0) {
+        satchel_client_closed(c, n == 0 ? SATCHEL_E_IO : (int)n);
+        return satchel_client_result(c);
+    }
+    rc = satchel_client_recv(c, app->buf, (size_t)n, port->now_ms(port->ctx));
+    if (rc < 0 && SATCHEL_ERR_IS_FATAL(rc))
+        return rc;
+    return 1;
+}
+
+int satchel_app_idle(const satchel_app *app)
+{
+    return app->client && app->conn && satchel_client_idle(app->client) &&
+           !(satchel_client_want(app->client) & SATCHEL_WANT_WRITE);
+}
+
+/* Work to start once the current job is done, in the same session. */
+typedef int (*next_job_fn)(satchel_app *app, satchel_client *c, void *arg);
+
+/* Connect-job-logout: step until the connection closes, starting the next
+ * job or logging out whenever the client is idle. */
+static int run(satchel_app *app, next_job_fn next, void *next_arg)
+{
+    satchel_client *c = app->client;
+    int logout_sent = 0, rc;
 
     for (;;) {
-        int w = satchel_client_want(c), rc;
-        uint64_t now = port->now_ms(port->ctx);
-        long n;
-
-        if ((rc = satchel_client_tick(c, now)) < 0)
+        int w = satchel_client_want(c);
+        if ((rc = satchel_client_tick(c, app->port->now_ms(app->port->ctx))) < 0)
             return rc;
-        if (w & SATCHEL_WANT_CLOSE)
-            return satchel_client_result(c);
-        if (w & SATCHEL_WANT_STARTTLS) {
-            if ((rc = start_tls(l, timeout)) < 0)
-                return rc;
-            if ((rc = satchel_client_starttls_done(c)) < 0)
-                return rc;
-            continue;
-        }
-        if (w & SATCHEL_WANT_WRITE) {
-            const uint8_t *p;
-            size_t len = satchel_client_pending(c, &p);
-            n = link_send(l, p, len);
-            if (n == SATCHEL_E_AGAIN) {
-                if (port->wait(l->conn, 1, timeout) == 0)
-                    return SATCHEL_E_TIMEOUT;
+        if (!(w & (SATCHEL_WANT_CLOSE | SATCHEL_WANT_STARTTLS | SATCHEL_WANT_WRITE))) {
+            if (!logout_sent && satchel_client_idle(c) && next &&
+                satchel_client_result(c) == 0 && next(app, c, next_arg) > 0)
                 continue;
+            if (!logout_sent && satchel_client_idle(c)) {
+                logout_sent = 1;
+                if (satchel_client_logout(c) == 0)
+                    continue;
             }
-            if (n < 0)
-                return (int)n;
-            satchel_client_sent(c, (size_t)n);
-            continue;
         }
-        if (!logout_sent && satchel_client_idle(c) && next &&
-            satchel_client_result(c) == 0 && next(app, c, next_arg) > 0)
-            continue;
-        if (!logout_sent && satchel_client_idle(c)) {
-            logout_sent = 1;
-            if (satchel_client_logout(c) == 0)
-                continue;
-        }
-        if (!l->tls || satchel_tls_pending(l->tls) == 0) {
-            uint32_t t = satchel_client_next_timeout(c, now);
-            rc = port->wait(l->conn, 0, t < timeout ? t + 1 : timeout);
-            if (rc < 0)
-                return rc;
-            if (rc == 0)
-                continue; /* tick decides whether that was too long */
-        }
-        n = link_recv(l, app->buf, sizeof app->buf);
-        if (n == SATCHEL_E_AGAIN)
-            continue;
-        if (n <= 0) {
-            satchel_client_closed(c, n == 0 ? SATCHEL_E_IO : (int)n);
-            return satchel_client_result(c);
-        }
-        rc = satchel_client_recv(c, app->buf, (size_t)n,
-                                 port->now_ms(port->ctx));
-        if (rc < 0 && SATCHEL_ERR_IS_FATAL(rc))
+        rc = satchel_app_step(app, cfg_timeout(app));
+        if (rc <= 0)
             return rc;
     }
 }
@@ -171,6 +218,10 @@ static int start_job(satchel_client *c, const struct job *j)
 
 static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                    void *ctx, next_job_fn next, void *next_arg);
+static int client_create(satchel_app *app, satchel_event_cb cb, void *ctx);
+static int link_open(satchel_app *app);
+static void link_close(satchel_app *app, int clean);
+static void session_end(satchel_app *app, uint64_t t0);
 
 /* ---- prefetch: a queue walked inside the sync session ---- */
 
@@ -316,19 +367,10 @@ int satchel_app_body_ensure(satchel_app *app, const satchel_folder *f,
     return rc < 0 ? rc : 0;
 }
 
-static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
-                   void *ctx, next_job_fn next, void *next_arg)
+/* Reset the per-session report and check that a session can start. */
+static int session_begin(satchel_app *app, uint64_t *t0)
 {
-    satchel_client_config cc;
-    satchel_client *c = NULL;
-    struct link l;
-    uint32_t timeout = app->cfg.timeout_ms ? app->cfg.timeout_ms
-                                           : SATCHEL_OPT_TIMEOUT_MS;
-    uint32_t attempt, backoff_exp = 0;
-    uint64_t seen_in = 0;
-    int rc, started = 0;
-
-    uint64_t t0 = app->port->now_ms(app->port->ctx);
+    *t0 = app->port->now_ms(app->port->ctx);
     app->last_error[0] = '\0';
     memset(&app->last, 0, sizeof app->last);
     app->ttfb_ms = 0;
@@ -339,11 +381,18 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                                   : "no server configured");
         return app->last_rc = SATCHEL_E_OFFLINE;
     }
+    return 0;
+}
+
+static int client_create(satchel_app *app, satchel_event_cb cb, void *ctx)
+{
+    satchel_client_config cc;
+    int rc;
     memset(&cc, 0, sizeof cc);
     cc.security = app->cfg.security;
     cc.user = app->cfg.user;
     cc.password = app->cfg.password;
-    cc.timeout_ms = timeout;
+    cc.timeout_ms = cfg_timeout(app);
     cc.fetch_window = app->cfg.fetch_window;
     cc.disable_caps = app->cfg.disable_caps;
     if (!cc.user || !cc.password) {
@@ -351,55 +400,113 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                  "no user or password configured");
         return app->last_rc = SATCHEL_E_INVAL;
     }
-    rc = satchel_client_new(app->alloc, &cc, app->store, &c);
+    rc = satchel_client_new(app->alloc, &cc, app->store, &app->client);
     if (rc < 0) {
         snprintf(app->last_error, sizeof app->last_error, "cannot create client: %s",
                  satchel_strerror(rc));
         return app->last_rc = rc;
     }
-    satchel_client_set_event_cb(c, cb, ctx);
+    satchel_client_set_event_cb(app->client, cb, ctx);
+    return 0;
+}
+
+/* Open the connection (and TLS, when implicit) and tell the client. */
+static int link_open(satchel_app *app)
+{
+    struct link l;
+    uint32_t timeout = cfg_timeout(app);
+    int rc;
+    memset(&l, 0, sizeof l);
+    l.app = app;
+    app->conn = NULL;
+    app->tls = NULL;
+    rc = app->port->open(app->port->ctx, app->cfg.host, app->cfg.port, timeout,
+                         &l.conn);
+    app->conn = l.conn;
+    if (rc < 0) {
+        app->conn = NULL;
+        snprintf(app->last_error, sizeof app->last_error,
+                 "cannot connect to %s:%u: %s", app->cfg.host,
+                 (unsigned)app->cfg.port, satchel_strerror(rc));
+        return rc;
+    }
+    app->tls_version[0] = app->tls_cipher[0] = '\0';
+    if (app->cfg.security == SATCHEL_SECURITY_TLS) {
+        rc = start_tls(&l, timeout);
+        app->tls = l.tls;
+        if (rc < 0)
+            return rc;
+    }
+    satchel_client_connected(app->client, app->port->now_ms(app->port->ctx),
+                             app->cfg.security == SATCHEL_SECURITY_TLS);
+    return 0;
+}
+
+static void link_close(satchel_app *app, int clean)
+{
+    if (app->tls) {
+        if (clean)
+            satchel_tls_close(app->tls);
+        satchel_tls_free(app->tls);
+        app->tls = NULL;
+    }
+    if (app->conn)
+        app->port->close(app->conn);
+    app->conn = NULL;
+}
+
+/* The session's figures into the app's report; the client goes away. */
+static void session_end(satchel_app *app, uint64_t t0)
+{
+    satchel_client *c = app->client;
+    app->caps = satchel_client_caps(c);
+    satchel_client_replay_counts(c, &app->replayed, &app->replay_failed);
+    satchel_client_get_counters(c, &app->last);
+    add_counters(&app->total, &app->last);
+    app->session_ms = (uint32_t)(app->port->now_ms(app->port->ctx) - t0);
+    if (app->last.body_first_ms > t0)
+        app->ttfb_ms = (uint32_t)(app->last.body_first_ms - t0);
+    app->syncs++;
+    satchel_client_free(c);
+    app->client = NULL;
+}
+
+static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
+                   void *ctx, next_job_fn next, void *next_arg)
+{
+    satchel_client *c;
+    uint32_t attempt, backoff_exp = 0;
+    uint64_t seen_in = 0, t0;
+    int rc, started = 0;
+
+    if (app->client)
+        return SATCHEL_E_BUSY; /* a kept session is open: use its calls */
+    if ((rc = session_begin(app, &t0)) < 0 || (rc = client_create(app, cb, ctx)) < 0)
+        return rc;
+    c = app->client;
     for (attempt = 0;; attempt++) {
-        memset(&l, 0, sizeof l);
-        l.app = app;
         app->last_error[0] = '\0';
-        rc = app->port->open(app->port->ctx, app->cfg.host, app->cfg.port, timeout,
-                             &l.conn);
-        if (rc < 0) {
-            snprintf(app->last_error, sizeof app->last_error,
-                     "cannot connect to %s:%u: %s", app->cfg.host,
-                     (unsigned)app->cfg.port, satchel_strerror(rc));
-        } else {
-            app->tls_version[0] = app->tls_cipher[0] = '\0';
-            if (app->cfg.security != SATCHEL_SECURITY_TLS ||
-                (rc = start_tls(&l, timeout)) == 0) {
-                satchel_client_connected(c, app->port->now_ms(app->port->ctx),
-                                         app->cfg.security == SATCHEL_SECURITY_TLS);
-                if (!started) {
-                    started = 1;
-                    rc = start_job(c, job);
-                    if (rc < 0)
-                        snprintf(app->last_error, sizeof app->last_error, "%s",
-                                 satchel_strerror(rc));
-                }
-                if (rc >= 0)
-                    rc = run(app, &l, c, next, next_arg);
-                if (rc < 0 && !app->last_error[0])
+        rc = link_open(app);
+        if (rc == 0) {
+            if (!started) {
+                started = 1;
+                rc = start_job(c, job);
+                if (rc < 0)
                     snprintf(app->last_error, sizeof app->last_error, "%s",
-                             satchel_client_error_text(c));
-                if (rc == 0 && satchel_client_result(c) < 0) {
-                    rc = satchel_client_result(c);
-                    snprintf(app->last_error, sizeof app->last_error, "%s",
-                             satchel_client_error_text(c));
-                }
+                             satchel_strerror(rc));
+            }
+            if (rc >= 0)
+                rc = run(app, next, next_arg);
+            if (rc < 0 && !app->last_error[0])
+                snprintf(app->last_error, sizeof app->last_error, "%s",
+                         satchel_client_error_text(c));
+            if (rc == 0 && satchel_client_result(c) < 0) {
+                rc = satchel_client_result(c);
+                snprintf(app->last_error, sizeof app->last_error, "%s",
+                         satchel_client_error_text(c));
             }
         }
-        if (l.tls) {
-            if (rc == 0)
-                satchel_tls_close(l.tls);
-            satchel_tls_free(l.tls);
-        }
-        if (l.conn)
-            app->port->close(l.conn);
+        link_close(app, rc == 0);
         /* A lost link (cut, reset, silence, TLS torn mid-record) is retried
          * with bounded exponential back-off and jitter; the job resumes from
          * what it committed.  Refusals (certificate, login, security) are
@@ -412,6 +519,7 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
             uint32_t base = app->cfg.backoff_ms ? app->cfg.backoff_ms : 500u;
             uint32_t wait;
             satchel_counters now_ctr;
+            uint8_t r[2] = {0, 0};
             /* A connection that moved a fair amount of data made progress:
              * the link works, so start the back-off over. */
             satchel_client_get_counters(c, &now_ctr);
@@ -420,7 +528,6 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
             seen_in = now_ctr.bytes_in;
             wait = base << (backoff_exp < 6 ? backoff_exp : 6);
             backoff_exp++;
-            uint8_t r[2] = {0, 0};
             if (wait > 30000u)
                 wait = 30000u;
             app->port->entropy(app->port->ctx, r, sizeof r);
@@ -430,17 +537,66 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                 app->port->sleep_ms(app->port->ctx, wait);
         }
     }
-    app->caps = satchel_client_caps(c);
-    satchel_client_replay_counts(c, &app->replayed, &app->replay_failed);
-    satchel_client_get_counters(c, &app->last);
-    add_counters(&app->total, &app->last);
-    app->session_ms = (uint32_t)(app->port->now_ms(app->port->ctx) - t0);
-    if (app->last.body_first_ms > t0)
-        app->ttfb_ms = (uint32_t)(app->last.body_first_ms - t0);
-    app->syncs++;
-    satchel_client_free(c);
+    session_end(app, t0);
     if (rc < 0 && !app->last_error[0])
         snprintf(app->last_error, sizeof app->last_error, "%s",
                  satchel_strerror(rc));
+    return app->last_rc = rc;
+}
+
+/* ---- a session kept open between commands ---- */
+
+int satchel_app_connect(satchel_app *app, satchel_event_cb cb, void *ctx)
+{
+    int rc;
+    if (app->conn)
+        return SATCHEL_E_BUSY;
+    if (!app->client) {
+        if ((rc = session_begin(app, &app->kept_t0)) < 0 ||
+            (rc = client_create(app, cb, ctx)) < 0)
+            return rc;
+    } else {
+        satchel_client_set_event_cb(app->client, cb, ctx);
+    }
+    app->last_error[0] = '\0';
+    if ((rc = link_open(app)) < 0) {
+        link_close(app, 0);
+        return app->last_rc = rc;
+    }
+    return 0;
+}
+
+int satchel_app_start_sync(satchel_app *app, const char *folder)
+{
+    if (!app->client)
+        return SATCHEL_E_INVAL;
+    return satchel_client_sync(app->client, folder);
+}
+
+int satchel_app_start_body(satchel_app *app, const char *folder, uint32_t uid,
+                           const char *section, uint64_t expected)
+{
+    if (!app->client)
+        return SATCHEL_E_INVAL;
+    return satchel_client_fetch_body(app->client, folder, uid, section, expected);
+}
+
+int satchel_app_disconnect(satchel_app *app)
+{
+    int rc = 0;
+    if (!app->client)
+        return SATCHEL_E_INVAL;
+    if (app->conn) {
+        if (satchel_client_logout(app->client) == 0)
+            while ((rc = satchel_app_step(app, cfg_timeout(app))) > 0)
+                ;
+        if (rc == 0 && satchel_client_result(app->client) < 0)
+            rc = satchel_client_result(app->client);
+        if (rc < 0)
+            snprintf(app->last_error, sizeof app->last_error, "%s",
+                     satchel_client_error_text(app->client));
+        link_close(app, rc == 0);
+    }
+    session_end(app, app->kept_t0);
     return app->last_rc = rc;
 }

@@ -10,6 +10,7 @@
 #include "satchel/client.h"
 #include "satchel/port.h"
 #include "satchel/store.h"
+#include "satchel/tls.h"
 
 typedef struct satchel_app_config {
     const char *host;     /* NULL: no server configured (offline only) */
@@ -71,6 +72,12 @@ typedef struct satchel_app {
     uint32_t replayed, replay_failed; /* queue entries, last session */
     uint32_t reconnects;         /* since start */
     uint8_t buf[16384];
+    /* The open session: set by satchel_app_connect (or inside
+     * satchel_app_sync), cleared by satchel_app_disconnect. */
+    satchel_client *client;
+    satchel_conn *conn;
+    satchel_tls *tls;
+    uint64_t kept_t0;
 } satchel_app;
 
 /* Connect, authenticate, sync one folder (or all when folder is NULL),
@@ -92,5 +99,55 @@ int satchel_app_fetch_body(satchel_app *app, const char *folder, uint32_t uid,
 int satchel_app_body_ensure(satchel_app *app, const satchel_folder *f,
                             uint32_t uid, const char *section, uint64_t size,
                             int *hit);
+
+/* A session kept open between commands, for a device that stays online.
+ * The calls never block for longer than one event (the TCP connect and a
+ * TLS handshake count as one event each):
+ *
+ *   satchel_app_connect(app, cb, ctx);          connect; login follows
+ *   satchel_app_start_sync(app, NULL);          or _start_body, any time
+ *   for (;;) {
+ *       rc = satchel_app_step(app, 50);         one event, then return
+ *       if (rc <= 0) break;                     closed (0) or failed (< 0)
+ *       if (satchel_app_idle(app)) ...          logged in, no job running:
+ *   }                                           start another, or sleep
+ *   satchel_app_disconnect(app);                LOGOUT, close, free
+ *
+ * After a failed step the connection is gone but the client is kept:
+ * satchel_app_connect again resumes an interrupted job from what it
+ * committed; satchel_app_disconnect ends it.  satchel_app_sync and
+ * satchel_app_fetch_body refuse (SATCHEL_E_BUSY) while a kept session is
+ * open. */
+
+/* Create the client (the first time) and open the connection: TCP, then
+ * TLS when implicit.  Events of every job in the session go to cb.
+ * Returns 0, SATCHEL_E_OFFLINE (offline mode or no server), SATCHEL_E_INVAL
+ * (no credentials), SATCHEL_E_BUSY (already connected), SATCHEL_E_NOMEM, or
+ * the port's or TLS's error (see app->last_error). */
+int satchel_app_connect(satchel_app *app, satchel_event_cb cb, void *ctx);
+
+/* Start a job in the open session (see satchel_client_sync and
+ * satchel_client_fetch_body): 0, SATCHEL_E_BUSY while another job runs,
+ * SATCHEL_E_INVAL without a session or for bad arguments. */
+int satchel_app_start_sync(satchel_app *app, const char *folder);
+int satchel_app_start_body(satchel_app *app, const char *folder, uint32_t uid,
+                           const char *section, uint64_t expected);
+
+/* Drive the open session by one event: send pending bytes, do the
+ * STARTTLS handshake, or wait at most wait_ms (less when a command's
+ * timeout falls due sooner) for the server and feed what arrives.
+ * Returns 1 while the connection is open, 0 once it closed cleanly (after
+ * LOGOUT), or a negative satchel_err: SATCHEL_E_TIMEOUT, SATCHEL_E_IO,
+ * SATCHEL_E_TLS, a job's error (satchel_client_result), or SATCHEL_E_INVAL
+ * without a connection. */
+int satchel_app_step(satchel_app *app, uint32_t wait_ms);
+
+/* 1 when logged in with no job running and nothing left to send. */
+int satchel_app_idle(const satchel_app *app);
+
+/* LOGOUT (stepping until the server closes), close and free the client;
+ * the session's figures go to app->last and app->total.  Returns 0, or
+ * the error that ended the session. */
+int satchel_app_disconnect(satchel_app *app);
 
 #endif
