@@ -16,7 +16,7 @@
 #include "satchel/store.h"
 #include "semihost.h"
 
-#define LINE_MAX_LEN 255
+#define LINE_MAX_LEN SATCHEL_CONSOLE_LINE_MAX
 #define PROMPT "satchel> "
 
 static satchel_app app;
@@ -197,7 +197,7 @@ int main(void)
 {
     char line[LINE_MAX_LEN + 1];
     size_t len = 0;
-    int overlong = 0, rc;
+    int overlong = 0, rc = 0, tries;
 
     uart_init();
     clock_init();
@@ -213,9 +213,15 @@ int main(void)
     app.port = satchel_port_lwip_start(lan9118_link());
     if (!app.port)
         printf("network: the LAN9118 did not start: offline only\n");
-    rc = satchel_store_open(app.alloc, "satchel.db", 0, &app.store);
-    if (rc < 0) {
+    /* A failed storage write during the open (the flash said no once)
+     * leaves the file as LMDB left it: open again before giving up. */
+    for (tries = 0; tries < 3; tries++) {
+        rc = satchel_store_open(app.alloc, "satchel.db", 0, &app.store);
+        if (rc == 0)
+            break;
         printf("store: cannot open satchel.db: %s\n", satchel_strerror(rc));
+    }
+    if (rc < 0) {
         for (;;)
             board_idle();
     }
@@ -236,10 +242,7 @@ int main(void)
         if (c == '\r' || c == '\n') {
             uart_write("\n", 1);
             if (overlong) {
-                printf(con.json ? "{\"ok\":false,\"error\":\"line too long (at most %d bytes)\","
-                                  "\"code\":%d}\n"
-                                : "error: line too long (at most %d bytes)\n",
-                       LINE_MAX_LEN, SATCHEL_E_RANGE);
+                satchel_console_reject_line(&con);
             } else if (len > 0) {
                 line[len] = '\0';
                 if (!board_command(line))

@@ -203,4 +203,7 @@ def compare_folder(check, dc, dev, folder, label):
 
 
 def server_folders(dc):
-    return sorted(dc.folders("alice"))
+    """Selectable folders on the server."""
+    return sorted(n for n, attrs in dc.folders("alice", all_attrs=True).items()
+                  if "\\noselect" not in [a.lower() for a in attrs] and
+                  "\\nonexistent" not in [a.lower() for a in attrs])
