@@ -149,7 +149,15 @@ struct replay {
     int verify_found;
     int map_mode;          /* the search maps a finished move (no COPYUID) */
     uint32_t found_uid;
+    uint32_t uids[REPLAY_BATCH]; /* scratch: one command's UIDs */
+    /* What of the batch is sent (see replay_send_more). */
+    uint32_t ngroups, next_group;
+    uint8_t sub, check_sent;
+    uint8_t gwant[REPLAY_BATCH]; /* GW_* follow-ups the answers asked for */
+    uint64_t mkdir_at;           /* last CREATE sent */
 };
+#define GW_DELETE 1u  /* COPY done: STORE \Deleted on the source */
+#define GW_EXPUNGE 2u /* \Deleted stored: UID EXPUNGE (UIDPLUS) */
 
 /* What lives exactly as long as one connection.  satchel_client_connected
  * resets all of it in one place (cl_conn_reset). */
@@ -165,7 +173,9 @@ struct satchel_client;
  *   advance:  (jobs the app starts) send what can be sent now: called
  *             after login and whenever a step completes;
  *   resume:   (jobs the app starts) a new connection: go on from what is
- *             committed.
+ *             committed;
+ *   pump:     (optional) the output drained: send what did not fit before
+ *             (a command that does not fit yet gets SATCHEL_E_AGAIN).
  * Each returns 0, or a negative satchel_err after cl_fail. */
 struct cl_job {
     int (*untagged)(struct satchel_client *c, const satchel_imap_resp *r);
@@ -173,8 +183,18 @@ struct cl_job {
                   const satchel_imap_resp *r);
     int (*advance)(struct satchel_client *c);
     void (*resume)(struct satchel_client *c);
+    int (*pump)(struct satchel_client *c);
 };
 extern const struct cl_job cl_job_list, cl_job_sync, cl_job_body, cl_job_replay;
+
+#define CL_MAX_HOLDS 8 /* synchronizing literals queued at once */
+
+/* A synchronizing literal waiting for the server's "+": output stops at
+ * pos; end is the end of the command it belongs to (tag). */
+struct cl_hold {
+    size_t pos, end;
+    uint32_t tag;
+};
 
 struct cl_conn {
     enum phase ph;
@@ -193,6 +213,13 @@ struct cl_conn {
     size_t out_len, out_off;
     uint64_t out_sent;  /* bytes of this connection handed to the port */
     int cont_seen;      /* a "+" answered what was sent before it */
+    struct cl_hold holds[CL_MAX_HOLDS];
+    uint32_t n_holds;
+    /* The command being written, to take back whole if it cannot go. */
+    int cmd_open;
+    size_t cmd_start;
+    uint32_t cmd_holds;
+    uint64_t cmd_activity;
 };
 
 struct satchel_client {
@@ -265,10 +292,17 @@ int cl_out_put(satchel_client *c, const void *p, size_t n);
 int cl_out_str(satchel_client *c, const char *s);
 int cl_out_u64(satchel_client *c, uint64_t v);
 int cl_out_astring(satchel_client *c, const char *s);
+int cl_out_nstring(satchel_client *c, const char *s, size_t n);
+int cl_out_continuation(satchel_client *c, const char *line);
 int cl_out_uidset(satchel_client *c, const uint32_t *uids, uint32_t n);
 int cl_out_flags(satchel_client *c, uint32_t bits, const char *kw);
 int cl_cmd_begin(satchel_client *c, uint8_t kind);
 int cl_cmd_end(satchel_client *c);
+void cl_cmd_arg(satchel_client *c, uint64_t arg);
+void cl_cmd_cancel(satchel_client *c);
+size_t cl_out_ready(const satchel_client *c);
+int cl_hold_release(satchel_client *c);
+void cl_hold_drop(satchel_client *c, uint32_t tag);
 int cl_simple_cmd(satchel_client *c, uint8_t kind, const char *text);
 int cl_count_inflight(const satchel_client *c, uint8_t kind);
 void cl_remove_inflight(satchel_client *c, uint32_t i);

@@ -173,8 +173,8 @@ static int body_request(satchel_client *c)
         (rc = cl_out_u64(c, b->next_req)) < 0 || (rc = cl_out_str(c, ".")) < 0 ||
         (rc = cl_out_u64(c, SATCHEL_OPT_BODY_REQUEST)) < 0 ||
         (rc = cl_out_str(c, ">)")) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
-    c->conn.inflight[c->conn.n_inflight - 1].arg = b->next_req;
+        return cl_fail(c, rc, "command does not fit the output buffer");
+    cl_cmd_arg(c, b->next_req);
     b->next_req += SATCHEL_OPT_BODY_REQUEST;
     return 0;
 }
@@ -317,7 +317,7 @@ static int body_advance(satchel_client *c)
         return 0;
     if ((rc = cl_cmd_begin(c, K_BSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
         (rc = cl_out_astring(c, c->job_folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc == SATCHEL_E_NOTSUP ? rc : SATCHEL_E_RANGE,
+        return cl_fail(c, rc,
                        "cannot send SELECT");
     return 0;
 }
@@ -335,4 +335,5 @@ static void body_resume(satchel_client *c)
     c->body.next_req = c->body.committed;
 }
 
-const struct cl_job cl_job_body = {body_untagged, body_tagged_any, body_advance, body_resume};
+const struct cl_job cl_job_body = {body_untagged, body_tagged_any, body_advance,
+                                   body_resume, NULL};

@@ -259,4 +259,4 @@ static int list_untagged(satchel_client *c, const satchel_imap_resp *r)
     return 0;
 }
 
-const struct cl_job cl_job_list = {list_untagged, list_tagged, NULL, NULL};
+const struct cl_job cl_job_list = {list_untagged, list_tagged, NULL, NULL, NULL};

@@ -51,6 +51,7 @@ static uint32_t batch_uids(satchel_client *c, int type, int group, uint32_t *out
 }
 
 static int replay_next(satchel_client *c);
+static int replay_send_more(satchel_client *c);
 static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t *uids,
                               uint32_t n);
 static int replay_send_expunge(satchel_client *c, uint32_t group);
@@ -243,9 +244,8 @@ static int replay_finish_batch(satchel_client *c)
 /* The flight after SELECT: existence check, then changes. */
 static int replay_send(satchel_client *c)
 {
-    static uint32_t uids[REPLAY_BATCH];
-    uint32_t n, i, g, ngroups = 0;
-    int rc, move = (c->conn.caps & SATCHEL_CAP_MOVE) != 0;
+    uint32_t i, ngroups = 0;
+    int rc;
     satchel_op *op = &c->op;
 
     /* Moves are marked as sent first, so a retry after a crash knows the
@@ -266,11 +266,6 @@ static int replay_send(satchel_client *c)
         return rc;
 
     c->job = J_REPLAY_OPS;
-    n = batch_uids(c, 0, -1, uids);
-    if ((rc = cl_cmd_begin(c, K_RCHECK)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
-        (rc = cl_out_uidset(c, uids, n)) < 0 || (rc = cl_out_str(c, " (UID FLAGS)")) < 0 ||
-        (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
     /* Group equal changes: flags by (add, del, keywords); moves by dest. */
     for (i = 0; i < c->rp.n; i++)
         c->rp.ops[i].group = 0xFF; /* not grouped yet */
@@ -307,49 +302,115 @@ static int replay_send(satchel_client *c)
         if (r->group == ngroups)
             ngroups++;
     }
-    /* Pass 2: one command (or pair) per group, from its first op. */
-    for (g = 0; g < ngroups; g++) {
-        struct rop *r = NULL;
-        for (i = 0; i < c->rp.n && !r; i++)
-            if (c->rp.ops[i].group == g)
-                r = &c->rp.ops[i];
-        if (!r || satchel_store_op_get(c->store, NULL, r->id, op) < 0)
-            continue;
-        n = batch_uids(c, r->type, r->group, uids);
-        if (r->type == SATCHEL_OP_FLAG) {
-            if (op->add || op->kw_add[0]) {
-                if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
-                    (rc = cl_out_uidset(c, uids, n)) < 0 ||
-                    (rc = cl_out_str(c, " +FLAGS.SILENT ")) < 0 ||
-                    (rc = cl_out_flags(c, op->add, op->kw_add)) < 0 || (rc = cl_cmd_end(c)) < 0)
-                    return cl_fail(c, rc, "command buffer overflow");
-                c->conn.inflight[c->conn.n_inflight - 1].arg = r->group;
-            }
-            if (op->del || op->kw_del[0]) {
-                if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
-                    (rc = cl_out_uidset(c, uids, n)) < 0 ||
-                    (rc = cl_out_str(c, " -FLAGS.SILENT ")) < 0 ||
-                    (rc = cl_out_flags(c, op->del, op->kw_del)) < 0 || (rc = cl_cmd_end(c)) < 0)
-                    return cl_fail(c, rc, "command buffer overflow");
-                c->conn.inflight[c->conn.n_inflight - 1].arg = r->group;
-            }
-            continue;
+    c->rp.ngroups = ngroups;
+    c->rp.next_group = 0;
+    c->rp.sub = 0;
+    c->rp.check_sent = 0;
+    memset(c->rp.gwant, 0, sizeof c->rp.gwant);
+    return replay_send_more(c);
+}
+
+/* One group's command (or pair), from its first op.  rp.sub says which of
+ * a flag group's two STOREs already went. */
+static int send_group(satchel_client *c, uint32_t g)
+{
+    struct rop *r = NULL;
+    satchel_op *op = &c->op;
+    uint32_t i, n;
+    int rc, move = (c->conn.caps & SATCHEL_CAP_MOVE) != 0;
+    for (i = 0; i < c->rp.n && !r; i++)
+        if (c->rp.ops[i].group == g)
+            r = &c->rp.ops[i];
+    if (!r || satchel_store_op_get(c->store, NULL, r->id, op) < 0)
+        return 0;
+    n = batch_uids(c, r->type, r->group, c->rp.uids);
+    if (r->type == SATCHEL_OP_FLAG) {
+        if (c->rp.sub == 0) {
+            if ((op->add || op->kw_add[0]) &&
+                ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
+                 (rc = cl_out_uidset(c, c->rp.uids, n)) < 0 ||
+                 (rc = cl_out_str(c, " +FLAGS.SILENT ")) < 0 ||
+                 (rc = cl_out_flags(c, op->add, op->kw_add)) < 0 || (rc = cl_cmd_end(c)) < 0))
+                return rc;
+            if (op->add || op->kw_add[0])
+                cl_cmd_arg(c, r->group);
+            c->rp.sub = 1;
         }
-        if (r->type == SATCHEL_OP_MOVE && !(op->phase == 2 && !move)) {
-            if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 ||
-                (rc = cl_out_str(c, move ? "UID MOVE " : "UID COPY ")) < 0 ||
-                (rc = cl_out_uidset(c, uids, n)) < 0 || (rc = cl_out_str(c, " ")) < 0 ||
-                (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
-                return cl_fail(c, rc, "command buffer overflow");
-            /* A COPY's source side waits for its OK: deleting after a
-             * refused copy would lose the message. */
-            c->conn.inflight[c->conn.n_inflight - 1].arg = r->group | (move ? 0 : RCMD_COPY);
-            continue;
-        }
-        if ((rc = replay_send_delete(c, r->group, uids, n)) < 0)
+        if ((op->del || op->kw_del[0]) &&
+            ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
+             (rc = cl_out_uidset(c, c->rp.uids, n)) < 0 ||
+             (rc = cl_out_str(c, " -FLAGS.SILENT ")) < 0 ||
+             (rc = cl_out_flags(c, op->del, op->kw_del)) < 0 || (rc = cl_cmd_end(c)) < 0))
             return rc;
+        if (op->del || op->kw_del[0])
+            cl_cmd_arg(c, r->group);
+        return 0;
+    }
+    if (r->type == SATCHEL_OP_MOVE && !(op->phase == 2 && !move)) {
+        if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 ||
+            (rc = cl_out_str(c, move ? "UID MOVE " : "UID COPY ")) < 0 ||
+            (rc = cl_out_uidset(c, c->rp.uids, n)) < 0 || (rc = cl_out_str(c, " ")) < 0 ||
+            (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
+            return rc;
+        /* A COPY's source side waits for its OK: deleting after a
+         * refused copy would lose the message. */
+        cl_cmd_arg(c, r->group | (move ? 0 : RCMD_COPY));
+        return 0;
+    }
+    return replay_send_delete(c, r->group, c->rp.uids, n);
+}
+
+/* Everything the batch still has to send, in order: the existence check,
+ * each group, then what the server's answers asked for (the source side of
+ * a finished COPY, the UID EXPUNGE after a \Deleted STORE).  Whatever does
+ * not fit in the output now goes when it drains (the job's pump). */
+static int replay_send_more(satchel_client *c)
+{
+    struct replay *rp = &c->rp;
+    uint32_t g, n;
+    int rc;
+    if (!rp->check_sent) {
+        n = batch_uids(c, 0, -1, rp->uids);
+        if ((rc = cl_cmd_begin(c, K_RCHECK)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
+            (rc = cl_out_uidset(c, rp->uids, n)) < 0 || (rc = cl_out_str(c, " (UID FLAGS)")) < 0 ||
+            (rc = cl_cmd_end(c)) < 0)
+            goto out;
+        rp->check_sent = 1;
+    }
+    while (rp->next_group < rp->ngroups) {
+        if ((rc = send_group(c, rp->next_group)) < 0)
+            goto out;
+        rp->next_group++;
+        rp->sub = 0;
+    }
+    for (g = 0; g < rp->ngroups; g++) {
+        if (rp->gwant[g] & GW_DELETE) {
+            n = batch_uids(c, SATCHEL_OP_MOVE, (int)g, rp->uids);
+            if ((rc = replay_send_delete(c, g, rp->uids, n)) < 0)
+                goto out;
+            rp->gwant[g] &= (uint8_t)~GW_DELETE;
+        }
+        if (rp->gwant[g] & GW_EXPUNGE) {
+            if ((rc = replay_send_expunge(c, g)) < 0)
+                goto out;
+            rp->gwant[g] &= (uint8_t)~GW_EXPUNGE;
+        }
     }
     return 0;
+out:
+    return rc == SATCHEL_E_AGAIN ? 0 : cl_fail(c, rc, "command does not fit the output buffer");
+}
+
+/* Nothing of the batch is left to send. */
+static int replay_all_sent(const satchel_client *c)
+{
+    uint32_t g;
+    if (!c->rp.check_sent || c->rp.next_group < c->rp.ngroups)
+        return 0;
+    for (g = 0; g < c->rp.ngroups; g++)
+        if (c->rp.gwant[g])
+            return 0;
+    return 1;
 }
 
 /* STORE \Deleted (+ UID EXPUNGE with UIDPLUS) for a group: expunges, and the
@@ -364,25 +425,23 @@ static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t 
         if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID STORE ")) < 0 ||
             (rc = cl_out_uidset(c, uids, n)) < 0 ||
             (rc = cl_out_str(c, " +FLAGS.SILENT (\\Deleted)")) < 0 || (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, rc, "command buffer overflow");
+            return rc;
         /* UID EXPUNGE waits for this OK: pipelined right behind the STORE,
          * Dovecot 2.3 was seen to answer OK and expunge nothing (a message
          * moved in earlier in the same session). */
-        c->conn.inflight[c->conn.n_inflight - 1].arg =
-            group | ((c->conn.caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : 0);
+        cl_cmd_arg(c, group | ((c->conn.caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : 0));
     }
     return 0;
 }
 
 static int replay_send_expunge(satchel_client *c, uint32_t group)
 {
-    static uint32_t uids[REPLAY_BATCH];
-    uint32_t n = batch_uids(c, 0, (int)group, uids);
+    uint32_t n = batch_uids(c, 0, (int)group, c->rp.uids);
     int rc;
     if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 || (rc = cl_out_str(c, "UID EXPUNGE ")) < 0 ||
-        (rc = cl_out_uidset(c, uids, n)) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
-    c->conn.inflight[c->conn.n_inflight - 1].arg = group;
+        (rc = cl_out_uidset(c, c->rp.uids, n)) < 0 || (rc = cl_cmd_end(c)) < 0)
+        return rc;
+    cl_cmd_arg(c, group);
     return 0;
 }
 
@@ -465,7 +524,7 @@ static int search_dest(satchel_client *c, const satchel_op *op, int map)
         (rc = cl_cmd_begin(c, K_RVSEARCH)) < 0 ||
         (rc = cl_out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
         (rc = cl_out_astring(c, op->message_id)) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, SATCHEL_E_RANGE, "command buffer overflow");
+        return cl_fail(c, SATCHEL_E_RANGE, "command does not fit the output buffer");
     return 0;
 }
 
@@ -532,16 +591,18 @@ static int replay_next(satchel_client *c)
     c->rp.uidvalidity = 0;
     if ((rc = cl_cmd_begin(c, K_RSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
         (rc = cl_out_astring(c, c->rp.folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc == SATCHEL_E_NOTSUP ? rc : SATCHEL_E_RANGE, "cannot send SELECT");
+        return cl_fail(c, rc, "cannot send SELECT");
     return 0;
 }
 
-int replay_mkdirs(satchel_client *c)
+/* CREATE every queued new folder, pipelined as far as the in-flight table
+ * and the output allow; the pump and each answer send more from
+ * rp.mkdir_at.  With none left to send or answer, on to the changes. */
+static int mkdirs_more(satchel_client *c)
 {
-    uint64_t at = 0;
+    uint64_t at = c->rp.mkdir_at;
     satchel_op *op = &c->op;
     int rc, sent = 0;
-    c->job = J_REPLAY_MKDIR;
     while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
         at = op->id;
         if (op->state != SATCHEL_OP_PENDING || op->type != SATCHEL_OP_MKDIR)
@@ -549,13 +610,33 @@ int replay_mkdirs(satchel_client *c)
         if (c->conn.n_inflight + 2 >= MAX_INFLIGHT)
             break;
         if ((rc = cl_cmd_begin(c, K_CREATE)) < 0 || (rc = cl_out_str(c, "CREATE ")) < 0 ||
-            (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, SATCHEL_E_RANGE, "command buffer overflow");
-        c->conn.inflight[c->conn.n_inflight - 1].arg = op->id;
+            (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0) {
+            if (rc == SATCHEL_E_AGAIN)
+                break;
+            return cl_fail(c, rc, "command does not fit the output buffer");
+        }
+        cl_cmd_arg(c, op->id);
+        c->rp.mkdir_at = op->id;
         sent++;
     }
-    if (!sent)
+    if (!sent && cl_count_inflight(c, K_CREATE) == 0)
         return replay_next(c);
+    return 0;
+}
+
+int replay_mkdirs(satchel_client *c)
+{
+    c->job = J_REPLAY_MKDIR;
+    c->rp.mkdir_at = 0;
+    return mkdirs_more(c);
+}
+
+static int replay_pump(satchel_client *c)
+{
+    if (c->job == J_REPLAY_MKDIR)
+        return mkdirs_more(c);
+    if (c->job == J_REPLAY_OPS)
+        return replay_send_more(c);
     return 0;
 }
 
@@ -666,16 +747,18 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                 if (c->rp.ops[i].group == (uint8_t)arg)
                     c->rp.ops[i].failed = 1;
         } else if (kind == K_RCMD && (arg & RCMD_DELSTORE)) {
-            if ((rc = replay_send_expunge(c, (uint32_t)(arg & 0xFF))) < 0)
-                return rc;
+            c->rp.gwant[arg & 0xFF] |= GW_EXPUNGE;
         } else if (kind == K_RCMD && (arg & RCMD_COPY)) {
-            static uint32_t uids[REPLAY_BATCH];
-            uint32_t n = batch_uids(c, SATCHEL_OP_MOVE, (int)(arg & 0xFF), uids);
-            if ((rc = replay_send_delete(c, (uint32_t)(arg & 0xFF), uids, n)) < 0)
-                return rc;
+            c->rp.gwant[arg & 0xFF] |= GW_DELETE;
         }
-        if (cl_count_inflight(c, K_RCHECK) + cl_count_inflight(c, K_RCMD) == 0)
+        if ((rc = replay_send_more(c)) < 0)
+            return rc;
+        if (cl_count_inflight(c, K_RCHECK) + cl_count_inflight(c, K_RCMD) == 0) {
+            if (!replay_all_sent(c))
+                return cl_fail(c, SATCHEL_E_INTERNAL,
+                               "replay has a command that fits no output buffer");
             return replay_finish_batch(c);
+        }
         return 0;
     default:
         return 0;
@@ -710,4 +793,5 @@ static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
     return 0;
 }
 
-const struct cl_job cl_job_replay = {replay_untagged, replay_tagged, NULL, NULL};
+const struct cl_job cl_job_replay = {replay_untagged, replay_tagged, NULL, NULL,
+                                     replay_pump};

@@ -279,15 +279,7 @@ static int sync_next_folder(satchel_client *c)
         c->fs.f = f;
         c->job = J_SELECT;
         rc = send_select(c);
-        if (rc == SATCHEL_E_NOTSUP) {
-            /* A name we cannot express without LITERAL+: report, go on. */
-            c->conn.n_inflight--;
-            c->job = J_NEXT_FOLDER;
-            sync_folder_event(c, SATCHEL_EV_FOLDER_ERROR, rc,
-                              "folder name needs a literal the server does not allow");
-            continue;
-        }
-        return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+        return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
     }
 }
 
@@ -308,7 +300,7 @@ static int send_window(satchel_client *c)
         (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
                          "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
         return rc;
-    c->conn.inflight[c->conn.n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
+    cl_cmd_arg(c, (uint64_t)lo << 32 | hi);
     if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
         (rc = cl_out_str(c, " MODSEQ")) < 0)
         return rc;
@@ -365,15 +357,15 @@ static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
         (hi ? (rc = cl_out_u64(c, hi)) : (rc = cl_out_str(c, "*"))) < 0 ||
         (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
                          "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
+        return cl_fail(c, rc, "command does not fit the output buffer");
     if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !c->fs.nomodseq &&
         (rc = cl_out_str(c, " MODSEQ")) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
+        return cl_fail(c, rc, "command does not fit the output buffer");
     if ((c->conn.caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
+        return cl_fail(c, rc, "command does not fit the output buffer");
     if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
-    c->conn.inflight[c->conn.n_inflight - 1].arg = (uint64_t)lo << 32 | hi;
+        return cl_fail(c, rc, "command does not fit the output buffer");
+    cl_cmd_arg(c, (uint64_t)lo << 32 | hi);
     return 0;
 }
 
@@ -445,7 +437,7 @@ static int start_windows(satchel_client *c)
             (rc = cl_out_u64(c, fs->minp)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
             (rc = cl_out_u64(c, fs->maxp)) < 0 || (rc = cl_out_str(c, " (UID FLAGS)")) < 0 ||
             (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, rc, "command buffer overflow");
+            return cl_fail(c, rc, "command does not fit the output buffer");
         return resume_fetch(c, fs->maxp + 1, 0);
     }
     if (fs->k_new > fs->exists)
@@ -458,7 +450,7 @@ static int start_windows(satchel_client *c)
     while (fs->win_next_hi >= fs->win_lo && fs->win_next_hi > 0 &&
            cl_count_inflight(c, K_WINDOW) < WINDOWS_IN_FLIGHT)
         if ((rc = send_window(c)) < 0)
-            return cl_fail(c, rc, "command buffer overflow");
+            return cl_fail(c, rc, "command does not fit the output buffer");
     return 0;
 }
 
@@ -534,7 +526,7 @@ static int after_select(satchel_client *c)
             (rc = cl_out_str(c, " (UID FLAGS) (CHANGEDSINCE ")) < 0 ||
             (rc = cl_out_u64(c, f->highestmodseq)) < 0 || (rc = cl_out_str(c, ")")) < 0 ||
             (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, rc, "command buffer overflow");
+            return cl_fail(c, rc, "command does not fit the output buffer");
     }
     if (!condstore_ok && (rc = send_reconcile(c, 1)) < 0)
         return rc;
@@ -543,7 +535,7 @@ static int after_select(satchel_client *c)
         if ((rc = cl_cmd_begin(c, K_NEWUIDS)) < 0 ||
             (rc = cl_out_str(c, "UID FETCH ")) < 0 || (rc = cl_out_u64(c, fs->newuid_from)) < 0 ||
             (rc = cl_out_str(c, ":* (UID)")) < 0 || (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, rc, "command buffer overflow");
+            return cl_fail(c, rc, "command does not fit the output buffer");
     }
     if (cl_count_inflight(c, K_CHANGED) + cl_count_inflight(c, K_RECONCILE) +
             cl_count_inflight(c, K_NEWUIDS) == 0)
@@ -561,7 +553,7 @@ static int send_reconcile(satchel_client *c, int with_flags)
         (rc = cl_out_u64(c, c->fs.f.uidnext - 1)) < 0 ||
         (rc = cl_out_str(c, with_flags ? " (UID FLAGS)" : " (UID)")) < 0 ||
         (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command buffer overflow");
+        return cl_fail(c, rc, "command does not fit the output buffer");
     return 0;
 }
 
@@ -712,7 +704,7 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             return rc;
         if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0) {
             if ((rc = send_window(c)) < 0)
-                return cl_fail(c, rc, "command buffer overflow");
+                return cl_fail(c, rc, "command does not fit the output buffer");
             return 0;
         }
         if (cl_count_inflight(c, K_WINDOW) == 0) {
@@ -741,7 +733,7 @@ static int sync_advance(satchel_client *c)
                 c->job = J_LIST;
                 rc = list_send(c);
                 memcpy(c->cursor, c->done_cursor, sizeof c->cursor);
-                return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+                return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
             }
         }
         if (c->want_replay) {
@@ -763,7 +755,7 @@ static int sync_advance(satchel_client *c)
         }
         c->job = J_LIST;
         rc = list_send(c);
-        return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+        return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
     case J_NEXT_FOLDER:
         if (c->conn.n_inflight > (uint32_t)cl_count_inflight(c, K_ENABLE))
             return 0;
@@ -821,4 +813,5 @@ static int sync_untagged(satchel_client *c, const satchel_imap_resp *r)
     return 0;
 }
 
-const struct cl_job cl_job_sync = {sync_untagged, sync_tagged, sync_advance, sync_resume};
+const struct cl_job cl_job_sync = {sync_untagged, sync_tagged, sync_advance, sync_resume,
+                                   NULL};

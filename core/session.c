@@ -272,7 +272,7 @@ static int start_authenticated(satchel_client *c)
         !c->conn.qresync_on) {
         /* Pipelined with whatever the job sends next. */
         if ((rc = cl_simple_cmd(c, K_ENABLE, "ENABLE QRESYNC")) < 0)
-            return cl_fail(c, rc, "command buffer overflow");
+            return cl_fail(c, rc, "command does not fit the output buffer");
         /* RFC 5161 lets ENABLE be pipelined; a refusal turns it off again
          * before any SELECT relies on it being granted. */
         c->conn.qresync_on = 1;
@@ -310,7 +310,7 @@ static int send_auth(satchel_client *c)
         rc = cl_cmd_end(c);
     out:
         wipe(b64, sizeof b64);
-        return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+        return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
     }
     if (c->conn.caps & SATCHEL_CAP_LOGINDISABLED)
         return cl_fail(c, SATCHEL_E_AUTH, "server offers no usable login method");
@@ -363,6 +363,7 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
     if (tag == 0 || i == c->conn.n_inflight)
         return cl_fail(c, SATCHEL_E_PROTO, "server answered a command never sent");
     kind = c->conn.inflight[i].kind;
+    cl_hold_drop(c, tag);
     arg = c->conn.inflight[i].arg;
     cl_remove_inflight(c, i);
     c->conn.last_activity = c->now;
@@ -422,6 +423,9 @@ static int on_response(satchel_client *c, const satchel_imap_resp *r)
     if (r->kind == SATCHEL_RESP_CONTINUE) {
         c->conn.cont_seen = 1;
         /* Only AUTHENTICATE without SASL-IR asks to continue. */
+        /* A synchronizing literal waiting for the server's go-ahead. */
+        if (cl_hold_release(c))
+            return 0;
         if (cl_count_inflight(c, K_AUTH) && !(c->conn.caps & SATCHEL_CAP_SASL_IR)) {
             uint8_t raw[MAX_USER + MAX_PASS + 2];
             char b64[((MAX_USER + MAX_PASS + 2) / 3 + 1) * 4 + 1];
@@ -432,12 +436,10 @@ static int on_response(satchel_client *c, const satchel_imap_resp *r)
             raw[1 + ul] = 0;
             memcpy(raw + 2 + ul, c->pass, pl);
             base64_encode(raw, ul + pl + 2, b64);
-            rc = cl_out_str(c, b64);
-            if (rc == 0)
-                rc = cl_out_str(c, "\r\n");
+            rc = cl_out_continuation(c, b64);
             wipe(raw, sizeof raw);
             wipe(b64, sizeof b64);
-            return rc < 0 ? cl_fail(c, rc, "command buffer overflow") : 0;
+            return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
         }
         return cl_fail(c, SATCHEL_E_PROTO, "unexpected continuation request");
     }
@@ -623,7 +625,7 @@ void satchel_client_closed(satchel_client *c, int err)
 size_t satchel_client_pending(satchel_client *c, const uint8_t **data)
 {
     *data = c->conn.out + c->conn.out_off;
-    return c->conn.out_len - c->conn.out_off;
+    return cl_out_ready(c);
 }
 
 /* A flight starts when bytes leave while nothing sent before is unanswered:
@@ -644,8 +646,9 @@ static int flight_starts(const satchel_client *c)
 
 void satchel_client_sent(satchel_client *c, size_t n)
 {
-    if (n > c->conn.out_len - c->conn.out_off)
-        n = c->conn.out_len - c->conn.out_off;
+    const struct cl_job *j;
+    if (n > cl_out_ready(c))
+        n = cl_out_ready(c);
     if (n > 0 && flight_starts(c))
         c->ctr.round_trips++;
     c->conn.cont_seen = 0;
@@ -656,6 +659,10 @@ void satchel_client_sent(satchel_client *c, size_t n)
         wipe(c->conn.out, c->conn.out_len); /* may have held credentials */
         c->conn.out_off = c->conn.out_len = 0;
     }
+    /* Room again: a job with more to say than fitted goes on. */
+    if (n && !c->conn.failed && c->conn.ph == PH_AUTHED &&
+        (j = running_job(c)) != NULL && j->pump)
+        j->pump(c);
 }
 
 int satchel_client_starttls_done(satchel_client *c)
@@ -674,7 +681,7 @@ int satchel_client_starttls_done(satchel_client *c)
 int satchel_client_want(const satchel_client *c)
 {
     int w = 0;
-    if (c->conn.out_len > c->conn.out_off)
+    if (cl_out_ready(c))
         w |= SATCHEL_WANT_WRITE;
     if (c->conn.want_starttls && c->conn.out_len == c->conn.out_off)
         return SATCHEL_WANT_STARTTLS;

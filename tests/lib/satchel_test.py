@@ -122,6 +122,8 @@ PROFILES = {
     "full": (),
     "condstore": ("QRESYNC",),
     "none": ("CONDSTORE", "QRESYNC"),
+    # Literals only as RFC 3501 has them: synchronizing, after a "+".
+    "noliteral": ("LITERAL+",),
 }
 
 # Special-use folders created (auto = subscribe) in every instance.
