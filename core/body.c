@@ -1,6 +1,7 @@
 /* Part enumeration reuses the response parser: the stored BODYSTRUCTURE is
  * IMAP syntax, so it is parsed exactly as the server's bytes were. */
 #include "satchel/body.h"
+#include "satchel/opt.h"
 #include "satchel/imap.h"
 
 #include <string.h>
@@ -96,91 +97,104 @@ static void set_name(satchel_part *p, const satchel_imap_arg *v, int ext)
 struct walk {
     satchel_part *parts;
     size_t max, n;
+    char section[SATCHEL_SECTION_MAX]; /* of the body being walked */
+    size_t len;
 };
 
-static int walk(struct walk *w, const satchel_imap_arg *body, const char *section,
-                int depth)
+#if defined(__GNUC__)
+#define BODY_NOINLINE __attribute__((noinline))
+#else
+#define BODY_NOINLINE
+#endif
+
+/* One single-part body, at w->section.  Kept out of walk() so that each
+ * level of the recursion costs only walk()'s small frame. */
+static BODY_NOINLINE int leaf(struct walk *w, const satchel_imap_arg *a)
+{
+    satchel_part p;
+    const satchel_imap_arg *f[12];
+    const satchel_imap_arg *disp = NULL, *nm;
+    const char *section = w->section[0] ? w->section : "1";
+    size_t k = 0, ext;
+    uint64_t size = 0;
+    memset(&p, 0, sizeof p);
+    for (; a && k < 12; a = a->next)
+        f[k++] = a;
+    if (k < 7)
+        return SATCHEL_E_PROTO;
+    memcpy(p.section, section, strlen(section) + 1);
+    lower_copy(p.type, sizeof p.type, f[0]);
+    lower_copy(p.subtype, sizeof p.subtype, f[1]);
+    lower_copy(p.charset, sizeof p.charset, param(f[2], "CHARSET"));
+    lower_copy(p.encoding, sizeof p.encoding, f[5]);
+    if (satchel_imap_arg_u64(f[6], UINT64_MAX, &size) == 0)
+        p.size = size;
+    /* Extension data starts after the type-specific fields. */
+    if (strcmp(p.type, "text") == 0)
+        ext = 8;
+    else if (strcmp(p.type, "message") == 0 && strcmp(p.subtype, "rfc822") == 0)
+        ext = 10;
+    else
+        ext = 7;
+    if (ext + 1 < k && f[ext + 1]->type == SATCHEL_ARG_LIST)
+        disp = f[ext + 1];
+    if (disp && disp->child) {
+        char d[16];
+        lower_copy(d, sizeof d, disp->child);
+        p.attachment = strcmp(d, "attachment") == 0;
+        if ((nm = param(disp->child->next, "FILENAME*")) != NULL)
+            set_name(&p, nm, 1);
+        else if ((nm = param(disp->child->next, "FILENAME")) != NULL)
+            set_name(&p, nm, 0);
+    }
+    if (!p.name[0]) {
+        if ((nm = param(f[2], "NAME*")) != NULL)
+            set_name(&p, nm, 1);
+        else if ((nm = param(f[2], "NAME")) != NULL)
+            set_name(&p, nm, 0);
+    }
+    if (w->n < w->max)
+        w->parts[w->n] = p;
+    w->n++;
+    return 0;
+}
+
+/* Recursion is bounded by SATCHEL_OPT_BODY_DEPTH; the section being
+ * walked lives in w, so a level's frame holds no buffer (stack budget:
+ * SATCHEL_OPT_BODY_STACK). */
+static int walk(struct walk *w, const satchel_imap_arg *body, int depth)
 {
     const satchel_imap_arg *a = body->child;
-    if (depth > 32)
+    size_t keep = w->len;
+    unsigned i = 1;
+    if (depth > SATCHEL_OPT_BODY_DEPTH || !a)
         return SATCHEL_E_PROTO;
-    if (!a)
-        return SATCHEL_E_PROTO;
-    if (a->type == SATCHEL_ARG_LIST) {
-        /* multipart: child bodies, then the subtype */
-        unsigned i = 1;
-        for (; a && a->type == SATCHEL_ARG_LIST; a = a->next, i++) {
-            char sub[SATCHEL_SECTION_MAX];
-            size_t sl = strlen(section);
-            int k, rc;
-            char num[12];
-            unsigned v = i;
-            k = 0;
-            do {
-                num[k++] = (char)('0' + v % 10);
-                v /= 10;
-            } while (v && k < 11);
-            if (sl + 1 + (size_t)k + 1 > sizeof sub)
-                return SATCHEL_E_PROTO;
-            memcpy(sub, section, sl);
-            if (sl)
-                sub[sl++] = '.';
-            while (k)
-                sub[sl++] = num[--k];
-            sub[sl] = '\0';
-            if ((rc = walk(w, a, sub, depth + 1)) < 0)
-                return rc;
-        }
-        return 0;
-    }
-    {
-        satchel_part p;
-        const satchel_imap_arg *f[12];
-        const satchel_imap_arg *disp = NULL, *nm;
-        size_t k = 0, ext;
-        uint64_t size = 0;
-        memset(&p, 0, sizeof p);
-        for (; a && k < 12; a = a->next)
-            f[k++] = a;
-        if (k < 7)
+    if (a->type != SATCHEL_ARG_LIST)
+        return leaf(w, a);
+    /* multipart: child bodies, then the subtype */
+    for (; a && a->type == SATCHEL_ARG_LIST; a = a->next, i++) {
+        char num[12];
+        unsigned v = i;
+        int k = 0, rc;
+        do {
+            num[k++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v && k < 11);
+        if (keep + 1 + (size_t)k + 1 > sizeof w->section)
             return SATCHEL_E_PROTO;
-        memcpy(p.section, section[0] ? section : "1",
-               strlen(section[0] ? section : "1") + 1);
-        lower_copy(p.type, sizeof p.type, f[0]);
-        lower_copy(p.subtype, sizeof p.subtype, f[1]);
-        lower_copy(p.charset, sizeof p.charset, param(f[2], "CHARSET"));
-        lower_copy(p.encoding, sizeof p.encoding, f[5]);
-        if (satchel_imap_arg_u64(f[6], UINT64_MAX, &size) == 0)
-            p.size = size;
-        /* Extension data starts after the type-specific fields. */
-        if (strcmp(p.type, "text") == 0)
-            ext = 8;
-        else if (strcmp(p.type, "message") == 0 && strcmp(p.subtype, "rfc822") == 0)
-            ext = 10;
-        else
-            ext = 7;
-        if (ext + 1 < k && f[ext + 1]->type == SATCHEL_ARG_LIST)
-            disp = f[ext + 1];
-        if (disp && disp->child) {
-            char d[16];
-            lower_copy(d, sizeof d, disp->child);
-            p.attachment = strcmp(d, "attachment") == 0;
-            if ((nm = param(disp->child->next, "FILENAME*")) != NULL)
-                set_name(&p, nm, 1);
-            else if ((nm = param(disp->child->next, "FILENAME")) != NULL)
-                set_name(&p, nm, 0);
-        }
-        if (!p.name[0]) {
-            if ((nm = param(f[2], "NAME*")) != NULL)
-                set_name(&p, nm, 1);
-            else if ((nm = param(f[2], "NAME")) != NULL)
-                set_name(&p, nm, 0);
-        }
-        if (w->n < w->max)
-            w->parts[w->n] = p;
-        w->n++;
-        return 0;
+        w->len = keep;
+        if (keep)
+            w->section[w->len++] = '.';
+        while (k)
+            w->section[w->len++] = num[--k];
+        w->section[w->len] = '\0';
+        rc = walk(w, a, depth + 1);
+        w->len = keep;
+        w->section[keep] = '\0';
+        if (rc < 0)
+            return rc;
     }
+    return 0;
 }
 
 static int collect(void *ctx, const char *item, uint64_t off, uint64_t total,
@@ -240,7 +254,9 @@ int satchel_body_parts(const satchel_allocator *alloc, const char *bs,
         w.parts = parts;
         w.max = max;
         w.n = 0;
-        rc = walk(&w, r->args->next->next, "", 0);
+        w.len = 0;
+        w.section[0] = '\0';
+        rc = walk(&w, r->args->next->next, 0);
         *n = w.n < max ? w.n : max;
     } else if (rc >= 0) {
         rc = SATCHEL_E_PROTO;

@@ -1,4 +1,5 @@
 #include "satchel/ops.h"
+#include "store_internal.h"
 
 #include <string.h>
 
@@ -136,12 +137,6 @@ int satchel_ops_parse_flag(const char *arg, uint32_t *add, uint32_t *del,
     return kw_add(kwd, kwd_cap, name);
 }
 
-/* Shared scratch, off the stack: operations run one at a time per store. */
-static struct {
-    satchel_msg m;
-    satchel_op op;
-} g;
-
 static int finish(satchel_store_txn *t, int rc)
 {
     if (rc < 0) {
@@ -156,8 +151,8 @@ int satchel_ops_flag(satchel_store *s, const char *folder, uint32_t uid,
 {
     satchel_store_txn *t;
     satchel_folder f;
-    satchel_op *op = &g.op;
-    satchel_msg *m = &g.m;
+    satchel_op *op = &s->ops_op;
+    satchel_msg *m = &s->ops_msg;
     uint64_t latest = 0;
     uint32_t newflags;
     char kw[sizeof m->keywords];
@@ -265,16 +260,18 @@ static int relocate(satchel_store_txn *t, satchel_folder *src, uint32_t uid,
 static int free_placeholder(satchel_store *s, satchel_store_txn *t,
                             const satchel_folder *d, uint32_t *p)
 {
-    static satchel_msg probe;
     int rc, tries;
     for (tries = 0; tries < 64; tries++) {
+        uint32_t at, above;
         if ((rc = satchel_store_placeholder(t, p)) < 0)
             return rc;
-        rc = satchel_store_msg_get(s, t, d->id, *p, &probe);
-        if (rc == SATCHEL_E_NOTFOUND)
-            return 0;
-        if (rc < 0 && rc != SATCHEL_E_STORE)
+        /* Free when no stored UID equals it: the counts from it and from
+         * the next one agree. */
+        if ((rc = satchel_store_msg_count_from(s, t, d->id, *p, &at)) < 0 ||
+            (rc = satchel_store_msg_count_from(s, t, d->id, *p + 1, &above)) < 0)
             return rc;
+        if (at == above)
+            return 0;
     }
     return SATCHEL_E_STORE_FULL;
 }
@@ -286,21 +283,21 @@ static int follow(satchel_store *s, satchel_store_txn *t, const char *from,
                   uint32_t from_uid, const char *to, uint32_t to_uid, uint64_t skip,
                   int drop, uint8_t to_placeholder)
 {
-    static satchel_op o;
+    satchel_op *o = &s->ops_follow;
     uint64_t at = 0;
     int rc;
-    while (satchel_store_op_next(s, t, at, &o) == 0) {
-        at = o.id;
-        if (o.id == skip || o.state != SATCHEL_OP_PENDING || o.uid != from_uid ||
-            !o.on_placeholder || strcmp(o.folder, from) != 0)
+    while (satchel_store_op_next(s, t, at, o) == 0) {
+        at = o->id;
+        if (o->id == skip || o->state != SATCHEL_OP_PENDING || o->uid != from_uid ||
+            !o->on_placeholder || strcmp(o->folder, from) != 0)
             continue;
         if (drop) {
-            rc = satchel_store_op_del(t, o.id);
+            rc = satchel_store_op_del(t, o->id);
         } else {
-            memcpy(o.folder, to, strlen(to) + 1);
-            o.uid = to_uid;
-            o.on_placeholder = to_placeholder;
-            rc = satchel_store_op_put(t, &o);
+            memcpy(o->folder, to, strlen(to) + 1);
+            o->uid = to_uid;
+            o->on_placeholder = to_placeholder;
+            rc = satchel_store_op_put(t, o);
         }
         if (rc < 0)
             return rc;
@@ -313,8 +310,8 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
 {
     satchel_store_txn *t;
     satchel_folder f, d;
-    satchel_op *op = &g.op;
-    satchel_msg *m = &g.m;
+    satchel_op *op = &s->ops_op;
+    satchel_msg *m = &s->ops_msg;
     uint64_t latest = 0;
     uint32_t p;
     int rc;
@@ -403,8 +400,8 @@ int satchel_ops_delete(satchel_store *s, const char *folder, uint32_t uid,
 {
     satchel_store_txn *t;
     satchel_folder f, trash;
-    satchel_op *op = &g.op;
-    satchel_msg *m = &g.m;
+    satchel_op *op = &s->ops_op;
+    satchel_msg *m = &s->ops_msg;
     uint64_t latest = 0;
     int rc, have_trash;
 
@@ -458,7 +455,7 @@ int satchel_ops_mkdir(satchel_store *s, const char *name)
 {
     satchel_store_txn *t;
     satchel_folder f;
-    satchel_op *op = &g.op;
+    satchel_op *op = &s->ops_op;
     size_t n = strlen(name), i;
     int rc;
     if (n == 0 || n > SATCHEL_OPT_MAX_FOLDER_NAME)
@@ -488,7 +485,7 @@ int satchel_ops_mkdir(satchel_store *s, const char *name)
 int satchel_ops_retry(satchel_store *s, uint64_t id)
 {
     satchel_store_txn *t;
-    satchel_op *op = &g.op;
+    satchel_op *op = &s->ops_op;
     int rc;
     if ((rc = satchel_store_begin(s, &t)) < 0)
         return rc;
@@ -505,7 +502,7 @@ int satchel_ops_retry(satchel_store *s, uint64_t id)
 int satchel_ops_drop(satchel_store *s, uint64_t id)
 {
     satchel_store_txn *t;
-    satchel_op *op = &g.op;
+    satchel_op *op = &s->ops_op;
     int rc;
     if ((rc = satchel_store_begin(s, &t)) < 0)
         return rc;

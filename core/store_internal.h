@@ -40,6 +40,9 @@ struct satchel_store {
     char notice[256];
     uint8_t rec[MSG_REC_MAX];
     satchel_msg scratch;
+    /* core/ops.c's scratch: operations on one store run one at a time. */
+    satchel_msg ops_msg;
+    satchel_op ops_op, ops_follow;
 };
 
 struct satchel_store_txn {

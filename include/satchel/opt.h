@@ -93,4 +93,19 @@
 #define SATCHEL_OPT_STORE_MAP_SIZE (256ull * 1024u * 1024u)
 #endif
 
+/* BODYSTRUCTURE walks.  core/body.c refuses multipart nesting deeper than
+ * SATCHEL_OPT_BODY_DEPTH as malformed.  Its recursion (walk(), one frame a
+ * level, then one leaf() frame) fits SATCHEL_OPT_BODY_STACK bytes of stack
+ * on a Cortex-M4 built -Os; so does the BODYSTRUCTURE serializer in
+ * core/fetch_map.c, whose depth the parser bounds (SATCHEL_OPT_MAX_DEPTH).
+ * tests/check_core_portable.sh measures both with -fstack-usage and fails
+ * when they exceed it.  Callees outside the recursion (MIME decoding of a
+ * file name, at most a few hundred bytes) come on top. */
+#ifndef SATCHEL_OPT_BODY_DEPTH
+#define SATCHEL_OPT_BODY_DEPTH 32
+#endif
+#ifndef SATCHEL_OPT_BODY_STACK
+#define SATCHEL_OPT_BODY_STACK 3072u
+#endif
+
 #endif
