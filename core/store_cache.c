@@ -28,23 +28,24 @@ static size_t bkey(uint8_t *k, uint32_t fid, uint32_t uid, const char *section)
 
 static void bodymeta_encode(const satchel_body_info *bi, uint8_t *b)
 {
-    b[0] = STORE_VERSION;
+    b[0] = BODYMETA_VERSION;
     le64(b + 1, bi->stored);
     le64(b + 9, bi->expected);
     le64(b + 17, bi->atime);
     b[25] = bi->complete;
+    store_seal(b, BODYMETA_LEN);
 }
 
-static int bodymeta_get(MDB_txn *txn, satchel_store *s, const uint8_t *k,
-                        size_t klen, satchel_body_info *bi)
+int store_bodymeta_decode(const MDB_val *vp, satchel_body_info *bi)
 {
-    MDB_val key = {klen, (void *)k}, v;
-    const uint8_t *b;
-    int rc = mdb_get(txn, s->bodymeta, &key, &v);
-    if (rc)
-        return store_err(rc);
-    b = v.mv_data;
-    if (v.mv_size != BODYMETA_LEN || b[0] != STORE_VERSION || b[25] > 1)
+    MDB_val v = *vp;
+    const uint8_t *b = v.mv_data;
+    size_t len = v.mv_size;
+    if (len == BODYMETA_LEN + REC_CRC && b[0] == BODYMETA_VERSION &&
+        store_unseal(b, &len) < 0)
+        return SATCHEL_E_STORE;
+    if (len != BODYMETA_LEN || (b[0] != 1 && b[0] != BODYMETA_VERSION) ||
+        (b[0] == BODYMETA_VERSION) != (v.mv_size == len + REC_CRC) || b[25] > 1)
         return SATCHEL_E_STORE;
     bi->stored = rd64(b + 1);
     bi->expected = rd64(b + 9);
@@ -53,10 +54,20 @@ static int bodymeta_get(MDB_txn *txn, satchel_store *s, const uint8_t *k,
     return 0;
 }
 
+static int bodymeta_get(MDB_txn *txn, satchel_store *s, const uint8_t *k,
+                        size_t klen, satchel_body_info *bi)
+{
+    MDB_val key = {klen, (void *)k}, v;
+    int rc = store_get(txn, s->bodymeta, &key, &v);
+    if (rc)
+        return store_err(rc);
+    return store_bodymeta_decode(&v, bi);
+}
+
 static int bodymeta_put(MDB_txn *txn, satchel_store *s, const uint8_t *k,
                         size_t klen, const satchel_body_info *bi)
 {
-    uint8_t b[BODYMETA_LEN];
+    uint8_t b[BODYMETA_LEN + REC_CRC];
     MDB_val key = {klen, (void *)k}, v = {sizeof b, b};
     bodymeta_encode(bi, b);
     return store_err(mdb_put(txn, s->bodymeta, &key, &v, 0));
@@ -102,14 +113,14 @@ static int body_drop(MDB_txn *txn, satchel_store *s, const uint8_t *k,
         return store_err(rc);
     key.mv_size = klen + 8;
     key.mv_data = ck;
-    rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+    rc = store_cget(cur, &key, &v, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == klen + 8 &&
            memcmp(key.mv_data, k, klen) == 0) {
         if ((rc = mdb_cursor_del(cur, 0)))
             break;
         key.mv_size = klen + 8;
         key.mv_data = ck;
-        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+        rc = store_cget(cur, &key, &v, MDB_SET_RANGE);
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
@@ -169,7 +180,7 @@ static int is_pinned_txn(MDB_txn *txn, satchel_store *s, uint32_t fid,
     uint8_t pk[8];
     MDB_val key = {8, pk}, v;
     store_msg_key(pk, fid, uid);
-    return mdb_get(txn, s->pins, &key, &v) == 0;
+    return store_get(txn, s->pins, &key, &v) == 0;
 }
 
 /* Evict LRU bodies (never pinned ones, never the protected key) until
@@ -197,7 +208,7 @@ static int evict_lru(satchel_store_txn *t, uint64_t need, uint64_t want_free,
             return store_err(rc);
         key.mv_size = 8;
         key.mv_data = ak;
-        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+        rc = store_cget(cur, &key, &v, MDB_SET_RANGE);
         /* Skip pinned and protected bodies. */
         while (rc == 0) {
             const uint8_t *vk = v.mv_data;
@@ -205,7 +216,7 @@ static int evict_lru(satchel_store_txn *t, uint64_t need, uint64_t want_free,
                 !(protect && v.mv_size == plen && memcmp(vk, protect, plen) == 0) &&
                 !is_pinned_txn(t->txn, s, rd_be32(vk), rd_be32(vk + 4)))
                 break;
-            rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT);
+            rc = store_cget(cur, &key, &v, MDB_NEXT);
         }
         if (rc) {
             mdb_cursor_close(cur);
@@ -353,7 +364,7 @@ int satchel_store_body_read(satchel_store *s, uint32_t fid, uint32_t uid,
     memset(ck + klen, 0, 8);
     key.mv_size = klen + 8;
     key.mv_data = ck;
-    rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+    rc = store_cget(cur, &key, &v, MDB_SET_RANGE);
     while (rc == 0 && key.mv_size == klen + 8 &&
            memcmp(key.mv_data, k, klen) == 0) {
         /* Chunks must tile the body exactly: anything else is damage. */
@@ -365,7 +376,7 @@ int satchel_store_body_read(satchel_store *s, uint32_t fid, uint32_t uid,
         ret = cb(ctx, v.mv_data, v.mv_size);
         if (ret)
             break;
-        rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT);
+        rc = store_cget(cur, &key, &v, MDB_NEXT);
     }
     if (ret == 0 && rc && rc != MDB_NOTFOUND)
         ret = store_err(rc);
@@ -404,8 +415,8 @@ int satchel_store_body_evict(satchel_store_txn *t, uint32_t fid, uint32_t uid,
             return store_err(rc);
         key.mv_size = plen;
         key.mv_data = pre;
-        rc = plen ? mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE)
-                  : mdb_cursor_get(cur, &key, &v, MDB_FIRST);
+        rc = plen ? store_cget(cur, &key, &v, MDB_SET_RANGE)
+                  : store_cget(cur, &key, &v, MDB_FIRST);
         if (rc || key.mv_size > BKEY_MAX || memcmp(key.mv_data, pre, plen) != 0) {
             mdb_cursor_close(cur);
             return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_err(rc);

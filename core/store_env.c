@@ -14,6 +14,7 @@ int store_err(int rc)
     case MDB_NOTFOUND: return SATCHEL_E_NOTFOUND;
     case MDB_MAP_FULL:
     case MDB_TXN_FULL: return SATCHEL_E_STORE_FULL;
+    case STORE_BAD_NODE:
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
@@ -32,10 +33,59 @@ int store_err(int rc)
     }
 }
 
+static int in_file(MDB_txn *txn, const MDB_val *x)
+{
+    MDB_env *env = mdb_txn_env(txn);
+    MDB_envinfo info;
+    MDB_stat st;
+    const char *map, *p = x->mv_data;
+    if (!p || mdb_env_info(env, &info) || mdb_env_stat(env, &st))
+        return x->mv_size == 0;
+    map = info.me_mapaddr;
+    /* Outside the map: a page this write transaction wrote, in memory
+     * LMDB allocated to fit what we put there.  No value of ours is larger
+     * than a body chunk. */
+    if (p < map || p >= map + info.me_mapsize)
+        return x->mv_size <= STORE_VALUE_MAX;
+    {
+        size_t end = (size_t)(info.me_last_pgno + 1) * st.ms_psize;
+        size_t off = (size_t)(p - map);
+        return off <= end && x->mv_size <= end - off;
+    }
+}
+
+int store_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    int rc = mdb_get(txn, dbi, k, v);
+    if (rc == 0 && !in_file(txn, v))
+        return STORE_BAD_NODE;
+    return rc;
+}
+
+int store_cget(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+{
+    int rc = mdb_cursor_get(cur, k, v, op);
+    if (rc == 0 && (!in_file(mdb_cursor_txn(cur), k) ||
+                    !in_file(mdb_cursor_txn(cur), v)))
+        return STORE_BAD_NODE;
+    return rc;
+}
+
+int store_cstep(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op,
+                uint64_t *skipped)
+{
+    int rc = store_cget(cur, k, v, op);
+    while (rc == STORE_BAD_NODE) {
+        (*skipped)++;
+        rc = store_cget(cur, k, v, op);
+    }
+    return rc;
+}
+
 int store_meta_get32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t *v)
 {
     MDB_val k = {strlen(key), (void *)key}, d;
-    int rc = mdb_get(txn, dbi, &k, &d);
+    int rc = store_get(txn, dbi, &k, &d);
     if (rc)
         return store_err(rc);
     if (d.mv_size != 4)
@@ -208,6 +258,11 @@ int satchel_store_open(const satchel_allocator *alloc, const char *path,
     return satchel_store_open_config(&cfg, path, out);
 }
 
+uint64_t satchel_store_damaged(const satchel_store *s)
+{
+    return s->damaged;
+}
+
 const char *satchel_store_notice(const satchel_store *s)
 {
     return s->notice;
@@ -291,7 +346,7 @@ uint64_t store_meta_get64(MDB_txn *txn, MDB_dbi dbi, const char *name)
 {
     MDB_val k, v;
     store_meta_key(name, &k);
-    if (mdb_get(txn, dbi, &k, &v) != 0 || v.mv_size != 8)
+    if (store_get(txn, dbi, &k, &v) != 0 || v.mv_size != 8)
         return 0;
     return rd64(v.mv_data);
 }
@@ -360,7 +415,7 @@ int satchel_store_blob_get(satchel_store *s, const char *name, uint8_t *buf,
     store_meta_key(k, &key);
     if ((rc = store_rtxn(s, NULL, &txn)) < 0)
         return rc;
-    rc = store_err(mdb_get(txn, s->meta, &key, &v));
+    rc = store_err(store_get(txn, s->meta, &key, &v));
     if (rc == 0) {
         if (v.mv_size > cap)
             rc = SATCHEL_E_RANGE;

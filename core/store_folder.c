@@ -16,7 +16,7 @@ const char *satchel_role_name(int role)
 
 static void folder_encode(const satchel_folder *f, uint8_t *b)
 {
-    b[0] = STORE_VERSION;
+    b[0] = FOLDER_REC_VERSION;
     le32(b + 1, f->id);
     le32(b + 5, f->uidvalidity);
     le32(b + 9, f->uidnext);
@@ -27,13 +27,19 @@ static void folder_encode(const satchel_folder *f, uint8_t *b)
     b[33] = f->role;
     b[34] = f->flags;
     b[35] = (uint8_t)f->delim;
+    store_seal(b, FOLDER_REC_LEN);
 }
 
-static int folder_decode(const MDB_val *k, const MDB_val *v, satchel_folder *f)
+int store_folder_decode(const MDB_val *k, const MDB_val *v, satchel_folder *f)
 {
     const uint8_t *b = v->mv_data;
+    size_t len = v->mv_size;
     memset(f, 0, sizeof *f);
-    if (v->mv_size != FOLDER_REC_LEN || b[0] != STORE_VERSION ||
+    if (len == FOLDER_REC_LEN + REC_CRC && b[0] == FOLDER_REC_VERSION &&
+        store_unseal(b, &len) < 0)
+        return SATCHEL_E_STORE;
+    if (len != FOLDER_REC_LEN || (b[0] != 1 && b[0] != FOLDER_REC_VERSION) ||
+        (b[0] == FOLDER_REC_VERSION) != (v->mv_size == len + REC_CRC) ||
         k->mv_size == 0 || k->mv_size > SATCHEL_OPT_MAX_FOLDER_NAME ||
         memchr(k->mv_data, 0, k->mv_size) != NULL || b[33] > SATCHEL_ROLE_FLAGGED)
         return SATCHEL_E_STORE;
@@ -65,9 +71,9 @@ int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
         return SATCHEL_E_NOTFOUND;
     if ((rc = store_rtxn(s, t, &txn)) < 0)
         return rc;
-    rc = store_err(mdb_get(txn, s->folders, &k, &v));
+    rc = store_err(store_get(txn, s->folders, &k, &v));
     if (rc == 0)
-        rc = folder_decode(&k, &v, out);
+        rc = store_folder_decode(&k, &v, out);
     store_rtxn_end(t, txn);
     return rc;
 }
@@ -75,7 +81,7 @@ int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
 int satchel_store_folder_put(satchel_store_txn *t, satchel_folder *f)
 {
     satchel_store *s = t->s;
-    uint8_t b[FOLDER_REC_LEN];
+    uint8_t b[FOLDER_REC_LEN + REC_CRC];
     MDB_val k, v = {sizeof b, b};
     int rc;
     size_t n = strlen(f->name);
@@ -136,18 +142,21 @@ int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
         return store_err(rc);
     }
     if (alen == 0) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        rc = store_cget(cur, &k, &v, MDB_FIRST);
     } else {
         k.mv_size = alen;
         k.mv_data = (void *)after;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        rc = store_cget(cur, &k, &v, MDB_SET_RANGE);
         if (rc == 0 && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            rc = store_cget(cur, &k, &v, MDB_NEXT);
     }
-    if (rc == 0)
-        rc = folder_decode(&k, &v, out);
-    else
-        rc = store_err(rc);
+    /* A damaged record is counted and skipped: one bad folder must not
+     * hide the others. */
+    while (rc == 0 && store_folder_decode(&k, &v, out) < 0) {
+        s->damaged++;
+        rc = store_cstep(cur, &k, &v, MDB_NEXT, &s->damaged);
+    }
+    rc = store_err(rc);
     mdb_cursor_close(cur);
     store_rtxn_end(t, txn);
     return rc;

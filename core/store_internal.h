@@ -16,14 +16,21 @@
 #include <lmdb.h>
 
 #define STORE_VERSION 1u
-#define MSG_REC_VERSION 2u /* 1: before previews; still read */
-#define BODYMETA_LEN 26u
-#define FOLDER_REC_LEN 36u
+/* Record versions.  Records written now end in a CRC-32C of the bytes
+ * before it (LMDB checks nothing of what it stores); older versions without
+ * one are still read. */
+#define REC_CRC 4u
+#define MSG_REC_VERSION 3u   /* 1: before previews; 2: before the CRC */
+#define FOLDER_REC_VERSION 2u
+#define BODYMETA_VERSION 2u
+#define OP_REC_VERSION 2u
+#define BODYMETA_LEN 26u     /* without the CRC */
+#define FOLDER_REC_LEN 36u   /* without the CRC */
 #define MSG_REC_FIXED 41u
 
 #define MSG_REC_MAX                                                          \
     (MSG_REC_FIXED + 6 * 2 + 128 + 4 * SATCHEL_OPT_MAX_FIELD +               \
-     SATCHEL_OPT_MAX_BODYSTRUCTURE)
+     SATCHEL_OPT_MAX_BODYSTRUCTURE + REC_CRC)
 
 /* A store is used from one thread; the scratch buffers below keep large
  * records off the stack, which is small on devices. */
@@ -35,6 +42,7 @@ struct satchel_store {
     MDB_dbi queue, qidx;
     uint64_t budget;
     uint64_t map_size;
+    uint64_t damaged;    /* damaged records skipped by listings */
     const satchel_store_fs *fs;
     int txn_active;
     char notice[256];
@@ -54,6 +62,19 @@ struct satchel_store_txn {
  * bytes after a 192-byte header, as LMDB sizes it on 64-bit hosts. */
 #define STORE_LOCK_FILE_SIZE 8192u
 
+/* mdb_get and mdb_cursor_get, then a check that the key and value they
+ * return lie inside the file: LMDB takes a node's sizes and offsets from
+ * the page as they are, so one flipped byte would otherwise send a reader
+ * past the end of the map (SIGBUS or SIGSEGV).  MDB_CORRUPTED if not. */
+#define STORE_VALUE_MAX (1u << 20) /* well above any record or body chunk */
+#define STORE_BAD_NODE (-30600) /* our own code: a node outside the file */
+int store_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v);
+int store_cget(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op);
+/* store_cget that steps over bad nodes (in the direction of op, which is
+ * MDB_NEXT or MDB_PREV), adding how many to *skipped. */
+int store_cstep(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op,
+                uint64_t *skipped);
+
 /* LMDB result or OS error number to Satchel error. */
 int store_err(int rc);
 
@@ -66,6 +87,9 @@ void store_txt_num(char *buf, size_t cap, uint64_t v);
  * or an error with err naming the file and what is wrong. */
 int store_check_files(const satchel_store_fs *fs, const char *dir,
                       char *err, size_t cap, char *notice, size_t ncap);
+
+/* Create dir (through the port) and make sure it holds no store yet. */
+int store_prepare_dir(satchel_store *s, const char *dir, char *err, size_t cap);
 
 /* The cache budget that leaves room for everything else in the map. */
 uint64_t store_default_budget(const satchel_store *s);
@@ -82,6 +106,19 @@ int store_meta_put32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t v);
 uint64_t store_meta_get64(MDB_txn *txn, MDB_dbi dbi, const char *name);
 int store_meta_put64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x);
 int store_meta_add64(MDB_txn *txn, MDB_dbi dbi, const char *name, int64_t d);
+
+/* CRC-32C (Castagnoli) of n bytes. */
+uint32_t store_crc32c(const uint8_t *p, size_t n);
+/* Append the CRC of b[0, len) at b + len; returns the sealed length. */
+size_t store_seal(uint8_t *b, size_t len);
+/* 0 when the record's last four bytes are the CRC of the rest (*len then
+ * excludes them), SATCHEL_E_STORE otherwise. */
+int store_unseal(const uint8_t *b, size_t *len);
+
+/* Record decoders shared with store_check.c; SATCHEL_E_STORE when damaged. */
+int store_folder_decode(const MDB_val *k, const MDB_val *v, satchel_folder *f);
+int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op);
+int store_bodymeta_decode(const MDB_val *v, satchel_body_info *bi);
 
 /* Length-prefixed strings inside records. */
 int store_put_str(uint8_t *buf, size_t cap, size_t *pos, const char *s,

@@ -4,6 +4,39 @@
 
 #include <string.h>
 
+uint32_t store_crc32c(const uint8_t *p, size_t n)
+{
+    /* Nibble-wise: 64 bytes of table instead of 1 KB, fast enough for
+     * records of a few hundred bytes. */
+    static const uint32_t t[16] = {
+        0x00000000, 0x105EC76F, 0x20BD8EDE, 0x30E349B1, 0x417B1DBC, 0x5125DAD3,
+        0x61C69362, 0x7198540D, 0x82F63B78, 0x92A8FC17, 0xA24BB5A6, 0xB21572C9,
+        0xC38D26C4, 0xD3D3E1AB, 0xE330A81A, 0xF36E6F75};
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        c = (c >> 4) ^ t[c & 15];
+        c = (c >> 4) ^ t[c & 15];
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+size_t store_seal(uint8_t *b, size_t len)
+{
+    le32(b + len, store_crc32c(b, len));
+    return len + REC_CRC;
+}
+
+int store_unseal(const uint8_t *b, size_t *len)
+{
+    if (*len < REC_CRC + 1 ||
+        rd32(b + *len - REC_CRC) != store_crc32c(b, *len - REC_CRC))
+        return SATCHEL_E_STORE;
+    *len -= REC_CRC;
+    return 0;
+}
+
 int store_put_str(uint8_t *buf, size_t cap, size_t *pos, const char *s,
                   size_t max)
 {
@@ -59,7 +92,9 @@ int satchel_store_msg_encode(const satchel_msg *m, uint8_t *b, size_t cap)
                       sizeof m->bodystructure)) < 0 ||
         (rc = store_put_str(b, cap, &pos, m->preview, sizeof m->preview)) < 0)
         return rc;
-    return (int)pos;
+    if (pos + REC_CRC > cap)
+        return SATCHEL_E_RANGE;
+    return (int)store_seal(b, pos);
 }
 
 int satchel_store_msg_decode(const uint8_t *b, size_t len, uint32_t uid,
@@ -68,7 +103,11 @@ int satchel_store_msg_decode(const uint8_t *b, size_t len, uint32_t uid,
     size_t pos = MSG_REC_FIXED;
     int rc;
     memset(m, 0, sizeof *m);
-    if (len < MSG_REC_FIXED || (b[0] != 1 && b[0] != MSG_REC_VERSION))
+    if (len < MSG_REC_FIXED || b[0] < 1 || b[0] > MSG_REC_VERSION)
+        return SATCHEL_E_STORE;
+    if (b[0] == MSG_REC_VERSION && store_unseal(b, &len) < 0)
+        return SATCHEL_E_STORE;
+    if (len < MSG_REC_FIXED)
         return SATCHEL_E_STORE;
     m->uid = uid;
     m->flags = rd32(b + 1);
@@ -86,7 +125,7 @@ int satchel_store_msg_decode(const uint8_t *b, size_t len, uint32_t uid,
         (rc = store_get_str(b, len, &pos, m->bodystructure,
                       sizeof m->bodystructure)) < 0)
         return rc;
-    if (b[0] == MSG_REC_VERSION &&
+    if (b[0] >= 2 &&
         (rc = store_get_str(b, len, &pos, m->preview, sizeof m->preview)) < 0)
         return rc;
     if (pos != len || m->internaldate_tz < -1440 || m->internaldate_tz > 1440 ||
@@ -120,7 +159,7 @@ int store_del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
     store_msg_key(kb, f->id, lo);
     if ((rc = mdb_cursor_open(t->txn, t->s->msgs, &cur)))
         return store_err(rc);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = store_cget(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
         const uint8_t *kp = k.mv_data;
         uint32_t uid;
@@ -133,7 +172,7 @@ int store_del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
             (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING)) {
             if (uid == hi)
                 break;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            rc = store_cget(cur, &k, &v, MDB_NEXT);
             continue;
         }
         if (v.mv_size >= 5 && f->count > 0) {
@@ -168,7 +207,7 @@ int store_del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
         store_msg_key(kb, f->id, uid + 1);
         k.mv_size = 8;
         k.mv_data = kb;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        rc = store_cget(cur, &k, &v, MDB_SET_RANGE);
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : store_err(rc);
@@ -189,7 +228,7 @@ int satchel_store_msg_put(satchel_store_txn *t, satchel_folder *f,
     if (len < 0)
         return len;
     store_msg_key(kb, f->id, m->uid);
-    rc = mdb_get(t->txn, t->s->msgs, &k, &old);
+    rc = store_get(t->txn, t->s->msgs, &k, &old);
     fresh = rc == MDB_NOTFOUND;
     if (rc && !fresh)
         return store_err(rc);
@@ -220,7 +259,7 @@ int satchel_store_msg_get(satchel_store *s, satchel_store_txn *t,
     store_msg_key(kb, folder_id, uid);
     if ((rc = store_rtxn(s, t, &txn)) < 0)
         return rc;
-    rc = store_err(mdb_get(txn, s->msgs, &k, &v));
+    rc = store_err(store_get(txn, s->msgs, &k, &v));
     if (rc == 0)
         rc = satchel_store_msg_decode(v.mv_data, v.mv_size, uid, out);
     store_rtxn_end(t, txn);
@@ -289,7 +328,7 @@ static int scan_from(satchel_store *s, satchel_store_txn *t, uint32_t folder_id,
         store_rtxn_end(t, txn);
         return store_err(rc);
     }
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = store_cget(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == 8 && rd_be32(k.mv_data) == folder_id) {
         uint32_t u = rd_be32((const uint8_t *)k.mv_data + 4);
         out->all++;
@@ -302,7 +341,7 @@ static int scan_from(satchel_store *s, satchel_store_txn *t, uint32_t folder_id,
             out->hi = u;
             out->server++;
         }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        rc = store_cget(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
     store_rtxn_end(t, txn);
@@ -361,27 +400,31 @@ int satchel_store_msg_list(satchel_store *s, uint32_t folder_id,
     }
     /* Position on the folder's highest UID: one past the range, then back. */
     if (folder_id == UINT32_MAX) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        rc = store_cget(cur, &k, &v, MDB_LAST);
     } else {
         store_msg_key(kb, folder_id + 1, 0);
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
+        rc = store_cget(cur, &k, &v, MDB_SET_RANGE);
+        rc = store_cget(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
     }
     while (rc == 0 && count > 0 && k.mv_size == 8 &&
            rd_be32(k.mv_data) == folder_id) {
         if (offset > 0) {
             offset--;
         } else {
-            ret = satchel_store_msg_decode(v.mv_data, v.mv_size,
-                                           rd_be32((uint8_t *)k.mv_data + 4), m);
-            if (ret < 0)
-                break;
+            if (satchel_store_msg_decode(v.mv_data, v.mv_size,
+                                         rd_be32((uint8_t *)k.mv_data + 4), m) < 0) {
+                /* Counted and skipped: one bad record must not stop the
+                 * listing. */
+                s->damaged++;
+                rc = store_cstep(cur, &k, &v, MDB_PREV, &s->damaged);
+                continue;
+            }
             ret = cb(ctx, m);
             if (ret != 0)
                 break;
             count--;
         }
-        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+        rc = store_cstep(cur, &k, &v, MDB_PREV, &s->damaged);
     }
     if (ret == 0 && rc != 0 && rc != MDB_NOTFOUND)
         ret = store_err(rc);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define OP_REC_MAX (64 + 2 * (SATCHEL_OPT_MAX_FOLDER_NAME + 2) + 2 * 66 + \
-                    SATCHEL_OPT_MAX_FIELD + 2 + 162)
+                    SATCHEL_OPT_MAX_FIELD + 2 + 162 + REC_CRC)
 
 static int op_encode(const satchel_op *op, uint8_t *b, size_t cap)
 {
@@ -14,7 +14,7 @@ static int op_encode(const satchel_op *op, uint8_t *b, size_t cap)
     int rc;
     if (cap < pos)
         return SATCHEL_E_RANGE;
-    b[0] = STORE_VERSION;
+    b[0] = OP_REC_VERSION;
     b[1] = op->type;
     b[2] = op->state;
     b[3] = op->phase;
@@ -35,15 +35,19 @@ static int op_encode(const satchel_op *op, uint8_t *b, size_t cap)
         (rc = store_put_str(b, cap, &pos, op->message_id, sizeof op->message_id)) < 0 ||
         (rc = store_put_str(b, cap, &pos, op->reason, sizeof op->reason)) < 0)
         return rc;
-    return (int)pos;
+    if (pos + REC_CRC > cap)
+        return SATCHEL_E_RANGE;
+    return (int)store_seal(b, pos);
 }
 
-static int op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op)
+int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op)
 {
     size_t pos = 44;
     int rc;
     memset(op, 0, sizeof *op);
-    if (len < pos || b[0] != STORE_VERSION || b[1] < SATCHEL_OP_FLAG ||
+    if (len > pos && b[0] == OP_REC_VERSION && store_unseal(b, &len) < 0)
+        return SATCHEL_E_STORE;
+    if (len < pos || (b[0] != 1 && b[0] != OP_REC_VERSION) || b[1] < SATCHEL_OP_FLAG ||
         b[1] > SATCHEL_OP_MKDIR || b[2] > SATCHEL_OP_FAILED)
         return SATCHEL_E_STORE;
     op->id = id;
@@ -128,9 +132,9 @@ int satchel_store_op_get(satchel_store *s, satchel_store_txn *t, uint64_t id,
     be64(k, id);
     if ((rc = store_rtxn(s, t, &txn)) < 0)
         return rc;
-    rc = store_err(mdb_get(txn, s->queue, &key, &v));
+    rc = store_err(store_get(txn, s->queue, &key, &v));
     if (rc == 0)
-        rc = op_decode(v.mv_data, v.mv_size, id, out);
+        rc = store_op_decode(v.mv_data, v.mv_size, id, out);
     store_rtxn_end(t, txn);
     return rc;
 }
@@ -152,11 +156,15 @@ int satchel_store_op_next(satchel_store *s, satchel_store_txn *t, uint64_t after
         store_rtxn_end(t, txn);
         return store_err(rc);
     }
-    rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    if (rc == 0 && key.mv_size == 8)
-        rc = op_decode(v.mv_data, v.mv_size, rd_be64(key.mv_data), out);
-    else
-        rc = rc == 0 ? SATCHEL_E_STORE : store_err(rc);
+    rc = store_cget(cur, &key, &v, MDB_SET_RANGE);
+    /* Damaged entries are counted and skipped (store check names them):
+     * the rest of the queue still replays. */
+    while (rc == 0 && (key.mv_size != 8 ||
+                       store_op_decode(v.mv_data, v.mv_size, rd_be64(key.mv_data), out) < 0)) {
+        s->damaged++;
+        rc = store_cstep(cur, &key, &v, MDB_NEXT, &s->damaged);
+    }
+    rc = store_err(rc);
     mdb_cursor_close(cur);
     store_rtxn_end(t, txn);
     return rc;
@@ -172,7 +180,7 @@ int satchel_store_op_latest(satchel_store *s, satchel_store_txn *t,
     store_msg_key(k, fid, uid);
     if ((rc = store_rtxn(s, t, &txn)) < 0)
         return rc;
-    rc = store_err(mdb_get(txn, s->qidx, &key, &v));
+    rc = store_err(store_get(txn, s->qidx, &key, &v));
     if (rc == 0)
         *id = v.mv_size == 8 ? rd64(v.mv_data) : 0;
     store_rtxn_end(t, txn);
@@ -199,14 +207,14 @@ int satchel_store_queue_counts(satchel_store *s, uint64_t *pending,
     if ((rc = store_rtxn(s, NULL, &txn)) < 0)
         return rc;
     if ((rc = mdb_cursor_open(txn, s->queue, &cur)) == 0) {
-        rc = mdb_cursor_get(cur, &key, &v, MDB_FIRST);
+        rc = store_cget(cur, &key, &v, MDB_FIRST);
         while (rc == 0) {
             const uint8_t *b = v.mv_data;
             if (v.mv_size > 2 && b[2] == SATCHEL_OP_FAILED)
                 (*failed)++;
             else
                 (*pending)++;
-            rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT);
+            rc = store_cget(cur, &key, &v, MDB_NEXT);
         }
         mdb_cursor_close(cur);
     }

@@ -83,6 +83,7 @@ const satchel_console_cmd *const satchel_console_groups[] = {
     satchel_console_cmds_session,
     satchel_console_cmds_mail,
     satchel_console_cmds_changes,
+    satchel_console_cmds_store,
     NULL,
 };
 
@@ -168,6 +169,7 @@ int satchel_console_exec(satchel_console *con, const char *line)
                          argv[0]);
     if (argc - 1 < c->min_args || argc - 1 > c->max_args)
         return con_error(con, SATCHEL_E_INVAL, "usage: %s", c->usage);
+    con->damaged_mark = con->app->store ? satchel_store_damaged(con->app->store) : 0;
     return c->fn(con, argc, argv);
 }
 

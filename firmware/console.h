@@ -29,6 +29,7 @@ typedef struct satchel_console {
     uint32_t kv_more;       /* bit d: level d already has a member */
     uint32_t kv_array;      /* bit d: level d is an array */
     int kv_wrote;           /* part of this command's output is written */
+    uint64_t damaged_mark;  /* store's damaged-record count before a command */
 } satchel_console;
 
 void satchel_console_init(satchel_console *con, satchel_app *app,

@@ -26,6 +26,7 @@ typedef struct satchel_console_cmd {
 extern const satchel_console_cmd satchel_console_cmds_session[]; /* console_session.c */
 extern const satchel_console_cmd satchel_console_cmds_mail[];    /* console_mail.c */
 extern const satchel_console_cmd satchel_console_cmds_changes[]; /* console_changes.c */
+extern const satchel_console_cmd satchel_console_cmds_store[];   /* console_store.c */
 
 /* The groups in order, ending in NULL (help walks it). */
 extern const satchel_console_cmd *const satchel_console_groups[];

@@ -246,6 +246,17 @@ void con_kv_begin(satchel_console *con)
 
 int con_kv_end(satchel_console *con)
 {
+    /* Listings skip damaged records rather than stop: say how many. */
+    uint64_t damaged = con->app && con->app->store
+                           ? satchel_store_damaged(con->app->store) - con->damaged_mark
+                           : 0;
+    if (damaged) {
+        while (con->json && con->kv_depth > 1)
+            close_(con, con->kv_array & (1u << con->kv_depth) ? "]" : "}");
+        con->damaged_mark += damaged;
+        con_kv_u64(con, "damaged_skipped", damaged,
+                   "warning: %u damaged records skipped (see store check)\n");
+    }
     if (con->json) {
         /* Whatever a command left open is closed in order. */
         while (con->kv_depth > 0) {

@@ -449,6 +449,54 @@ int satchel_store_blob_get(satchel_store *s, const char *name, uint8_t *buf,
 int satchel_store_blob_put(satchel_store_txn *t, const char *name,
                            const uint8_t *data, size_t len);
 
+/* ---- Damage, checks, salvage and backup ----
+ *
+ * Satchel's records (folders, messages, body records, queue entries) end
+ * in a CRC-32C, since LMDB checks nothing of what it stores.  Listings
+ * (msg_list, folder_next, op_next) skip a record that fails its checks
+ * and count it here, so one bad record does not hide the others. */
+
+/* Damaged records skipped by listings since the store was opened. */
+uint64_t satchel_store_damaged(const satchel_store *s);
+
+typedef struct satchel_store_report {
+    uint64_t records;  /* Satchel records read */
+    uint64_t damaged;  /* of those, failing their checks */
+    uint64_t problems; /* every problem reported, damaged records included */
+    uint64_t copied;   /* salvage: records written to the new store */
+} satchel_store_report;
+
+/* Called once per problem with a line of text, valid during the call. */
+typedef void (*satchel_store_problem_cb)(void *ctx, const char *what);
+
+/* Read every record and every LMDB tree of the store (and LMDB's free
+ * list) in one read-only snapshot, reporting each problem through cb (may
+ * be NULL).  Returns 0 when nothing is wrong, SATCHEL_E_DAMAGED when
+ * problems were found (out says how many), or another error when the check
+ * could not run. */
+int satchel_store_check(satchel_store *s, satchel_store_problem_cb cb,
+                        void *ctx, satchel_store_report *out);
+
+/* Copy every record that passes its checks into a new store in directory
+ * dir (created through the port's mkdir hook when missing; it must not hold
+ * a store yet): the queue first, then folders, messages (their counts
+ * recomputed), pins and complete cached bodies.  Damaged records are
+ * reported through cb and left behind.  Returns 0 (problems may have been
+ * reported), SATCHEL_E_BUSY (dir already holds a store), or an error from
+ * opening or writing the new store. */
+int satchel_store_salvage(satchel_store *s, const char *dir,
+                          satchel_store_problem_cb cb, void *ctx,
+                          satchel_store_report *out);
+
+/* A consistent, compacted copy of the store as it was when the call began,
+ * taken while it stays in use (LMDB's mdb_env_copy2 with MDB_CP_COMPACT),
+ * into directory dir (created when missing; it must not hold a data.mdb).
+ * The copy opens as a store.  err (may be NULL) gets what went wrong.
+ * Returns 0, SATCHEL_E_BUSY (dir already holds a data.mdb),
+ * SATCHEL_E_DISK_FULL, SATCHEL_E_PERM, SATCHEL_E_NOTDIR or SATCHEL_E_STORE. */
+int satchel_store_backup(satchel_store *s, const char *dir, char *err,
+                         size_t err_cap);
+
 /* Encode/decode a message record (exposed for tests and fuzzing).  encode
  * returns the length or SATCHEL_E_RANGE; decode returns 0 or
  * SATCHEL_E_STORE for a damaged record. */
