@@ -88,6 +88,12 @@ void store_txt_num(char *buf, size_t cap, uint64_t v);
 int store_check_files(const satchel_store_fs *fs, const char *dir,
                       char *err, size_t cap, char *notice, size_t ncap);
 
+/* Walk every branch and leaf page of the commit LMDB will use, through the
+ * port's read hook.  0, or SATCHEL_E_DAMAGED with err saying which page
+ * and why. */
+int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc,
+                      const char *dir, char *err, size_t cap);
+
 /* Create dir (through the port) and make sure it holds no store yet. */
 int store_prepare_dir(satchel_store *s, const char *dir, char *err, size_t cap);
 

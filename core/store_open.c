@@ -227,7 +227,7 @@ int store_check_files(const satchel_store_fs *fs, const char *dir,
     {
         static const uint32_t sizes[] = {4096, 8192, 16384, 32768, 65536,
                                          512, 1024, 2048};
-        uint8_t hdr[64 + PAGEHDR];
+        uint8_t hdr[PAGEHDR + META_LEN];
         unsigned k;
         if (size >= PAGEHDR + META_LEN &&
             fs->read(fs->ctx, path, 0, hdr, PAGEHDR + META_LEN) == 0) {
@@ -252,7 +252,7 @@ int store_check_files(const satchel_store_fs *fs, const char *dir,
         return SATCHEL_E_DAMAGED;
     }
     for (i = 0; i < 2; i++) {
-        uint8_t hdr[64 + PAGEHDR];
+        uint8_t hdr[PAGEHDR + META_LEN];
         if (size < i * psize + PAGEHDR + META_LEN ||
             fs->read(fs->ctx, path, i * psize, hdr, PAGEHDR + META_LEN) != 0) {
             memset(&m[i], 0, sizeof m[i]);
@@ -336,4 +336,183 @@ int store_check_files(const satchel_store_fs *fs, const char *dir,
     store_txt_num(notice, ncap, m[sound].txnid);
     store_txt(notice, ncap, "): changes from the last commit may be lost");
     return 0;
+}
+
+/* ---- LMDB's trees ----
+ * LMDB follows page numbers and node offsets as it finds them, so a
+ * flipped byte in a branch or leaf page sends it outside the map.  Before
+ * anything reads the store, walk every tree of the commit LMDB will use and
+ * check each page against its neighbours' claims: right number, right
+ * kind for its level, node offsets and sizes inside the page, children and
+ * overflow runs inside the file.  Only branch and leaf pages are read, not
+ * the overflow pages holding large values (body chunks). */
+
+#define P_BRANCH 0x01u
+#define P_LEAF 0x02u
+#define P_OVERFLOW 0x04u
+#define F_BIGDATA 0x01u
+#define F_SUBDATA 0x02u
+#define F_DUPDATA 0x04u
+#define NODE_HDR 8u
+
+struct walk {
+    const satchel_store_fs *fs;
+    const char *path;
+    uint8_t *buf; /* one page */
+    uint64_t psize, last_pg, pages;
+    uint64_t bad_pg;
+    const char *bad;
+};
+
+static int walk_fail(struct walk *w, uint64_t pg, const char *why)
+{
+    w->bad_pg = pg;
+    w->bad = why;
+    return -1;
+}
+
+static int walk_read(struct walk *w, uint64_t pg)
+{
+    if (pg < 2 || pg > w->last_pg)
+        return walk_fail(w, pg, "a page number outside the file");
+    if (w->fs->read(w->fs->ctx, w->path, pg * w->psize, w->buf, (size_t)w->psize))
+        return walk_fail(w, pg, "a page that cannot be read");
+    return 0;
+}
+
+static int walk_db(struct walk *w, uint64_t root, uint64_t levels, int is_main);
+
+/* Check page pg at level (1 = root) of a tree of levels levels, then its
+ * children.  The one page buffer is reread after each child, so memory
+ * stays at one page whatever the depth (at most 32). */
+static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
+                     uint64_t levels, int is_main)
+{
+    const uint8_t *p = w->buf;
+    unsigned flags, lower, upper, n, i;
+    if (walk_read(w, pg) < 0)
+        return -1;
+    w->pages++;
+    if (rd_w(p) != pg)
+        return walk_fail(w, pg, "a page whose number does not match its place");
+    flags = rd_u16n(p + W + 2);
+    lower = rd_u16n(p + W + 4);
+    upper = rd_u16n(p + W + 6);
+    if ((flags & (P_BRANCH | P_LEAF | P_OVERFLOW | P_META)) !=
+        (level == levels ? P_LEAF : P_BRANCH))
+        return walk_fail(w, pg, "a page of the wrong kind for its level");
+    if (lower < PAGEHDR || lower > upper || upper > w->psize || (lower - PAGEHDR) % 2)
+        return walk_fail(w, pg, "a page whose free-space bounds are impossible");
+    n = (lower - PAGEHDR) / 2;
+    if (n == 0 && (level != 1 || levels != 1))
+        return walk_fail(w, pg, "an empty page inside a tree");
+    /* The page itself first, before following anything it names. */
+    for (i = 0; i < n; i++) {
+        unsigned off = rd_u16n(p + PAGEHDR + 2 * i), ksize, nflags;
+        const uint8_t *node;
+        if (off < upper || off + NODE_HDR > w->psize)
+            return walk_fail(w, pg, "a node outside its page");
+        node = p + off;
+        nflags = rd_u16n(node + 4);
+        ksize = rd_u16n(node + 6);
+        if (off + NODE_HDR + ksize > w->psize)
+            return walk_fail(w, pg, "a key running past its page");
+        if (level == levels) {
+            uint64_t dsize = (uint64_t)rd_u16n(node) | (uint64_t)rd_u16n(node + 2) << 16;
+            const uint8_t *data = node + NODE_HDR + ksize;
+            if (nflags & ~(unsigned)(F_BIGDATA | F_SUBDATA))
+                return walk_fail(w, pg, "a node with flags Satchel never writes");
+            if (nflags & F_BIGDATA) {
+                uint64_t ov, npages;
+                if (off + NODE_HDR + ksize + W > w->psize)
+                    return walk_fail(w, pg, "a node running past its page");
+                ov = rd_w(data);
+                npages = (PAGEHDR + dsize + w->psize - 1) / w->psize;
+                if (ov < 2 || ov > w->last_pg || npages > w->last_pg - ov + 1)
+                    return walk_fail(w, pg, "a large value outside the file");
+            } else if (off + NODE_HDR + ksize + dsize > w->psize) {
+                return walk_fail(w, pg, "a value running past its page");
+            } else if ((nflags & F_SUBDATA) && (!is_main || dsize != DB_REC)) {
+                return walk_fail(w, pg, "a database record in the wrong place");
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        const uint8_t *node;
+        unsigned ksize;
+        if (i > 0 && walk_read(w, pg) < 0)
+            return -1;
+        node = p + rd_u16n(p + PAGEHDR + 2 * i);
+        ksize = rd_u16n(node + 6);
+        if (level < levels) {
+            uint64_t child = (uint64_t)rd_u16n(node) | (uint64_t)rd_u16n(node + 2) << 16 |
+                             (W > 4 ? (uint64_t)rd_u16n(node + 4) << 32 : 0);
+            if (walk_page(w, child, level + 1, levels, is_main) < 0)
+                return -1;
+        } else if (rd_u16n(node + 4) & F_SUBDATA) {
+            const uint8_t *data = node + NODE_HDR + ksize;
+            if (walk_db(w, rd_w(data + 8 + 4 * W), rd_u16n(data + 6), 0) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int walk_db(struct walk *w, uint64_t root, uint64_t levels, int is_main)
+{
+    if (root == PGNO_INVALID)
+        return levels == 0 ? 0 : walk_fail(w, 0, "an empty tree with levels");
+    if (levels == 0 || levels > 32)
+        return walk_fail(w, root, "a tree of impossible depth");
+    return walk_page(w, root, 1, levels, is_main);
+}
+
+int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc,
+                      const char *dir, char *err, size_t cap)
+{
+    char path[SATCHEL_OPT_STORE_PATH_MAX + 16];
+    uint8_t hdr[PAGEHDR + META_LEN];
+    struct meta m[2];
+    struct walk w;
+    uint64_t size = 0;
+    unsigned use;
+    int is_dir = 0, rc;
+    if (!fs || !fs->read || !fs->stat || join(path, sizeof path, dir, "data.mdb") < 0 ||
+        fs->stat(fs->ctx, path, &size, &is_dir) != 0)
+        return 0;
+    if (fs->read(fs->ctx, path, 0, hdr, PAGEHDR + META_LEN) != 0)
+        return 0;
+    meta_parse(hdr, 0, size, &m[0]);
+    if (m[0].bad)
+        return 0; /* a fresh file LMDB just wrote, or checked before */
+    if (fs->read(fs->ctx, path, m[0].psize, hdr, PAGEHDR + META_LEN) != 0)
+        return 0;
+    meta_parse(hdr, 1, size, &m[1]);
+    if (m[1].bad)
+        return 0;
+    use = m[1].txnid > m[0].txnid ? 1 : 0;
+    memset(&w, 0, sizeof w);
+    w.fs = fs;
+    w.path = path;
+    w.psize = m[use].psize;
+    w.last_pg = m[use].last_pg;
+    w.buf = alloc->alloc(alloc->ctx, (size_t)w.psize);
+    if (!w.buf)
+        return SATCHEL_E_NOMEM;
+    rc = walk_db(&w, m[use].root[0], m[use].depth[0], 0) == 0 &&
+                 walk_db(&w, m[use].root[1], m[use].depth[1], 1) == 0
+             ? 0
+             : SATCHEL_E_DAMAGED;
+    alloc->free(alloc->ctx, w.buf, (size_t)w.psize);
+    if (rc < 0 && err && cap) {
+        err[0] = '\0';
+        store_txt(err, cap, "data.mdb: page ");
+        store_txt_num(err, cap, w.bad_pg);
+        store_txt(err, cap, " is damaged (");
+        store_txt(err, cap, w.bad);
+        store_txt(err, cap, "); LMDB cannot read the store safely. The file is "
+                            "left as it is: restore a backup, or sync again "
+                            "into a new store");
+    }
+    return rc;
 }
