@@ -7,6 +7,7 @@
 #include "satchel/client.h"
 #include "satchel/imap.h"
 #include "satchel/mime.h"
+#include "satchel/mutf7.h"
 #include "satchel/opt.h"
 #include "satchel/ops.h"
 #include "satchel/seqset.h"
@@ -202,6 +203,11 @@ struct cl_conn {
     int caps_known;
     uint32_t caps;
     int qresync_on;
+    /* UTF8=ACCEPT (RFC 6855): asked for in the ENABLE sent after login when
+     * offered; names are UTF-8 on the wire from then on, unless the ENABLE
+     * fails or its ENABLED response does not confirm it. */
+    int utf8_on;
+    int utf8_confirmed;
     int want_starttls;
     int auth_sent;
     int authed_started; /* post-login set-up (ENABLE) done */
@@ -240,6 +246,10 @@ struct satchel_client {
     satchel_counters ctr;
 
     struct cl_conn conn; /* reset by cl_conn_reset, nowhere else */
+
+    /* Mailbox names between their stored and wire forms (scratch). */
+    char wire_name[SATCHEL_MUTF7_ENCODED_MAX(SATCHEL_OPT_MAX_FOLDER_NAME) + 1];
+    satchel_folder name_scratch;
 
     /* job */
     enum job_state job;
@@ -292,6 +302,17 @@ int cl_out_put(satchel_client *c, const void *p, size_t n);
 int cl_out_str(satchel_client *c, const char *s);
 int cl_out_u64(satchel_client *c, uint64_t v);
 int cl_out_astring(satchel_client *c, const char *s);
+/* A mailbox name as stored (UTF-8) in its wire form: modified UTF-7, or
+ * UTF-8 once UTF8=ACCEPT is on, or the server's own bytes for a folder
+ * marked SATCHEL_FOLDER_VERBATIM. */
+int cl_out_mailbox(satchel_client *c, const char *name);
+/* A mailbox name from the server (LIST, STATUS) to the stored form in
+ * out[SATCHEL_OPT_MAX_FOLDER_NAME + 1]: decoded from modified UTF-7, or as
+ * sent when UTF8=ACCEPT is on or the name is not modified UTF-7 (then
+ * *verbatim is set).  A NIL atom is the name "NIL".  Returns 0, or -1 when
+ * the name is empty, holds NUL, was truncated or is too long to keep. */
+int cl_name_from_wire(const satchel_client *c, const satchel_imap_arg *a, char *out,
+                      int *verbatim);
 int cl_out_nstring(satchel_client *c, const char *s, size_t n);
 int cl_out_continuation(satchel_client *c, const char *line);
 int cl_out_uidset(satchel_client *c, const uint32_t *uids, uint32_t n);

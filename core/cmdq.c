@@ -103,7 +103,8 @@ int cl_out_nstring(satchel_client *c, const char *s, size_t n)
         unsigned char ch = (unsigned char)s[i];
         if (!atom_char(ch))
             atom = 0;
-        if (ch == '\r' || ch == '\n' || ch == 0 || ch >= 0x80)
+        /* After UTF8=ACCEPT a quoted string may carry UTF-8 (RFC 6855). */
+        if (ch == '\r' || ch == '\n' || ch == 0 || (ch >= 0x80 && !k->utf8_on))
             quoted = 0;
     }
     /* NIL would read as nothing where a string is optional. */
@@ -148,6 +149,24 @@ int cl_out_nstring(satchel_client *c, const char *s, size_t n)
 int cl_out_astring(satchel_client *c, const char *s)
 {
     return cl_out_nstring(c, s, strlen(s));
+}
+
+int cl_out_mailbox(satchel_client *c, const char *name)
+{
+    satchel_folder *f = &c->name_scratch;
+    int rc;
+    if (c->conn.utf8_on)
+        return cl_out_astring(c, name);
+    if (satchel_store_folder_get(c->store, c->txn, name, f) == 0 &&
+        (f->flags & SATCHEL_FOLDER_VERBATIM))
+        return cl_out_astring(c, name);
+    rc = satchel_mutf7_encode(name, strlen(name), c->wire_name, sizeof c->wire_name,
+                              NULL, NULL);
+    if (rc == SATCHEL_E_INVAL)
+        return cl_out_astring(c, name); /* not UTF-8: stored as it came */
+    if (rc < 0)
+        return rc;
+    return cl_out_astring(c, c->wire_name);
 }
 
 /* Start a command: writes the tag.  Round trips are counted when its bytes

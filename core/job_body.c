@@ -316,7 +316,7 @@ static int body_advance(satchel_client *c)
         c->conn.n_inflight > (uint32_t)cl_count_inflight(c, K_ENABLE))
         return 0;
     if ((rc = cl_cmd_begin(c, K_BSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
-        (rc = cl_out_astring(c, c->job_folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
+        (rc = cl_out_mailbox(c, c->job_folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
         return cl_fail(c, rc,
                        "cannot send SELECT");
     return 0;

@@ -45,23 +45,52 @@ static uint8_t role_from_name(const char *name, char delim)
     return SATCHEL_ROLE_NONE;
 }
 
+int cl_name_from_wire(const satchel_client *c, const satchel_imap_arg *a, char *out,
+                      int *verbatim)
+{
+    const char *s;
+    uint32_t n;
+    size_t len;
+    *verbatim = 0;
+    if (a->type == SATCHEL_ARG_NIL) {
+        /* In a name's place NIL is a folder called NIL (RFC 9051 mailbox
+         * is an astring), in whatever case it was sent. */
+        s = a->str;
+        n = 3;
+    } else if (!satchel_imap_arg_string(a, &s, &n)) {
+        return -1;
+    }
+    if (n == 0 || memchr(s, 0, n) || (a->flags & SATCHEL_ARG_F_TRUNCATED))
+        return -1;
+    if (!c->conn.utf8_on &&
+        satchel_mutf7_decode(s, n, out, SATCHEL_OPT_MAX_FOLDER_NAME + 1, &len, NULL) == 0)
+        return 0;
+    /* UTF-8 on the wire, or a server that does not encode (raw 8-bit or a
+     * stray '&'): keep its bytes, and send them back the same way. */
+    if (n > SATCHEL_OPT_MAX_FOLDER_NAME)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    *verbatim = !c->conn.utf8_on;
+    return 0;
+}
 
 static int list_on_list(satchel_client *c, const satchel_imap_arg *a)
 {
     /* a = "LIST" (attrs) delim name */
     const satchel_imap_arg *attrs = a->next, *delim, *name;
     satchel_folder f, old;
-    const char *s;
-    uint32_t n;
+    char *s = c->wire_name;
+    size_t n;
     uint8_t role = SATCHEL_ROLE_NONE, flags = 0;
-    int rc;
+    int rc, verbatim;
 
     if (!attrs || attrs->type != SATCHEL_ARG_LIST || !(delim = attrs->next) ||
-        !(name = delim->next) || !satchel_imap_arg_string(name, &s, &n))
+        !(name = delim->next) || cl_name_from_wire(c, name, s, &verbatim) < 0)
         return 0; /* malformed LIST lines are ignored, not fatal */
-    if (n == 0 || n > SATCHEL_OPT_MAX_FOLDER_NAME || memchr(s, 0, n) ||
-        (name->flags & SATCHEL_ARG_F_TRUNCATED))
-        return 0;
+    n = strlen(s);
+    if (verbatim)
+        flags |= SATCHEL_FOLDER_VERBATIM;
     for (a = attrs->child; a; a = a->next) {
         if (satchel_imap_arg_is(a, "\\Noselect") ||
             satchel_imap_arg_is(a, "\\NonExistent"))
@@ -122,12 +151,10 @@ static void list_on_status(satchel_client *c, const satchel_imap_arg *a)
     uint64_t messages = UINT64_MAX, uidnext = 0, uidvalidity = 0, hms = 0, v;
     satchel_folder f;
     uint32_t pending = 0;
-    const char *s;
-    uint32_t n;
-    char buf[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char *buf = c->wire_name;
+    int verbatim;
     if (!name || !(list = name->next) || list->type != SATCHEL_ARG_LIST ||
-        !satchel_imap_arg_string(name, &s, &n) || n == 0 ||
-        n > SATCHEL_OPT_MAX_FOLDER_NAME || memchr(s, 0, n) ||
+        cl_name_from_wire(c, name, buf, &verbatim) < 0 ||
         c->n_clean >= SATCHEL_OPT_MAX_FOLDERS)
         return;
     for (k = list->child; k && k->next; k = k->next->next) {
@@ -142,8 +169,6 @@ static void list_on_status(satchel_client *c, const satchel_imap_arg *a)
         else if (satchel_imap_arg_is(k, "HIGHESTMODSEQ"))
             hms = v;
     }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
     if (satchel_store_folder_get(c->store, c->txn, buf, &f) < 0 ||
         satchel_store_msg_count_pending(c->store, c->txn, f.id, &pending) < 0)
         return;

@@ -350,7 +350,7 @@ static int send_group(satchel_client *c, uint32_t g)
         if ((rc = cl_cmd_begin(c, K_RCMD)) < 0 ||
             (rc = cl_out_str(c, move ? "UID MOVE " : "UID COPY ")) < 0 ||
             (rc = cl_out_uidset(c, c->rp.uids, n)) < 0 || (rc = cl_out_str(c, " ")) < 0 ||
-            (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
+            (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)
             return rc;
         /* A COPY's source side waits for its OK: deleting after a
          * refused copy would lose the message. */
@@ -520,7 +520,7 @@ static int search_dest(satchel_client *c, const satchel_op *op, int map)
     c->rp.selected[0] = '\0';
     c->job = J_REPLAY_VERIFY;
     if ((rc = cl_cmd_begin(c, K_RVSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
-        (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0 ||
+        (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0 ||
         (rc = cl_cmd_begin(c, K_RVSEARCH)) < 0 ||
         (rc = cl_out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
         (rc = cl_out_astring(c, op->message_id)) < 0 || (rc = cl_cmd_end(c)) < 0)
@@ -590,7 +590,7 @@ static int replay_next(satchel_client *c)
     c->job = J_REPLAY_SELECT;
     c->rp.uidvalidity = 0;
     if ((rc = cl_cmd_begin(c, K_RSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
-        (rc = cl_out_astring(c, c->rp.folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
+        (rc = cl_out_mailbox(c, c->rp.folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
         return cl_fail(c, rc, "cannot send SELECT");
     return 0;
 }
@@ -610,7 +610,7 @@ static int mkdirs_more(satchel_client *c)
         if (c->conn.n_inflight + 2 >= MAX_INFLIGHT)
             break;
         if ((rc = cl_cmd_begin(c, K_CREATE)) < 0 || (rc = cl_out_str(c, "CREATE ")) < 0 ||
-            (rc = cl_out_astring(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0) {
+            (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0) {
             if (rc == SATCHEL_E_AGAIN)
                 break;
             return cl_fail(c, rc, "command does not fit the output buffer");

@@ -216,7 +216,7 @@ static int send_select(satchel_client *c)
     satchel_folder *f = &c->fs.f;
     if ((rc = cl_cmd_begin(c, K_SELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0)
         return rc;
-    rc = cl_out_astring(c, f->name);
+    rc = cl_out_mailbox(c, f->name);
     if (rc < 0)
         return rc;
     if (c->conn.qresync_on && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {

@@ -103,6 +103,7 @@ static const struct {
     {"LITERAL-", SATCHEL_CAP_LITERAL_MINUS}, {"IDLE", SATCHEL_CAP_IDLE},
     {"ESEARCH", SATCHEL_CAP_ESEARCH},     {"PREVIEW", SATCHEL_CAP_PREVIEW},
     {"NAMESPACE", SATCHEL_CAP_NAMESPACE}, {"LIST-STATUS", SATCHEL_CAP_LIST_STATUS},
+    {"UTF8=ACCEPT", SATCHEL_CAP_UTF8_ACCEPT},
 };
 
 static void read_caps(satchel_client *c, const satchel_imap_arg *a)
@@ -247,6 +248,8 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
         for (a = a->next; a; a = a->next)
             if (satchel_imap_arg_is(a, "QRESYNC"))
                 c->conn.qresync_on = 1;
+            else if (satchel_imap_arg_is(a, "UTF8=ACCEPT"))
+                c->conn.utf8_confirmed = 1;
         return 0;
     }
     if ((j = running_job(c)) != NULL)
@@ -268,14 +271,31 @@ static int start_authenticated(satchel_client *c)
     int rc;
     c->conn.ph = PH_AUTHED;
     c->conn.authed_started = 1;
-    if ((c->conn.caps & SATCHEL_CAP_QRESYNC) && (c->conn.caps & SATCHEL_CAP_ENABLE) &&
-        !c->conn.qresync_on) {
-        /* Pipelined with whatever the job sends next. */
-        if ((rc = cl_simple_cmd(c, K_ENABLE, "ENABLE QRESYNC")) < 0)
-            return cl_fail(c, rc, "command does not fit the output buffer");
-        /* RFC 5161 lets ENABLE be pipelined; a refusal turns it off again
-         * before any SELECT relies on it being granted. */
-        c->conn.qresync_on = 1;
+    {
+        uint32_t caps = c->conn.caps;
+        int q = (caps & SATCHEL_CAP_QRESYNC) && (caps & SATCHEL_CAP_ENABLE) &&
+                !c->conn.qresync_on;
+        int u = (caps & SATCHEL_CAP_UTF8_ACCEPT) && (caps & SATCHEL_CAP_ENABLE) &&
+                !c->conn.utf8_on;
+        if (q || u) {
+            /* Pipelined with whatever the job sends next. */
+            if ((rc = cl_simple_cmd(c, K_ENABLE,
+                                    q && u ? "ENABLE QRESYNC UTF8=ACCEPT"
+                                    : q    ? "ENABLE QRESYNC"
+                                           : "ENABLE UTF8=ACCEPT")) < 0)
+                return cl_fail(c, rc, "command does not fit the output buffer");
+            /* RFC 5161 lets ENABLE be pipelined, and the server acts on it
+             * before any command behind it, so those go out in the enabled
+             * form; a refusal, or an ENABLED that does not name UTF8=ACCEPT,
+             * turns it off again (K_ENABLE below) before anything relies on
+             * it being granted. */
+            if (q)
+                c->conn.qresync_on = 1;
+            if (u) {
+                c->conn.utf8_on = 1;
+                c->conn.utf8_confirmed = 0;
+            }
+        }
     }
     return cl_job_advance(c);
 }
@@ -407,6 +427,8 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
     case K_ENABLE:
         if (!ok)
             c->conn.qresync_on = 0;
+        if (!ok || !c->conn.utf8_confirmed)
+            c->conn.utf8_on = 0;
         return 0;
     case K_LOGOUT:
         c->conn.ph = PH_CLOSED;

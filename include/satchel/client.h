@@ -59,6 +59,7 @@ typedef enum satchel_security {
 #define SATCHEL_CAP_PREVIEW (1u << 17)
 #define SATCHEL_CAP_NAMESPACE (1u << 18)
 #define SATCHEL_CAP_LIST_STATUS (1u << 19)
+#define SATCHEL_CAP_UTF8_ACCEPT (1u << 20) /* RFC 6855 / RFC 9051 */
 
 typedef struct satchel_client_config {
     uint8_t security;      /* satchel_security */

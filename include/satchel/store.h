@@ -53,6 +53,9 @@ const char *satchel_role_name(int role);
 
 #define SATCHEL_FOLDER_NOSELECT 0x01u
 #define SATCHEL_FOLDER_NOINFERIORS 0x02u
+/* The server's name for this folder is not modified UTF-7: the store keeps
+ * its bytes and they go out as they came. */
+#define SATCHEL_FOLDER_VERBATIM 0x04u
 
 typedef struct satchel_folder {
     char name[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* as the server spells it */
