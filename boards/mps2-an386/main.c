@@ -11,6 +11,7 @@
 #include "board_hw.h"
 #include "console.h"
 #include "lan9118.h"
+#include "mbedtls/platform.h"
 #include "posix_shim.h"
 #include "satchel/port_lwip.h"
 #include "satchel/store.h"
@@ -22,6 +23,38 @@
 static satchel_app app;
 static satchel_heap_counter heap;
 static satchel_console con;
+
+/* mbedTLS's heap, counted: its peak is one of the board's figures. */
+static size_t tls_now, tls_peak;
+
+static void *tls_calloc(size_t n, size_t size)
+{
+    size_t total;
+    uint8_t *p;
+    if (size && n > (SIZE_MAX - 8) / size)
+        return NULL;
+    total = n * size;
+    p = calloc(1, total + 8);
+    if (!p)
+        return NULL;
+    memcpy(p, &total, sizeof total);
+    tls_now += total;
+    if (tls_now > tls_peak)
+        tls_peak = tls_now;
+    return p + 8;
+}
+
+static void tls_free(void *ptr)
+{
+    uint8_t *p = ptr;
+    size_t total;
+    if (!p)
+        return;
+    p -= 8;
+    memcpy(&total, p, sizeof total);
+    tls_now -= total;
+    free(p);
+}
 
 static void con_write(void *ctx, const char *buf, size_t len)
 {
@@ -162,20 +195,21 @@ static int board_command(const char *line)
         return 1;
     }
     if (strcmp(line, "mem") == 0) {
-        extern uint8_t __data_start__, __heap_start;
+        extern uint8_t __data_start__, __bss_end__;
         uint32_t in, out, err, ip, writes;
         uint64_t bytes;
         lan9118_stats(&in, &out, &err, &ip);
         shim_stats(&writes, &bytes);
         printf(con.json ? "{\"static\":%lu,\"heap_high_water\":%lu,\"stack_high_water\":%lu,"
-                          "\"engine_heap_peak\":%lu,\"frames_in\":%lu,\"frames_out\":%lu,"
+                          "\"engine_heap_peak\":%lu,\"tls_heap_peak\":%lu,\"frames_in\":%lu,\"frames_out\":%lu,"
                           "\"rx_dropped\":%lu,\"storage_writes\":%lu,\"uptime_ms\":%lu}\n"
-                        : "static:   %lu\nheap:     %lu (high-water)\nstack:    %lu "
-                          "(high-water)\nengine:   %lu (peak)\nframes:   %lu in, %lu "
+                        : "static:   %lu (data + bss)\nheap:     %lu (high-water)\nstack:    %lu "
+                          "(high-water)\nengine:   %lu (peak)\ntls:      %lu (peak)\nframes:   %lu in, %lu "
                           "out, %lu dropped\nwrites:   %lu\nuptime:   %lu ms\n",
-               (unsigned long)(&__heap_start - &__data_start__),
+               (unsigned long)(&__bss_end__ - &__data_start__),
                (unsigned long)board_heap_high_water(),
                (unsigned long)board_stack_high_water(), (unsigned long)heap.peak,
+               (unsigned long)tls_peak,
                (unsigned long)in, (unsigned long)out, (unsigned long)err,
                (unsigned long)writes, (unsigned long)(board_now_us() / 1000u));
         (void)bytes;
@@ -201,6 +235,7 @@ int main(void)
 
     uart_init();
     clock_init();
+    mbedtls_platform_set_calloc_free(tls_calloc, tls_free);
     printf("\nsatchel firmware on " BOARD_NAME "\n");
     memset(&app, 0, sizeof app);
     app.cfg.security = SATCHEL_SECURITY_TLS;

@@ -11,6 +11,9 @@
 #define MBEDTLS_HAVE_TIME_DATE /* certificate validity, against the host's clock */
 #define MBEDTLS_NO_PLATFORM_ENTROPY
 #define MBEDTLS_DEPRECATED_REMOVED
+/* The board counts mbedTLS's heap through its own calloc/free. */
+#define MBEDTLS_PLATFORM_C
+#define MBEDTLS_PLATFORM_MEMORY
 
 /* Crypto */
 #define MBEDTLS_AES_C
