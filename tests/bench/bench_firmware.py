@@ -94,8 +94,10 @@ def main():
         print("  boot to prompt, first command: %d ms" % m0["uptime_ms"])
         print("  initial sync of %d messages: %d ms (ok=%s, equals server: %s)" % (
             total, m1["uptime_ms"] - m0["uptime_ms"], ok, check.failed == 0))
-        print("  no-change resync (connect, TLS %s, login, LIST-STATUS, logout): %d ms" % (
-            "resumed" if status["tls"]["resumed"] else "full", m2["uptime_ms"] - m1["uptime_ms"]))
+        print("  no-change resync (connect, TLS %s, login, LIST-STATUS, logout): %d ms, "
+              "%d bytes in, %d round trips" % (
+                  "resumed" if status["tls"]["resumed"] else "full",
+                  m2["uptime_ms"] - m1["uptime_ms"], r2["bytes_in"], r2["round_trips"]))
         print("memory after the initial sync:")
         print("  static RAM (data + bss): %d B" % m1["static"])
         print("  heap high-water: %d B (engine peak %d B, mbedTLS peak %d B)" % (
