@@ -49,13 +49,20 @@ static int body_flush(satchel_client *c)
         b->chunk_len = 0;
         b->lit_skip = 1;
         b->retry = 1;
-        if (satchel_store_begin(c->store, &c->txn) == 0) {
-            if (satchel_store_cache_make_room(c->txn, 4u * SATCHEL_OPT_BODY_REQUEST) < 0 ||
-                satchel_store_commit(c->txn) < 0) {
-                c->txn = NULL;
-                return cl_fail(c, SATCHEL_E_STORE_FULL, "store full: nothing left to evict");
-            }
-            c->txn = NULL;
+        if (satchel_store_begin_reserve(c->store, &c->txn) == 0) {
+            /* Never this body's own committed chunks: they are what the
+             * download resumes from. */
+            rc = satchel_store_cache_free(c->txn, 4u * SATCHEL_OPT_BODY_REQUEST, b->fid,
+                                          b->uid, b->section);
+            if (rc < 0)
+                satchel_store_abort(c->txn);
+            else
+                rc = satchel_store_commit(c->txn);
+            c->txn = NULL; /* commit and abort free it */
+            if (rc < 0)
+                return cl_fail(c, rc, rc == SATCHEL_E_STORE_FULL
+                                          ? "store full: nothing left to evict"
+                                          : "cannot make room for the body");
         }
         return 0;
     }

@@ -149,7 +149,11 @@ int cl_commit(satchel_client *c, int write_folder)
     rc = satchel_store_commit(c->txn);
     c->txn = NULL;
     if (rc < 0)
-        return cl_fail(c, rc, "store commit failed");
+    {
+        cl_set_error(c, rc, "store commit failed", satchel_strerror(rc),
+                     strlen(satchel_strerror(rc)));
+        return cl_fail(c, rc, c->err_text);
+    }
     return 0;
 }
 
@@ -614,6 +618,9 @@ int satchel_client_recv(satchel_client *c, const uint8_t *data, size_t len,
         len -= used;
         c->conn.last_activity = now_ms;
         if (rc < 0) {
+            /* A literal sink (the store) that failed first has said why. */
+            if (c->conn.failed && c->job_rc < 0)
+                return c->job_rc;
             cl_set_error(c, rc, "malformed server response",
                          satchel_imap_parser_error(c->parser),
                          strlen(satchel_imap_parser_error(c->parser)));

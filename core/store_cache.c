@@ -244,6 +244,16 @@ static int evict_lru(satchel_store_txn *t, uint64_t need, uint64_t want_free,
     }
 }
 
+int satchel_store_cache_free(satchel_store_txn *t, uint64_t bytes, uint32_t fid,
+                            uint32_t uid, const char *section)
+{
+    uint8_t k[BKEY_MAX];
+    size_t klen = section ? bkey(k, fid, uid, section) : 0;
+    if (section && !klen)
+        return SATCHEL_E_INVAL;
+    return bytes ? evict_lru(t, 0, bytes, klen ? k : NULL, klen) : 0;
+}
+
 int satchel_store_cache_make_room(satchel_store_txn *t, uint64_t need)
 {
     if (t->s->budget && need > t->s->budget)

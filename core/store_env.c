@@ -71,6 +71,15 @@ int store_cstep(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op,
     return rc;
 }
 
+int store_err_write(satchel_store *s, int rc)
+{
+    uint64_t avail = 0;
+    if (rc == EIO && s->fs && s->fs->space &&
+        s->fs->space(s->fs->ctx, s->path, &avail) == 0 && avail < (1u << 20))
+        return SATCHEL_E_DISK_FULL;
+    return store_err(rc);
+}
+
 int store_meta_get32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t *v)
 {
     MDB_val k = {strlen(key), (void *)key}, d;
@@ -163,6 +172,7 @@ int satchel_store_open_config(const satchel_store_config *cfg,
     if (!map_size)
         map_size = SATCHEL_OPT_STORE_MAP_SIZE;
     s->map_size = map_size;
+    memcpy(s->path, path, strlen(path) + 1);
     rc = store_check_files(cfg->fs, path, cfg->err, cfg->err_cap, s->notice,
                            sizeof s->notice);
     if (rc < 0)
@@ -191,7 +201,7 @@ int satchel_store_open_config(const satchel_store_config *cfg,
     if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 10)) ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
         (rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600))) {
-        rc = open_fail(cfg, path, NULL, store_err(rc),
+        rc = open_fail(cfg, path, NULL, store_err_write(s, rc),
                        rc == MDB_INVALID ? "data.mdb is not an LMDB file or is damaged"
                        : rc == ENOENT ? "no such directory" : NULL);
         goto fail_quiet;
@@ -227,7 +237,7 @@ int satchel_store_open_config(const satchel_store_config *cfg,
     rc = mdb_txn_commit(txn);
     txn = NULL;
     if (rc) {
-        rc = open_fail(cfg, path, "data.mdb", store_err(rc), NULL);
+        rc = open_fail(cfg, path, "data.mdb", store_err_write(s, rc), NULL);
         goto fail_quiet;
     }
     s->budget = store_default_budget(s);
@@ -270,7 +280,15 @@ void satchel_store_close(satchel_store *s)
     s->alloc->free(s->alloc->ctx, s, sizeof *s);
 }
 
-int satchel_store_begin(satchel_store *s, satchel_store_txn **out)
+/* Room beyond the map size that only transactions freeing space may use:
+ * a full map must never stop the eviction that would empty it. */
+static uint64_t reserve_of(const satchel_store *s)
+{
+    uint64_t r = s->map_size / 32;
+    return r < 128u * 1024u ? 128u * 1024u : r;
+}
+
+static int begin(satchel_store *s, satchel_store_txn **out, int reserve)
 {
     satchel_store_txn *t;
     int rc;
@@ -281,8 +299,15 @@ int satchel_store_begin(satchel_store *s, satchel_store_txn **out)
     if (!t)
         return SATCHEL_E_NOMEM;
     t->s = s;
+    t->reserve = 0;
+    /* LMDB takes a new map size only while this process has no
+     * transaction open, which is the case here. */
+    if (reserve && mdb_env_set_mapsize(s->env, (size_t)(s->map_size + reserve_of(s))) == 0)
+        t->reserve = 1;
     rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
     if (rc) {
+        if (t->reserve)
+            mdb_env_set_mapsize(s->env, (size_t)s->map_size);
         s->alloc->free(s->alloc->ctx, t, sizeof *t);
         return store_err(rc);
     }
@@ -291,18 +316,32 @@ int satchel_store_begin(satchel_store *s, satchel_store_txn **out)
     return 0;
 }
 
+int satchel_store_begin(satchel_store *s, satchel_store_txn **out)
+{
+    return begin(s, out, 0);
+}
+
+int satchel_store_begin_reserve(satchel_store *s, satchel_store_txn **out)
+{
+    return begin(s, out, 1);
+}
+
 static void txn_release(satchel_store_txn *t)
 {
     satchel_store *s = t->s;
     s->txn_active = 0;
+    /* Back to the configured size (LMDB keeps at least what is in use). */
+    if (t->reserve)
+        mdb_env_set_mapsize(s->env, (size_t)s->map_size);
     s->alloc->free(s->alloc->ctx, t, sizeof *t);
 }
 
 int satchel_store_commit(satchel_store_txn *t)
 {
+    satchel_store *s = t->s;
     int rc = mdb_txn_commit(t->txn);
     txn_release(t);
-    return store_err(rc);
+    return store_err_write(s, rc);
 }
 
 void satchel_store_abort(satchel_store_txn *t)

@@ -46,6 +46,7 @@ struct satchel_store {
     const satchel_store_fs *fs;
     int txn_active;
     char notice[256];
+    char path[SATCHEL_OPT_STORE_PATH_MAX + 1];
     uint8_t rec[MSG_REC_MAX];
     satchel_msg scratch;
     /* core/ops.c's scratch: operations on one store run one at a time. */
@@ -56,6 +57,7 @@ struct satchel_store {
 struct satchel_store_txn {
     satchel_store *s;
     MDB_txn *txn;
+    int reserve; /* begun with the map grown by the reserve */
 };
 
 /* LMDB's lock file for its default 126 readers: 125 reader slots of 64
@@ -77,6 +79,9 @@ int store_cstep(MDB_cursor *cur, MDB_val *k, MDB_val *v, MDB_cursor_op op,
 
 /* LMDB result or OS error number to Satchel error. */
 int store_err(int rc);
+/* The same for a write to s's file: a short write on a nearly full file
+ * system is a full disk, not an I/O error. */
+int store_err_write(satchel_store *s, int rc);
 
 /* Append text or a decimal number to a NUL-terminated buffer. */
 void store_txt(char *buf, size_t cap, const char *s);

@@ -396,7 +396,9 @@ static int cmd_cache(satchel_console *con, int argc, char **argv)
                          "usage: cache [evict [FOLDER [UID]] | pin FOLDER UID | "
                          "unpin FOLDER UID]");
     }
-    if ((rc = satchel_store_begin(app->store, &t)) < 0)
+    rc = argv[1][0] == 'e' ? satchel_store_begin_reserve(app->store, &t)
+                           : satchel_store_begin(app->store, &t);
+    if (rc < 0)
         return con_error(con, rc, "store busy: %s", satchel_strerror(rc));
     if (argv[1][0] == 'e')
         rc = satchel_store_body_evict(t, f.id, uid, NULL, &n);

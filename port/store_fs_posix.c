@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static int fs_stat(void *ctx, const char *path, uint64_t *size, int *is_dir)
@@ -89,6 +90,16 @@ static int fs_mkdir(void *ctx, const char *path)
     return mkdir(path, 0700) == 0 ? 0 : errno;
 }
 
+static int fs_space(void *ctx, const char *path, uint64_t *avail)
+{
+    struct statvfs sv;
+    (void)ctx;
+    if (statvfs(path, &sv) != 0)
+        return errno;
+    *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
 static uint32_t fs_pid(void *ctx)
 {
     (void)ctx;
@@ -104,7 +115,7 @@ static int fs_alive(void *ctx, uint32_t pid)
 }
 
 static const satchel_store_fs posix_fs = {
-    NULL, fs_stat, fs_read, fs_write, fs_allocate, fs_mkdir, fs_pid, fs_alive,
+    NULL, fs_stat, fs_read, fs_write, fs_allocate, fs_mkdir, fs_space, fs_pid, fs_alive,
 };
 
 const satchel_store_fs *satchel_store_fs_posix(void)

@@ -123,6 +123,9 @@ typedef struct satchel_store_fs {
     int (*allocate)(void *ctx, const char *path, uint64_t len);
     /* Create directory path (0700); EEXIST when it exists. */
     int (*mkdir)(void *ctx, const char *path);
+    /* Bytes still free on the file system holding path (LMDB reports a
+     * write cut short by a full disk as EIO: this tells the two apart). */
+    int (*space)(void *ctx, const char *path, uint64_t *avail);
     /* This process's id, and whether process pid is still running. */
     uint32_t (*pid)(void *ctx);
     int (*alive)(void *ctx, uint32_t pid);
@@ -178,6 +181,11 @@ void satchel_store_close(satchel_store *s);
  * Pointers read through t (none are returned today; records are copied
  * out) do not outlive it. */
 int satchel_store_begin(satchel_store *s, satchel_store_txn **out);
+/* begin for a transaction that frees space (evicting, deleting): it may
+ * grow the store past its map size by a small reserve (1/32 of the map,
+ * at least 128 KB), so that a full map never stops the eviction that would
+ * empty it.  Same return codes as begin. */
+int satchel_store_begin_reserve(satchel_store *s, satchel_store_txn **out);
 int satchel_store_commit(satchel_store_txn *t);
 void satchel_store_abort(satchel_store_txn *t);
 
@@ -350,6 +358,13 @@ int satchel_store_body_evict(satchel_store_txn *t, uint32_t fid, uint32_t uid,
  * SATCHEL_E_RANGE when need alone is larger than the budget, or
  * SATCHEL_E_STORE_FULL when nothing is left to evict. */
 int satchel_store_cache_make_room(satchel_store_txn *t, uint64_t need);
+/* Evict least recently used, unpinned bodies until bytes were freed,
+ * whatever the budget (after SATCHEL_E_STORE_FULL), never the body named by
+ * (fid, uid, section) (section NULL: protect nothing), so that a download
+ * never evicts its own committed chunks.  Returns 0, SATCHEL_E_INVAL (bad
+ * section) or SATCHEL_E_STORE_FULL when nothing is left to evict. */
+int satchel_store_cache_free(satchel_store_txn *t, uint64_t bytes, uint32_t fid,
+                            uint32_t uid, const char *section);
 /* Pin (on non-zero) or unpin a message: its bodies are never evicted to
  * make room.  Returns 0. */
 int satchel_store_pin(satchel_store_txn *t, uint32_t fid, uint32_t uid,
