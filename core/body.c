@@ -304,6 +304,12 @@ int satchel_body_decoder_init(satchel_body_decoder *d, const char *encoding,
     return d->known;
 }
 
+void satchel_body_decoder_init_bytes(satchel_body_decoder *d, const char *encoding)
+{
+    satchel_body_decoder_init(d, encoding, "utf-8");
+    d->bytes = 1;
+}
+
 /* Convert decoded bytes to UTF-8, holding back a character cut by the
  * chunk boundary so it is not turned into U+FFFD. */
 static int convert(satchel_body_decoder *d, const uint8_t *in, size_t len,
@@ -312,6 +318,8 @@ static int convert(satchel_body_decoder *d, const uint8_t *in, size_t len,
     uint8_t buf[sizeof d->tmp + 4];
     size_t n = 0, use, out_len = 0;
     int rc;
+    if (d->bytes)
+        return len ? emit(ctx, (const char *)in, len) : 0;
     memcpy(buf, d->carry, d->ncarry);
     n = d->ncarry;
     if (len)

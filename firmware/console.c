@@ -132,6 +132,11 @@ void satchel_console_init(satchel_console *con, satchel_app *app,
     con->json = json;
 }
 
+void satchel_console_set_files(satchel_console *con, const satchel_console_files *f)
+{
+    con->files = f;
+}
+
 static const satchel_console_cmd *find(const char *name)
 {
     const satchel_console_cmd *const *g;

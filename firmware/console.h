@@ -15,6 +15,17 @@ typedef struct satchel_console_io {
     void *ctx;
 } satchel_console_io;
 
+/* Files, for `body ... --out FILE`, on a console that has them (see
+ * satchel_console_set_files): open path for writing (NULL on failure),
+ * write all of buf (0, or -1 on failure), close (0, or -1 when the data may
+ * not all be there). */
+typedef struct satchel_console_files {
+    void *(*open)(void *ctx, const char *path);
+    int (*write)(void *file, const void *buf, size_t len);
+    int (*close)(void *file);
+    void *ctx;
+} satchel_console_files;
+
 typedef struct satchel_console {
     satchel_app *app;
     satchel_console_io io;
@@ -30,10 +41,16 @@ typedef struct satchel_console {
     uint32_t kv_array;      /* bit d: level d is an array */
     int kv_wrote;           /* part of this command's output is written */
     uint64_t damaged_mark;  /* store's damaged-record count before a command */
+    const satchel_console_files *files; /* NULL: --out is refused */
+    uint8_t b64_carry[3];   /* con_kv_b64: bytes waiting for a whole group */
+    uint8_t b64_n;
 } satchel_console;
 
 void satchel_console_init(satchel_console *con, satchel_app *app,
                           const satchel_console_io *io, int json);
+
+/* Let `body --out FILE` write files through f (which must outlive con). */
+void satchel_console_set_files(satchel_console *con, const satchel_console_files *f);
 
 /* The longest command line, without its end: longer lines are refused
  * whole, never cut into two commands. */

@@ -78,6 +78,12 @@ void con_kv_stream_begin(satchel_console *con, const char *key);
 void con_kv_stream(satchel_console *con, const char *data, size_t n, int raw);
 void con_kv_stream_end(satchel_console *con);
 
+/* Bytes that are not text, as one base64 string (RFC 4648) in JSON, streamed
+ * in pieces.  JSON mode only. */
+void con_kv_b64_begin(satchel_console *con, const char *key);
+void con_kv_b64(satchel_console *con, const uint8_t *data, size_t n);
+void con_kv_b64_end(satchel_console *con);
+
 /* A failure: drops what this command buffered, ends a JSON line already
  * started, and prints {"ok":false,"error":..,"code":rc} or "error: ...".
  * Returns rc. */

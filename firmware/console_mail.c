@@ -228,20 +228,28 @@ static int cmd_parts(satchel_console *con, int argc, char **argv)
     return con_kv_end(con);
 }
 
+/* Where a part's bytes go: the console as text (decoded to UTF-8), the
+ * console as bytes (a pipe) or base64 (JSON), or a file (--out). */
+enum sink_kind { SINK_TEXT, SINK_BYTES, SINK_FILE };
+
 struct print_ctx {
     satchel_console *con;
-    int raw;
+    enum sink_kind sink;
+    void *file;
+    int file_err;
+    uint64_t written;
     satchel_body_decoder dec;
 };
 
+/* Display text uses plain newlines. */
 static int emit_text(void *ctx, const char *utf8, size_t len)
 {
     struct print_ctx *pc = ctx;
-    /* Display text uses plain newlines; --raw keeps the bytes as stored. */
     while (len > 0) {
         const char *cr = memchr(utf8, '\r', len);
         size_t n = cr ? (size_t)(cr - utf8) : len;
         con_kv_stream(pc->con, utf8, n, 0);
+        pc->written += n;
         if (!cr)
             break;
         utf8 += n + 1;
@@ -250,18 +258,44 @@ static int emit_text(void *ctx, const char *utf8, size_t len)
     return 0;
 }
 
-static int print_chunk(void *ctx, const uint8_t *data, size_t len)
+/* Bytes as they are: to a file, as base64 in JSON, or raw to a pipe (the
+ * writer escapes them for a terminal). */
+static int emit_bytes(void *ctx, const char *data, size_t len)
 {
     struct print_ctx *pc = ctx;
-    return satchel_body_decoder_feed(&pc->dec, data, len, emit_text, pc);
+    satchel_console *con = pc->con;
+    pc->written += len;
+    if (pc->sink == SINK_FILE) {
+        if (con->files->write(pc->file, data, len) < 0) {
+            pc->file_err = 1;
+            return SATCHEL_E_RANGE;
+        }
+    } else if (con->json) {
+        con_kv_b64(con, (const uint8_t *)data, len);
+    } else {
+        con_kv_stream(con, data, len, 1);
+    }
+    return 0;
+}
+
+static int decode_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+    struct print_ctx *pc = ctx;
+    return satchel_body_decoder_feed(&pc->dec, data, len,
+                                     pc->sink == SINK_TEXT ? emit_text : emit_bytes, pc);
 }
 
 static int raw_chunk(void *ctx, const uint8_t *data, size_t len)
 {
     struct print_ctx *pc = ctx;
+    if (pc->sink == SINK_FILE)
+        return emit_bytes(ctx, (const char *)data, len);
     con_kv_stream(pc->con, (const char *)data, len, 1);
+    pc->written += len;
     return 0;
 }
+
+#define BODY_USAGE "usage: body FOLDER UID [PART] [--raw] [--out FILE]"
 
 static int cmd_body(satchel_console *con, int argc, char **argv)
 {
@@ -269,17 +303,21 @@ static int cmd_body(satchel_console *con, int argc, char **argv)
     struct print_ctx *pc;
     satchel_app *app = con->app;
     const satchel_part *p = NULL;
-    const char *want = NULL;
+    const char *want = NULL, *out_path = NULL;
     uint32_t uid;
-    int raw = 0, i, rc, known, hit;
+    int raw = 0, i, rc, known = 1, hit, text;
     for (i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--raw") == 0)
             raw = 1;
-        else if (!want)
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc && !out_path)
+            out_path = argv[++i];
+        else if (!want && argv[i][0] != '-')
             want = argv[i];
         else
-            return con_error(con, SATCHEL_E_INVAL, "usage: body FOLDER UID [PART] [--raw]");
+            return con_error(con, SATCHEL_E_INVAL, BODY_USAGE);
     }
+    if (out_path && !con->files)
+        return con_error(con, SATCHEL_E_NOTSUP, "--out: this console cannot write files");
     mp = malloc(sizeof *mp);
     pc = malloc(sizeof *pc);
     if (!mp || !pc) {
@@ -287,6 +325,7 @@ static int cmd_body(satchel_console *con, int argc, char **argv)
         free(pc);
         return con_error(con, SATCHEL_E_NOMEM, "out of memory");
     }
+    memset(pc, 0, sizeof *pc);
     if ((rc = load_parts(con, argv[1], argv[2], mp)) < 0)
         goto out;
     uid = app->scratch_msg.uid;
@@ -308,44 +347,79 @@ static int cmd_body(satchel_console *con, int argc, char **argv)
         }
         p = &mp->parts[i];
     }
+    /* Only text is converted to UTF-8; any other part is its bytes. */
+    text = strcmp(p->type, "text") == 0 && !raw;
+    pc->con = con;
+    pc->sink = out_path ? SINK_FILE : text ? SINK_TEXT : SINK_BYTES;
+    if (pc->sink == SINK_BYTES && !raw && !con->json && con->tty) {
+        rc = con_error(con, SATCHEL_E_INVAL,
+                       "part %s is %s/%s, not text: write it with --out FILE or "
+                       "to a pipe", p->section, p->type, p->subtype);
+        goto out;
+    }
     rc = satchel_app_body_ensure(app, &mp->f, uid, p->section, p->size, &hit);
     if (rc < 0) {
         rc = con_error(con, rc, "%s", app->last_error);
         goto out;
     }
-    pc->con = con;
-    pc->raw = raw;
-    known = satchel_body_decoder_init(&pc->dec, p->encoding, p->charset);
+    if (out_path && !(pc->file = con->files->open(con->files->ctx, out_path))) {
+        rc = con_error(con, SATCHEL_E_INVAL, "--out: cannot create %s", out_path);
+        goto out;
+    }
+    if (text)
+        known = satchel_body_decoder_init(&pc->dec, p->encoding, p->charset);
+    else
+        satchel_body_decoder_init_bytes(&pc->dec, p->encoding);
     con_kv_begin(con);
     con_kv_str(con, "folder", mp->f.name, NULL);
     con_kv_u64(con, "uid", uid, NULL);
     con_kv_str(con, "part", p->section, NULL);
     kv_type(con, p, NULL);
     con_kv_str(con, "charset", p->charset,
-               !raw && !known ? "[charset %s is not supported: raw bytes shown]\n"
-                              : NULL);
+               text && !known && !out_path
+                   ? "[charset %s is not supported: raw bytes shown]\n" : NULL);
     con_kv_bool(con, "from_cache", hit, NULL);
     if (!hit) {
         con_kv_u64(con, "fetch_ms", app->session_ms, NULL);
         con_kv_u64(con, "ttfb_ms", app->ttfb_ms, NULL);
         con_kv_u64(con, "bytes_in", app->last.bytes_in, NULL);
     }
-    if (!raw && !known)
+    if (text && !known)
         con_kv_bool(con, "charset_supported", 0, NULL);
-    con_kv_stream_begin(con, raw ? "raw" : "text");
-    if (raw) {
+    if (pc->sink == SINK_TEXT)
+        con_kv_stream_begin(con, "text");
+    else if (pc->sink == SINK_BYTES && raw)
+        con_kv_stream_begin(con, "raw");
+    else if (pc->sink == SINK_BYTES)
+        con_kv_b64_begin(con, "base64");
+    if (raw)
         rc = satchel_store_body_read(app->store, mp->f.id, uid, p->section, raw_chunk, pc);
-    } else {
-        rc = satchel_store_body_read(app->store, mp->f.id, uid, p->section, print_chunk,
+    else
+        rc = satchel_store_body_read(app->store, mp->f.id, uid, p->section, decode_chunk,
                                      pc);
-        if (rc == 0)
-            rc = satchel_body_decoder_finish(&pc->dec, emit_text, pc);
+    if (rc == 0 && !raw)
+        rc = satchel_body_decoder_finish(&pc->dec,
+                                         pc->sink == SINK_TEXT ? emit_text : emit_bytes, pc);
+    if (pc->file && con->files->close(pc->file) < 0)
+        pc->file_err = 1;
+    if (pc->file_err) {
+        rc = con_error(con, SATCHEL_E_IO, "--out: cannot write all of %s", out_path);
+        goto out;
     }
     if (rc < 0) {
         rc = con_error(con, rc, "cannot read cached body: %s", satchel_strerror(rc));
         goto out;
     }
-    con_kv_stream_end(con);
+    if (pc->sink == SINK_BYTES && !raw)
+        con_kv_b64_end(con);
+    else if (pc->sink != SINK_FILE)
+        con_kv_stream_end(con);
+    if (out_path) {
+        con_kv_u64(con, "bytes", pc->written, "%u bytes written to ");
+        con_kv_str(con, "file", out_path, "%s\n");
+    } else {
+        con_kv_u64(con, "bytes", pc->written, NULL);
+    }
     rc = con_kv_end(con);
 out:
     free(mp);
@@ -428,8 +502,9 @@ const satchel_console_cmd satchel_console_cmds_mail[] = {
     {"show", "show FOLDER UID", "one message's stored headers", 2, 2, cmd_show},
     {"parts", "parts FOLDER UID", "MIME parts with type, name, size, cached", 2, 2,
      cmd_parts},
-    {"body", "body FOLDER UID [PART] [--raw]",
-     "show the text part (or PART); fetched on demand into the cache", 2, 4, cmd_body},
+    {"body", "body FOLDER UID [PART] [--raw] [--out FILE]",
+     "the text part, or PART (bytes unless text); fetched on demand into the cache",
+     2, 6, cmd_body},
     {"cache", "cache [evict [FOLDER [UID]] | pin FOLDER UID | unpin FOLDER UID]",
      "body cache statistics and control", 0, 3, cmd_cache},
     {NULL, NULL, NULL, 0, 0, NULL},

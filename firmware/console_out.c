@@ -440,6 +440,60 @@ void con_kv_stream_end(satchel_console *con)
         put(con, "\"", 1);
 }
 
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void b64_group(satchel_console *con, const uint8_t *g, size_t n)
+{
+    char q[4];
+    uint32_t v = (uint32_t)g[0] << 16 | (n > 1 ? (uint32_t)g[1] << 8 : 0) |
+                 (n > 2 ? g[2] : 0);
+    q[0] = b64_alphabet[v >> 18 & 63];
+    q[1] = b64_alphabet[v >> 12 & 63];
+    q[2] = n > 1 ? b64_alphabet[v >> 6 & 63] : '=';
+    q[3] = n > 2 ? b64_alphabet[v & 63] : '=';
+    put(con, q, 4);
+}
+
+void con_kv_b64_begin(satchel_console *con, const char *k)
+{
+    con->b64_n = 0;
+    if (con->json) {
+        key(con, k);
+        put(con, "\"", 1);
+    }
+}
+
+void con_kv_b64(satchel_console *con, const uint8_t *data, size_t n)
+{
+    if (!con->json)
+        return;
+    while (n > 0) {
+        if (con->b64_n == 0 && n >= 3) {
+            b64_group(con, data, 3);
+            data += 3;
+            n -= 3;
+            continue;
+        }
+        con->b64_carry[con->b64_n++] = *data++;
+        n--;
+        if (con->b64_n == 3) {
+            b64_group(con, con->b64_carry, 3);
+            con->b64_n = 0;
+        }
+    }
+}
+
+void con_kv_b64_end(satchel_console *con)
+{
+    if (!con->json)
+        return;
+    if (con->b64_n)
+        b64_group(con, con->b64_carry, con->b64_n);
+    con->b64_n = 0;
+    put(con, "\"", 1);
+}
+
 int con_error(satchel_console *con, int rc, const char *fmt, ...)
 {
     char buf[512];

@@ -136,6 +136,22 @@ static void out_write(void *ctx, const char *buf, size_t len)
     fflush((FILE *)ctx);
 }
 
+static void *file_open(void *ctx, const char *path)
+{
+    (void)ctx;
+    return fopen(path, "wb");
+}
+
+static int file_write(void *file, const void *buf, size_t len)
+{
+    return fwrite(buf, 1, len, (FILE *)file) == len ? 0 : -1;
+}
+
+static int file_close(void *file)
+{
+    return fclose((FILE *)file) == 0 ? 0 : -1;
+}
+
 static int mkdirs(const char *path)
 {
     char tmp[4096];
@@ -249,6 +265,7 @@ int main(int argc, char **argv)
     static satchel_heap_counter heap;
     satchel_console con;
     satchel_console_io io = {out_write, NULL};
+    static const satchel_console_files files = {file_open, file_write, file_close, NULL};
     const char *db = NULL, *script = NULL, *pwfile = NULL;
     const char *stack = "posix", *link_spec = NULL;
     char *host = NULL, *password = NULL;
@@ -428,6 +445,7 @@ int main(int argc, char **argv)
     con.store_path = db;
     con.stack = app.port->name;
     con.tty = isatty(1);
+    satchel_console_set_files(&con, &files);
     if (script) {
         rc = satchel_console_run_script(&con, script);
     } else {

@@ -46,11 +46,17 @@ typedef struct satchel_body_decoder {
     satchel_mime_qp qp;
     char charset[40];
     int known;      /* charset convertible; else bytes pass with U+FFFD */
+    int bytes;      /* transfer decoding only: emit gets the bytes as they are */
     uint8_t carry[4];
     size_t ncarry;  /* incomplete UTF-8 sequence held between chunks */
     uint8_t tmp[1024];
     char out[4096 + 16];
 } satchel_body_decoder;
+
+/* Transfer decoding only (base64, quoted-printable, or identity), for a
+ * part that is not text: emit gets the part's bytes, which are not UTF-8
+ * and may hold NULs; nothing is converted or dropped. */
+void satchel_body_decoder_init_bytes(satchel_body_decoder *d, const char *encoding);
 
 /* Returns 1 if the charset is converted, 0 if it is shown raw. */
 int satchel_body_decoder_init(satchel_body_decoder *d, const char *encoding,

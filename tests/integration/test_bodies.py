@@ -125,9 +125,11 @@ def scenario(profile, work):
         check(r.json[2]["raw"].encode() == ref, "%s attachment raw identical" % label)
         r = st.run_sim(dc, db, ["body Mime %d 2" % mime[0]])
         payload = bytes((j * 7 + 1) & 0xFF for j in range(5000))
-        check(r.json[0]["text"].encode("utf-8") != b"" and len(r.json[0]["text"]) > 0,
-              "%s base64 attachment decoded for display" % label)
-        del payload
+        # Not text: decoded from base64 to its bytes, never to UTF-8.
+        got = base64.b64decode(r.json[0].get("base64", ""))
+        check(got == payload and "text" not in r.json[0],
+              "%s base64 attachment decoded to its bytes (%d of %d)" % (
+                  label, len(got), len(payload)))
 
         # Resume after a cut in the middle of a 3 MB literal.
         bigsec = "2"
