@@ -116,12 +116,21 @@ struct folder_sync {
     uint32_t since_commit;  /* messages stored since the last commit */
     uint8_t upward;         /* the maxp+1:* fetch is running */
     /* Windows in flight, oldest first, as [lo, hi] of their key (sequence
-     * numbers, or UIDs when resuming).  The first response keyed in a later
-     * window proves the earlier ones complete: they commit then, not at
-     * their tagged OK, which Dovecot may send only after the next window's
-     * data. */
-    uint32_t wlo[2], whi[2];
+     * numbers, or UIDs when resuming).  A window is complete when its
+     * tagged answer came or, for sequence windows, a response for every
+     * number in it.  Dovecot may answer a window only after later windows'
+     * data, and may interleave pipelined windows' responses, so data of a
+     * later window proves nothing: the transaction commits when every
+     * window up to the last one it holds data of is complete, which keeps
+     * what is stored one newest-first block. */
+    uint32_t wlo[SATCHEL_OPT_WINDOWS_MAX], whi[SATCHEL_OPT_WINDOWS_MAX];
+    uint32_t wgot[SATCHEL_OPT_WINDOWS_MAX]; /* responses received */
+    uint8_t wdone[SATCHEL_OPT_WINDOWS_MAX];
     uint32_t nwin;
+    uint32_t wdata;         /* windows 0..wdata-1 hold the txn's data */
+    uint64_t win_bytes0;    /* bytes_in when the first window went out */
+    uint64_t win_t0;        /* and the time */
+    uint32_t win_msgs;      /* header responses received since then */
     uint32_t rnext_hi;      /* next lower UID window ends here (0: none) */
     uint32_t rwidth;        /* its UID width */
 };
@@ -246,6 +255,9 @@ struct satchel_client {
     satchel_counters ctr;
 
     struct cl_conn conn; /* reset by cl_conn_reset, nowhere else */
+    uint32_t rtt_ms;    /* shortest flight seen, send to answer (0: none yet) */
+    uint32_t rtt_tag;   /* first command of the flight being timed */
+    uint64_t rtt_t;     /* when it left */
 
     /* Mailbox names between their stored and wire forms (scratch). */
     char wire_name[SATCHEL_MUTF7_ENCODED_MAX(SATCHEL_OPT_MAX_FOLDER_NAME) + 1];

@@ -21,9 +21,11 @@
 static void reconcile_step(satchel_client *c, uint32_t uid);
 static int send_reconcile(satchel_client *c, int with_flags);
 static int after_follow(satchel_client *c);
-static int win_seen(satchel_client *c, uint32_t k);
+static void win_seen(satchel_client *c, uint32_t k, int by_seq);
+static int win_settle(satchel_client *c);
 static int win_done(satchel_client *c, uint32_t lo, uint32_t hi);
 static void win_push(satchel_client *c, uint32_t lo, uint32_t hi);
+static int fill_windows(satchel_client *c);
 
 static int store_new_message(satchel_client *c, const struct fetch_items *it)
 {
@@ -98,14 +100,12 @@ static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
             c->fs.incomplete = 1;
         /* Resume windows are keyed by UID, first-pass windows by sequence. */
         if (c->fs.nwin && cl_count_inflight(c, K_RESUME))
-            rc = win_seen(c, it.uid);
+            win_seen(c, it.uid, 0);
         else if (c->fs.nwin && satchel_imap_arg_u32(a, &seq) == 0)
-            rc = win_seen(c, seq);
-        else
-            rc = 0;
-        if (rc < 0)
+            win_seen(c, seq, 1);
+        if ((rc = store_new_message(c, &it)) < 0)
             return rc;
-        return store_new_message(c, &it);
+        return win_settle(c);
     }
     if (cl_count_inflight(c, K_BLOCK) && it.uid >= c->fs.minp && it.uid <= c->fs.maxp) {
         reconcile_step(c, it.uid);
@@ -292,8 +292,6 @@ static int send_window(satchel_client *c)
         return 0;
     lo = hi - fs->win_lo + 1 > c->fetch_window ? hi - c->fetch_window + 1
                                                : fs->win_lo;
-    fs->win_next_hi = lo - 1;
-    win_push(c, lo, hi);
     if ((rc = cl_cmd_begin(c, K_WINDOW)) < 0 || (rc = cl_out_str(c, "FETCH ")) < 0 ||
         (rc = cl_out_u64(c, lo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
         (rc = cl_out_u64(c, hi)) < 0 ||
@@ -307,9 +305,12 @@ static int send_window(satchel_client *c)
     /* RFC 8970: a short preview with the headers, in the same round trip. */
     if ((c->conn.caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
         return rc;
-    if ((rc = cl_out_str(c, ")")) < 0)
+    if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
         return rc;
-    return cl_cmd_end(c);
+    /* Only a command that went in whole becomes a window. */
+    fs->win_next_hi = lo - 1;
+    win_push(c, lo, hi);
+    return 0;
 }
 
 static int finish_folder(satchel_client *c)
@@ -372,46 +373,122 @@ static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
 static void win_push(satchel_client *c, uint32_t lo, uint32_t hi)
 {
     struct folder_sync *fs = &c->fs;
-    if (fs->nwin < 2) {
+    if (fs->nwin < SATCHEL_OPT_WINDOWS_MAX) {
         fs->wlo[fs->nwin] = lo;
         fs->whi[fs->nwin] = hi;
+        fs->wgot[fs->nwin] = 0;
+        fs->wdone[fs->nwin] = 0;
         fs->nwin++;
     }
 }
 
-/* A response keyed k arrived: commit windows it shows complete. */
-static int win_seen(satchel_client *c, uint32_t k)
+static void win_drop(struct folder_sync *fs, uint32_t i, uint32_t n)
 {
-    struct folder_sync *fs = &c->fs;
-    int rc;
-    if (fs->nwin == 2 && !(k >= fs->wlo[0] && k <= fs->whi[0]) &&
-        k >= fs->wlo[1] && k <= fs->whi[1]) {
-        if ((rc = cl_commit(c, 1)) < 0)
-            return rc;
-        fs->wlo[0] = fs->wlo[1];
-        fs->whi[0] = fs->whi[1];
-        fs->nwin = 1;
+    uint32_t j;
+    for (j = i; j + n < fs->nwin; j++) {
+        fs->wlo[j] = fs->wlo[j + n];
+        fs->whi[j] = fs->whi[j + n];
+        fs->wgot[j] = fs->wgot[j + n];
+        fs->wdone[j] = fs->wdone[j + n];
     }
-    return 0;
+    fs->nwin -= n;
 }
 
-/* A window's tagged OK.  Returns 1 when it was still the oldest open
- * window: then the transaction holds exactly its data and may commit.  When
- * a later window's data already came (and committed this one), committing
- * now would store a partial later window. */
+/* A header response keyed k is being stored: it is data of its window. */
+static void win_seen(satchel_client *c, uint32_t k, int by_seq)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t j;
+    fs->win_msgs++;
+    for (j = 0; j < fs->nwin; j++) {
+        if (k >= fs->wlo[j] && k <= fs->whi[j]) {
+            if (j + 1 > fs->wdata)
+                fs->wdata = j + 1;
+            /* Sequence numbers do not move during a FETCH (RFC 9051
+             * 7.5.1), so a response for each of them completes it. */
+            if (by_seq && ++fs->wgot[j] >= fs->whi[j] - fs->wlo[j] + 1)
+                fs->wdone[j] = 1;
+            return;
+        }
+    }
+}
+
+/* Commit the complete windows at the front once the transaction holds no
+ * data of any window after them, then ask for more. */
+static int win_settle(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t m = 0;
+    int rc;
+    while (m < fs->nwin && fs->wdone[m])
+        m++;
+    if (m == 0 || fs->wdata > m)
+        return 0;
+    if ((rc = cl_commit(c, 1)) < 0)
+        return rc;
+    win_drop(fs, 0, m);
+    fs->wdata = 0;
+    return c->job == J_WINDOWS && !cl_count_inflight(c, K_RESUME) ? fill_windows(c) : 0;
+}
+
+/* A window's tagged answer: it is complete (an incomplete answer has
+ * marked the folder incomplete already). */
 static int win_done(satchel_client *c, uint32_t lo, uint32_t hi)
 {
     struct folder_sync *fs = &c->fs;
     uint32_t i;
     for (i = 0; i < fs->nwin; i++) {
         if (fs->wlo[i] == lo && fs->whi[i] == hi) {
-            if (i == 0 && fs->nwin == 2) {
-                fs->wlo[0] = fs->wlo[1];
-                fs->whi[0] = fs->whi[1];
-            }
-            fs->nwin--;
-            return i == 0;
+            fs->wdone[i] = 1;
+            return win_settle(c);
         }
+    }
+    return 0;
+}
+
+/* Header windows to keep in flight: responses for twice the measured
+ * round-trip time plus SATCHEL_OPT_PIPE_MS at the rate measured since the
+ * folder's first window (at least SATCHEL_OPT_PIPE_MIN bytes), in windows of
+ * the response size measured so far; at least two, at most
+ * SATCHEL_OPT_WINDOWS_MAX and what the command table allows.  The target
+ * grows as the rate shows itself, like a TCP slow start. */
+static uint32_t windows_target(const satchel_client *c)
+{
+    const struct folder_sync *fs = &c->fs;
+    uint64_t got = c->ctr.bytes_in - fs->win_bytes0;
+    uint64_t per_msg = fs->win_msgs >= 16 ? got / fs->win_msgs : 700;
+    uint64_t per_win = per_msg * c->fetch_window + 1;
+    uint64_t el = c->now - fs->win_t0, want = 0, n;
+    if (el > 0)
+        want = got * (2u * (uint64_t)c->rtt_ms + SATCHEL_OPT_PIPE_MS) / el;
+    if (want < SATCHEL_OPT_PIPE_MIN)
+        want = SATCHEL_OPT_PIPE_MIN;
+    n = (want + per_win - 1) / per_win + 1;
+    if (n < 2)
+        n = 2;
+    if (n > SATCHEL_OPT_WINDOWS_MAX)
+        n = SATCHEL_OPT_WINDOWS_MAX;
+    if (n > MAX_INFLIGHT - 8)
+        n = MAX_INFLIGHT - 8;
+    return (uint32_t)n;
+}
+
+/* Keep the pipe full: send windows while there are messages left, the
+ * target allows, and the command buffer has room for one more. */
+static int fill_windows(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    int rc;
+    /* Complete windows whose answer is still to come hold a command slot
+     * but no window entry; at most four windows' data in one transaction.
+     * A window that does not fit the output yet goes out from sync_pump. */
+    while (fs->win_next_hi >= fs->win_lo && fs->win_next_hi > 0 &&
+           fs->nwin < windows_target(c) && fs->wdata <= 4 &&
+           c->conn.n_inflight + 4 < MAX_INFLIGHT) {
+        if ((rc = send_window(c)) == SATCHEL_E_AGAIN)
+            return 0;
+        if (rc < 0)
+            return cl_fail(c, rc, "command does not fit the output buffer");
     }
     return 0;
 }
@@ -446,12 +523,11 @@ static int start_windows(satchel_client *c)
         return finish_folder(c);
     fs->win_lo = fs->exists - fs->k_new + 1;
     fs->win_next_hi = fs->exists;
+    fs->win_bytes0 = c->ctr.bytes_in;
+    fs->win_t0 = c->now;
+    fs->win_msgs = 0;
     c->job = J_WINDOWS;
-    while (fs->win_next_hi >= fs->win_lo && fs->win_next_hi > 0 &&
-           cl_count_inflight(c, K_WINDOW) < WINDOWS_IN_FLIGHT)
-        if ((rc = send_window(c)) < 0)
-            return cl_fail(c, rc, "command does not fit the output buffer");
-    return 0;
+    return fill_windows(c);
 }
 
 /* SELECT completed: decide what else the folder needs. */
@@ -677,8 +753,8 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         {
             int was_upward = c->fs.upward;
             c->fs.upward = 0;
-            if ((win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg) || was_upward) &&
-                (rc = cl_commit(c, 1)) < 0)
+            if ((rc = win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg)) < 0 ||
+                (was_upward && (rc = cl_commit(c, 1)) < 0))
                 return rc;
         }
         while (ok && c->fs.rnext_hi && cl_count_inflight(c, K_RESUME) < WINDOWS_IN_FLIGHT) {
@@ -700,13 +776,10 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     case K_WINDOW:
         if (!ok)
             c->fs.incomplete = 1;
-        if (win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg) && (rc = cl_commit(c, 1)) < 0)
+        if ((rc = win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg)) < 0)
             return rc;
-        if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0) {
-            if ((rc = send_window(c)) < 0)
-                return cl_fail(c, rc, "command does not fit the output buffer");
-            return 0;
-        }
+        if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0)
+            return fill_windows(c);
         if (cl_count_inflight(c, K_WINDOW) == 0) {
             if ((rc = finish_folder(c)) < 0)
                 return rc;
@@ -813,5 +886,13 @@ static int sync_untagged(satchel_client *c, const satchel_imap_resp *r)
     return 0;
 }
 
+/* The output drained: windows that did not fit go out now. */
+static int sync_pump(satchel_client *c)
+{
+    if (c->job == J_WINDOWS && !cl_count_inflight(c, K_RESUME))
+        return fill_windows(c);
+    return 0;
+}
+
 const struct cl_job cl_job_sync = {sync_untagged, sync_tagged, sync_advance, sync_resume,
-                                   NULL};
+                                   sync_pump};

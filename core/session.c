@@ -391,6 +391,14 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
     arg = c->conn.inflight[i].arg;
     cl_remove_inflight(c, i);
     c->conn.last_activity = c->now;
+    if (tag == c->rtt_tag) {
+        /* The shortest flight bounds the link's round-trip time from
+         * above; server work only lengthens the others. */
+        uint64_t d = c->now - c->rtt_t;
+        if (d && (c->rtt_ms == 0 || d < c->rtt_ms))
+            c->rtt_ms = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+        c->rtt_tag = 0;
+    }
 
     switch (kind) {
     case K_CAPABILITY:
@@ -678,8 +686,16 @@ void satchel_client_sent(satchel_client *c, size_t n)
     const struct cl_job *j;
     if (n > cl_out_ready(c))
         n = cl_out_ready(c);
-    if (n > 0 && flight_starts(c))
+    if (n > 0 && flight_starts(c)) {
+        uint32_t i;
         c->ctr.round_trips++;
+        for (i = 0; i < c->conn.n_inflight && c->conn.inflight[i].at < c->conn.out_sent; i++)
+            ;
+        if (i < c->conn.n_inflight) {
+            c->rtt_tag = c->conn.inflight[i].tag;
+            c->rtt_t = c->now;
+        }
+    }
     c->conn.cont_seen = 0;
     c->conn.out_sent += n;
     c->conn.out_off += n;

@@ -73,8 +73,9 @@ typedef struct satchel_client_config {
 typedef struct satchel_counters {
     uint64_t bytes_in;    /* IMAP bytes received (after TLS) */
     uint64_t bytes_out;   /* IMAP bytes sent */
-    uint32_t round_trips; /* flights: times the client had to wait for the
-                             server before it could send more */
+    uint32_t round_trips; /* flights: a flight starts when the client sends
+                             while nothing it sent is unanswered (the
+                             greeting counts as one) */
     uint32_t commands;
     uint64_t body_first_ms; /* clock value when the first body byte came */
 } satchel_counters;

@@ -42,6 +42,27 @@
 #define SATCHEL_OPT_FETCH_WINDOW 250
 #endif
 
+/* Header windows in flight at most (each one command slot and 8 bytes of
+ * bookkeeping).  How many are sent is decided from what is measured, up to
+ * this: see SATCHEL_OPT_PIPE_MS. */
+#ifndef SATCHEL_OPT_WINDOWS_MAX
+#define SATCHEL_OPT_WINDOWS_MAX 96
+#endif
+
+/* Header responses kept asked for: twice the bandwidth-delay product plus
+ * this many milliseconds of responses at the rate measured so far, and at
+ * least SATCHEL_OPT_PIPE_MIN bytes.  The extra time covers what the
+ * transport holds between the server and the parser (socket and TLS
+ * buffers): the server never waits for the client's next command, yet on a
+ * slow link a command sent after the sync waits at most about this long.
+ * Costs no client memory: the bytes wait in the network. */
+#ifndef SATCHEL_OPT_PIPE_MS
+#define SATCHEL_OPT_PIPE_MS 4000u
+#endif
+#ifndef SATCHEL_OPT_PIPE_MIN
+#define SATCHEL_OPT_PIPE_MIN (16u * 1024u * 1024u)
+#endif
+
 /* Body downloads: bytes asked for per partial FETCH, and bytes per stored
  * chunk (the unit of resume after a cut). */
 #ifndef SATCHEL_OPT_BODY_REQUEST
