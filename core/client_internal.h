@@ -246,6 +246,7 @@ struct satchel_client {
 
     uint8_t security;
     uint32_t fetch_window, timeout_ms, disable_caps;
+    uint8_t preview;    /* satchel_preview */
     char user[MAX_USER];
     char pass[MAX_PASS];
 

@@ -302,8 +302,12 @@ static int send_window(satchel_client *c)
     if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
         (rc = cl_out_str(c, " MODSEQ")) < 0)
         return rc;
-    /* RFC 8970: a short preview with the headers, in the same round trip. */
-    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
+    /* RFC 8970: a short preview with the headers, in the same round trip,
+     * as the preview policy says (the first window is the newest). */
+    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) &&
+        (c->preview == SATCHEL_PREVIEW_ON ||
+         (c->preview == SATCHEL_PREVIEW_NEWEST && hi == fs->exists)) &&
+        (rc = cl_out_str(c, " PREVIEW")) < 0)
         return rc;
     if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
         return rc;
@@ -362,7 +366,10 @@ static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
     if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !c->fs.nomodseq &&
         (rc = cl_out_str(c, " MODSEQ")) < 0)
         return cl_fail(c, rc, "command does not fit the output buffer");
-    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) && (rc = cl_out_str(c, " PREVIEW")) < 0)
+    /* Resuming: the newest part is the open range above the kept block. */
+    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) &&
+        (c->preview == SATCHEL_PREVIEW_ON || (c->preview == SATCHEL_PREVIEW_NEWEST && !hi)) &&
+        (rc = cl_out_str(c, " PREVIEW")) < 0)
         return cl_fail(c, rc, "command does not fit the output buffer");
     if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
         return cl_fail(c, rc, "command does not fit the output buffer");

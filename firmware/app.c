@@ -394,6 +394,7 @@ static int client_create(satchel_app *app, satchel_event_cb cb, void *ctx)
     cc.password = app->cfg.password;
     cc.timeout_ms = cfg_timeout(app);
     cc.fetch_window = app->cfg.fetch_window;
+    cc.preview = app->cfg.preview;
     cc.disable_caps = app->cfg.disable_caps;
     if (!cc.user || !cc.password) {
         snprintf(app->last_error, sizeof app->last_error,

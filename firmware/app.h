@@ -24,6 +24,7 @@ typedef struct satchel_app_config {
     const char *password;
     uint32_t timeout_ms;  /* 0: SATCHEL_OPT_TIMEOUT_MS */
     uint32_t fetch_window;
+    uint8_t preview;      /* satchel_preview (0: newest window only) */
     uint32_t disable_caps;
     int offline;          /* never touch the network */
     uint64_t cache_max;   /* body cache budget in bytes, 0: none */

@@ -23,7 +23,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: satchel-sim --db DIR [--server HOST:PORT] [--security tls|starttls|none]\n"
             "                   [--ca FILE] [--user NAME] [--password-file FILE]\n"
-            "                   [--offline] [--json] [--fetch-window N] [--timeout 30s] [--retries N]\n"
+            "                   [--offline] [--json] [--fetch-window N] [--preview newest|on|off]\n"
+            "                   [--timeout 30s] [--retries N]\n"
             "                   [--cache-max SIZE] [--map-size SIZE]\n"
             "                   [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size SIZE]\n"
@@ -248,6 +249,7 @@ int main(int argc, char **argv)
         {"offline", no_argument, 0, 'o'},
         {"json", no_argument, 0, 'j'},
         {"fetch-window", required_argument, 0, 'w'},
+        {"preview", required_argument, 0, 'V'},
         {"timeout", required_argument, 0, 't'},
         {"disable-caps", required_argument, 0, 'D'},
         {"cache-max", required_argument, 0, 'M'},
@@ -323,6 +325,18 @@ int main(int argc, char **argv)
         case 'w':
             if (parse_u32_opt("fetch-window", optarg, 100000, &app.cfg.fetch_window) < 0)
                 return 2;
+            break;
+        case 'V':
+            if (strcmp(optarg, "newest") == 0)
+                app.cfg.preview = SATCHEL_PREVIEW_NEWEST;
+            else if (strcmp(optarg, "on") == 0)
+                app.cfg.preview = SATCHEL_PREVIEW_ON;
+            else if (strcmp(optarg, "off") == 0)
+                app.cfg.preview = SATCHEL_PREVIEW_OFF;
+            else {
+                fprintf(stderr, "satchel-sim: --preview must be on, newest or off\n");
+                return 2;
+            }
             break;
         case 't':
             if (parse_duration_ms("timeout", optarg, &app.cfg.timeout_ms) < 0)
