@@ -31,7 +31,9 @@ def boot_ok(work, label):
 def kill_during(work, cmd, rng, label, max_s):
     dev = boot_ok(work, label)
     dev.send(cmd.encode() + b"\r")
-    time.sleep(rng.uniform(0.05, max_s))
+    deadline = time.time() + rng.uniform(0.05, max_s)
+    while time.time() < deadline:
+        dev._read_some(max(0.0, deadline - time.time()))
     done = b"\r\n" + fwlib.PROMPT in dev.out
     dev.kill()
     return done
