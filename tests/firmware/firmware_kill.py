@@ -4,7 +4,8 @@ syncs, and while it replays offline changes.  After every kill the store
 must open; at the end one sync must converge on the server (imaplib), with
 every offline change applied exactly once: nothing lost, nothing invented.
 
-Kills: 5 during sync and 5 during replay; 20 of each with SATCHEL_LONG=1.
+Kills: 5 during syncs (each with new mail to fetch) and 5 during replays
+(each of three new offline changes); 20 of each with SATCHEL_LONG=1.
 The seed is printed; SATCHEL_SEED=N repeats a run."""
 import os
 import random
@@ -63,10 +64,15 @@ def main():
         work = os.path.join(tmp, "dev")
         fwlib.write_config(work, dc)
 
-        # Phase 1: kills during the initial sync.
+        # Phase 1: kills during the initial sync, then during syncs that
+        # each have 60 new messages to fetch.
         finished = 0
         for i in range(KILLS):
-            finished += kill_during(work, "sync", rng, "sync kill %d" % i, 4.0)
+            if i > 0:
+                dc.add_messages("alice", "INBOX", st.synth_messages(
+                    60, base, domain="round%d.satchel.test" % i))
+            finished += kill_during(work, "sync", rng, "sync kill %d" % i,
+                                    4.0 if i == 0 else 1.5)
         print("sync kills: %d, %d of them after the sync had finished" % (KILLS, finished))
         with boot_ok(work, "after sync kills") as dev:
             r = dev.jcmd("sync", timeout=600)
@@ -74,32 +80,35 @@ def main():
             for folder in fwlib.server_folders(dc):
                 fwlib.compare_folder(check, dc, dev, folder, "after sync kills")
 
-            # Offline changes, with the model of what the server must show.
             before, count = everything(dc)
-            inbox = dc.server_state("alice", "INBOX")
-            uids = rng.sample(sorted(inbox), 30)
-            model = dict(before)
-            dev.jcmd("offline")
-            for k, uid in enumerate(uids):
-                mid = inbox[uid]["message_id"]
-                folder, flags = model[mid]
-                if k % 3 != 1:
-                    r = dev.jcmd("flag INBOX %d +\\Flagged" % uid)
-                    check(r.get("ok") is not False, "flag: %s" % r)
-                    flags = sorted(set(flags) | {"\\Flagged"})
-                if k % 3 != 0:
-                    dest = "Archive" if k % 2 else "Lists/Dev"
-                    r = dev.jcmd("move INBOX %d %s" % (uid, dest))
-                    check(r.get("ok") is not False, "move: %s" % r)
-                    folder = dest
-                model[mid] = (folder, flags)
-            q = dev.jcmd("queue")
-            check(q.get("pending", 0) > 0, "changes queued: %s" % str(q)[:200])
+        inbox = dc.server_state("alice", "INBOX")
+        pool = rng.sample(sorted(inbox), 3 * KILLS)
+        model = dict(before)
 
-        # Phase 2: kills during the replay (sync replays the queue first).
-        finished = 0
+        # Phase 2: each round records three offline changes (a model of what
+        # the server must show follows them), then a sync replays the queue
+        # and is killed at a random moment.
+        finished = k = 0
         for i in range(KILLS):
-            finished += kill_during(work, "sync", rng, "replay kill %d" % i, 2.5)
+            with boot_ok(work, "recording %d" % i) as dev:
+                dev.jcmd("offline")
+                for uid in pool[3 * i:3 * i + 3]:
+                    mid = inbox[uid]["message_id"]
+                    folder, flags = model[mid]
+                    if k % 3 != 1:
+                        r = dev.jcmd("flag INBOX %d +\\Flagged" % uid)
+                        check(r.get("ok") is not False, "flag: %s" % r)
+                        flags = sorted(set(flags) | {"\\Flagged"})
+                    if k % 3 != 0:
+                        dest = "Archive" if k % 2 else "Lists/Dev"
+                        r = dev.jcmd("move INBOX %d %s" % (uid, dest))
+                        check(r.get("ok") is not False, "move: %s" % r)
+                        folder = dest
+                    model[mid] = (folder, flags)
+                    k += 1
+                q = dev.jcmd("queue")
+                check(q.get("pending", 0) > 0, "changes queued: %s" % str(q)[:200])
+            finished += kill_during(work, "sync", rng, "replay kill %d" % i, 1.5)
         print("replay kills: %d, %d of them after the sync had finished" % (KILLS, finished))
         with boot_ok(work, "after replay kills") as dev:
             r = dev.jcmd("sync", timeout=600)
