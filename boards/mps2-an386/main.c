@@ -15,6 +15,7 @@
 #include "posix_shim.h"
 #include "satchel/port_lwip.h"
 #include "satchel/store.h"
+#include "satchel/tls.h"
 #include "semihost.h"
 
 #define LINE_MAX_LEN SATCHEL_CONSOLE_LINE_MAX
@@ -23,6 +24,8 @@
 static satchel_app app;
 static satchel_heap_counter heap;
 static satchel_console con;
+
+static void tls_handshake_command(void);
 
 /* mbedTLS's heap, counted: its peak is one of the board's figures. */
 static size_t tls_now, tls_peak;
@@ -194,6 +197,10 @@ static int board_command(const char *line)
         printf(con.json ? "{\"json\":true}\n" : "json: off\n");
         return 1;
     }
+    if (strcmp(line, "tls-handshake") == 0) {
+        tls_handshake_command();
+        return 1;
+    }
     if (strcmp(line, "mem") == 0) {
         extern uint8_t __data_start__, __bss_end__;
         uint32_t in, out, err, ip, writes;
@@ -216,6 +223,47 @@ static int board_command(const char *line)
         return 1;
     }
     return 0;
+}
+
+/* tls-handshake: one full TLS handshake with the configured server, timed
+ * (a diagnostic; no session is offered and none is kept). */
+static void tls_handshake_command(void)
+{
+    satchel_tls_config tc = {app.cfg.ca_pem, app.cfg.host};
+    satchel_tls *t = NULL;
+    satchel_conn *c = NULL;
+    uint64_t t0, t1 = 0;
+    uint32_t timeout = app.cfg.timeout_ms ? app.cfg.timeout_ms : 30000u;
+    int rc = SATCHEL_E_OFFLINE;
+    const char *why = "no server configured";
+    if (app.port && app.cfg.host) {
+        why = "cannot connect";
+        rc = app.port->open(app.port->ctx, app.cfg.host, app.cfg.port, timeout, &c);
+    }
+    if (rc == 0) {
+        why = "cannot set up TLS";
+        rc = satchel_tls_new(app.alloc, &tc, &t);
+    }
+    if (rc == 0) {
+        t0 = board_now_us();
+        rc = satchel_tls_handshake(t, app.port, c, timeout);
+        t1 = board_now_us() - t0;
+        why = satchel_tls_detail(t);
+    }
+    if (rc == 0)
+        printf(con.json ? "{\"handshake_us\":%lu,\"version\":\"%s\",\"cipher\":\"%s\",\"ok\":true}\n"
+                        : "handshake: %lu us, %s, %s\n",
+               (unsigned long)t1, satchel_tls_version(t), satchel_tls_ciphersuite(t));
+    else
+        printf(con.json ? "{\"ok\":false,\"error\":\"%s\",\"code\":%d}\n" : "error: %s (%d)\n",
+               why, rc);
+    if (t) {
+        if (rc == 0)
+            satchel_tls_close(t);
+        satchel_tls_free(t);
+    }
+    if (c)
+        app.port->close(c);
 }
 
 /* Let the network stack run (DHCP, TCP timers) while waiting for input. */

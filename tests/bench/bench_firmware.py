@@ -84,9 +84,17 @@ def main():
             ok = r.get("ok") is True
             check = st.Checks()
             fwlib.compare_folder(check, dc, dev, "INBOX", "1,000-message sync")
+            m1b = dev.jcmd("mem")
             r2 = dev.jcmd("sync", timeout=600)
             m2 = dev.jcmd("mem")
             status = dev.jcmd("status")
+            hs_rsa = [dev.jcmd("tls-handshake") for _ in range(3)]
+    with st.Dovecot(key_type="ec") as dc_ec:
+        work_ec = os.path.join(tmp, "ec")
+        fwlib.write_config(work_ec, dc_ec)
+        with fwlib.Device(work_ec, icount=True, boot_timeout=120) as dev:
+            hs_ec = [dev.jcmd("tls-handshake") for _ in range(3)]
+    if True:
         db = os.path.getsize(os.path.join(work, "satchel.db"))
         total = sum(f["total"] for f in r["folders"])
         print()
@@ -97,7 +105,11 @@ def main():
         print("  no-change resync (connect, TLS %s, login, LIST-STATUS, logout): %d ms, "
               "%d bytes in, %d round trips" % (
                   "resumed" if status["tls"]["resumed"] else "full",
-                  m2["uptime_ms"] - m1["uptime_ms"], r2["bytes_in"], r2["round_trips"]))
+                  m2["uptime_ms"] - m1b["uptime_ms"], r2["bytes_in"], r2["round_trips"]))
+        for name, hs in (("RSA-2048", hs_rsa), ("P-256", hs_ec)):
+            print("  full TLS handshake, %s certificate: %s ms (%s)" % (
+                name, ", ".join("%.1f" % (h.get("handshake_us", 0) / 1000.0) for h in hs),
+                hs[0].get("cipher", hs[0])))
         print("memory after the initial sync:")
         print("  static RAM (data + bss): %d B" % m1["static"])
         print("  heap high-water: %d B (engine peak %d B, mbedTLS peak %d B)" % (
