@@ -249,7 +249,9 @@ static int replay_send(satchel_client *c)
     satchel_op *op = &c->op;
 
     /* Moves are marked as sent first, so a retry after a crash knows the
-     * server may already have done them. */
+     * server may already have done them.  Every entry is marked in flight:
+     * a change recorded meanwhile (by another process) makes a new entry
+     * instead of folding into one the server's answer will delete. */
     if ((rc = cl_txn(c)) < 0)
         return rc;
     for (i = 0; i < c->rp.n; i++) {
@@ -257,6 +259,7 @@ static int replay_send(satchel_client *c)
         if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
             continue;
         op->attempts++;
+        op->inflight = 1;
         if (op->type == SATCHEL_OP_MOVE && op->phase == 0)
             op->phase = 1;
         if ((rc = satchel_store_op_put(c->txn, op)) < 0)

@@ -170,7 +170,7 @@ int satchel_ops_flag(satchel_store *s, const char *folder, uint32_t uid,
         return finish(t, rc);
     if (satchel_store_op_latest(s, t, f.id, uid, &latest) == 0 &&
         satchel_store_op_get(s, t, latest, op) == 0 && op->type == SATCHEL_OP_FLAG &&
-        op->state == SATCHEL_OP_PENDING && op->uid == uid &&
+        op->state == SATCHEL_OP_PENDING && !op->inflight && op->uid == uid &&
         strcmp(op->folder, folder) == 0) {
         merged = 1; /* fold into the pending change, against the same base */
     } else {
@@ -329,7 +329,8 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
     if ((m->mflags & SATCHEL_MSG_F_PENDING) &&
         satchel_store_op_latest(s, t, f.id, uid, &latest) == 0 &&
         satchel_store_op_get(s, t, latest, op) == 0 && op->type == SATCHEL_OP_MOVE &&
-        op->state == SATCHEL_OP_PENDING && op->phase == 0 && op->dest_uid == uid) {
+        op->state == SATCHEL_OP_PENDING && !op->inflight && op->phase == 0 &&
+        op->dest_uid == uid) {
         /* Moved again before the first move reached the server. */
         if ((rc = satchel_store_op_index(t, f.id, uid, 0)) < 0)
             return finish(t, rc);
@@ -422,7 +423,8 @@ int satchel_ops_delete(satchel_store *s, const char *folder, uint32_t uid,
     if ((m->mflags & SATCHEL_MSG_F_PENDING) &&
         satchel_store_op_latest(s, t, f.id, uid, &latest) == 0 &&
         satchel_store_op_get(s, t, latest, op) == 0 && op->type == SATCHEL_OP_MOVE &&
-        op->state == SATCHEL_OP_PENDING && op->phase == 0 && op->dest_uid == uid) {
+        op->state == SATCHEL_OP_PENDING && !op->inflight && op->phase == 0 &&
+        op->dest_uid == uid) {
         /* Moved here offline and now deleted: expunge at the origin, and
          * changes queued for it here have nothing left to change. */
         if ((rc = follow(s, t, folder, uid, "", 0, op->id, 1, 0)) < 0 ||
@@ -496,6 +498,7 @@ int satchel_ops_retry(satchel_store *s, uint64_t id)
     op->state = SATCHEL_OP_PENDING;
     op->reason[0] = '\0';
     op->phase = 0;
+    op->inflight = 0;
     return finish(t, satchel_store_op_put(t, op));
 }
 

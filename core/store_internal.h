@@ -45,6 +45,7 @@ struct satchel_store {
     uint64_t damaged;    /* damaged records skipped by listings */
     const satchel_store_fs *fs;
     int txn_active;
+    int sync_locked;     /* this handle holds the sync lock */
     char notice[256];
     char path[SATCHEL_OPT_STORE_PATH_MAX + 1];
     uint8_t rec[MSG_REC_MAX];

@@ -27,7 +27,8 @@ static int op_encode(const satchel_op *op, uint8_t *b, size_t cap)
     le32(b + 28, op->attempts);
     le64(b + 32, op->created);
     b[40] = op->on_placeholder;
-    b[41] = b[42] = b[43] = 0;
+    b[41] = op->inflight;
+    b[42] = b[43] = 0;
     if ((rc = store_put_str(b, cap, &pos, op->folder, sizeof op->folder)) < 0 ||
         (rc = store_put_str(b, cap, &pos, op->dest, sizeof op->dest)) < 0 ||
         (rc = store_put_str(b, cap, &pos, op->kw_add, sizeof op->kw_add)) < 0 ||
@@ -63,6 +64,7 @@ int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op)
     op->attempts = rd32(b + 28);
     op->created = rd64(b + 32);
     op->on_placeholder = b[40] ? 1 : 0;
+    op->inflight = b[41] ? 1 : 0;
     if ((rc = store_get_str(b, len, &pos, op->folder, sizeof op->folder)) < 0 ||
         (rc = store_get_str(b, len, &pos, op->dest, sizeof op->dest)) < 0 ||
         (rc = store_get_str(b, len, &pos, op->kw_add, sizeof op->kw_add)) < 0 ||
@@ -253,3 +255,49 @@ uint64_t satchel_store_synced_clock(satchel_store *s, satchel_store_txn *t,
     return v;
 }
 
+
+int satchel_store_sync_lock(satchel_store *s, uint32_t *holder)
+{
+    satchel_store_txn *t;
+    uint32_t me, owner = 0;
+    int rc;
+    *holder = 0;
+    if (!s->fs || !s->fs->pid || (me = s->fs->pid(s->fs->ctx)) == 0)
+        return 0;
+    if ((rc = satchel_store_begin(s, &t)) < 0)
+        return rc;
+    rc = store_meta_get32(t->txn, s->meta, "sync_owner", &owner);
+    if (rc < 0 && rc != SATCHEL_E_NOTFOUND) {
+        satchel_store_abort(t);
+        return rc;
+    }
+    if (rc == 0 && owner && owner != me &&
+        (!s->fs->alive || s->fs->alive(s->fs->ctx, owner))) {
+        satchel_store_abort(t);
+        *holder = owner;
+        return SATCHEL_E_BUSY;
+    }
+    if ((rc = store_meta_put32(t->txn, s->meta, "sync_owner", me)) < 0) {
+        satchel_store_abort(t);
+        return rc;
+    }
+    if ((rc = satchel_store_commit(t)) == 0)
+        s->sync_locked = 1;
+    return rc;
+}
+
+void satchel_store_sync_unlock(satchel_store *s)
+{
+    satchel_store_txn *t;
+    uint32_t owner = 0;
+    MDB_val k;
+    if (!s->sync_locked || satchel_store_begin(s, &t) < 0)
+        return;
+    if (store_meta_get32(t->txn, s->meta, "sync_owner", &owner) == 0 &&
+        owner == s->fs->pid(s->fs->ctx)) {
+        store_meta_key("sync_owner", &k);
+        mdb_del(t->txn, s->meta, &k, NULL);
+    }
+    if (satchel_store_commit(t) == 0)
+        s->sync_locked = 0;
+}

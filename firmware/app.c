@@ -308,16 +308,40 @@ static int prefetch_next(satchel_app *app, satchel_client *c, void *arg)
     }
 }
 
+/* One syncing session per store: another process syncing the same store
+ * would replay the same queue entries. */
+static int sync_lock(satchel_app *app)
+{
+    uint32_t holder = 0, waited = 0;
+    int rc;
+    while ((rc = satchel_store_sync_lock(app->store, &holder)) == SATCHEL_E_BUSY &&
+           waited < app->cfg.sync_wait_ms && app->port && app->port->sleep_ms) {
+        app->port->sleep_ms(app->port->ctx, 50);
+        waited += 50;
+    }
+    if (rc == SATCHEL_E_BUSY)
+        snprintf(app->last_error, sizeof app->last_error,
+                 "store busy: another session is syncing (pid %u)", (unsigned)holder);
+    else if (rc < 0)
+        snprintf(app->last_error, sizeof app->last_error, "cannot take the sync lock: %s",
+                 satchel_strerror(rc));
+    return rc < 0 ? (app->last_rc = rc) : 0;
+}
+
 int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
                      void *ctx)
 {
     struct job j = {0, folder, 0, NULL, 0};
     struct prefetch pf;
+    int rc;
     memset(&pf, 0, sizeof pf);
     pf.folders = app->cfg.prefetch_folders;
     app->prefetched = 0;
-    return session(app, &j, cb, ctx,
-                   app->cfg.prefetch_count ? prefetch_next : NULL, &pf);
+    if ((rc = sync_lock(app)) < 0)
+        return rc;
+    rc = session(app, &j, cb, ctx, app->cfg.prefetch_count ? prefetch_next : NULL, &pf);
+    satchel_store_sync_unlock(app->store);
+    return rc;
 }
 
 int satchel_app_fetch_body(satchel_app *app, const char *folder, uint32_t uid,

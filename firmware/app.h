@@ -37,6 +37,9 @@ typedef struct satchel_app_config {
     uint32_t prefetch_count;
     uint64_t prefetch_max_size;
     const char *prefetch_folders;
+    /* When another process is syncing the same store: 0 fails at once with
+     * "store busy", else wait up to this long for it to finish. */
+    uint32_t sync_wait_ms;
 } satchel_app_config;
 
 /* Heap accounting allocator: wraps another and tracks current and peak. */

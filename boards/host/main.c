@@ -25,7 +25,7 @@ static void usage(FILE *f)
             "                   [--ca FILE] [--user NAME] [--password-file FILE]\n"
             "                   [--offline] [--json] [--fetch-window N] [--preview newest|on|off]\n"
             "                   [--timeout 30s] [--retries N]\n"
-            "                   [--cache-max SIZE] [--map-size SIZE]\n"
+            "                   [--cache-max SIZE] [--map-size SIZE] [--sync-wait 10s]\n"
             "                   [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size SIZE]\n"
             "                   [--stack posix|lwip] [--link SPEC]\n"
@@ -254,6 +254,7 @@ int main(int argc, char **argv)
         {"disable-caps", required_argument, 0, 'D'},
         {"cache-max", required_argument, 0, 'M'},
         {"map-size", required_argument, 0, 'A'},
+        {"sync-wait", required_argument, 0, 'W'},
         {"retries", required_argument, 0, 'R'},
         {"prefetch", required_argument, 0, 'P'},
         {"prefetch-max-size", required_argument, 0, 'Z'},
@@ -361,6 +362,10 @@ int main(int argc, char **argv)
             break;
         case 'A':
             if (parse_size("map-size", optarg, &map_size) < 0)
+                return 2;
+            break;
+        case 'W':
+            if (parse_duration_ms("sync-wait", optarg, &app.cfg.sync_wait_ms) < 0)
                 return 2;
             break;
         case 'R':

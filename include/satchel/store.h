@@ -403,6 +403,9 @@ typedef struct satchel_op {
                                2 copy found done, 3 moved: find new UID */
     uint8_t on_placeholder; /* uid names a message moved offline, not yet
                                on the server: wait for its move */
+    uint8_t inflight;       /* sent by a replay that has not seen the
+                               answer: never folded into or changed by a
+                               later local change (that makes a new entry) */
     uint32_t uid;           /* message in folder (may be a placeholder) */
     uint32_t dest_uid;      /* MOVE: its placeholder in dest */
     uint32_t uidvalidity;   /* of folder when queued */
@@ -445,6 +448,14 @@ int satchel_store_op_index(satchel_store_txn *t, uint32_t fid, uint32_t uid,
  * the destination has no message with that UID (a server may use UIDs in
  * the same range) and ask again if it does.  Returns 0. */
 int satchel_store_placeholder(satchel_store_txn *t, uint32_t *uid);
+/* One syncing session per store, across processes.  lock records this
+ * process (the fs hook's pid) as the store's syncing session and returns
+ * 0, or SATCHEL_E_BUSY with *holder the pid of a live process holding it
+ * (a holder that is no longer running is replaced).  Without pid hooks it
+ * always succeeds.  unlock releases what this handle took. */
+int satchel_store_sync_lock(satchel_store *s, uint32_t *holder);
+void satchel_store_sync_unlock(satchel_store *s);
+
 /* Pending and failed entries.  Returns 0. */
 int satchel_store_queue_counts(satchel_store *s, uint64_t *pending,
                                uint64_t *failed);
