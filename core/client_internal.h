@@ -271,8 +271,10 @@ struct satchel_client {
     char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
     char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder visited */
     uint32_t list_gen;
-    uint32_t clean[SATCHEL_OPT_MAX_FOLDERS]; /* folders LIST-STATUS showed unchanged */
-    uint32_t n_clean;
+    /* The LIST generation whose LIST-STATUS marked unchanged folders in the
+     * store (SATCHEL_FOLDER_UNCHANGED), in this job; 0: none.  In the
+     * store, so any number of folders costs no memory. */
+    uint32_t clean_gen;
     satchel_store_txn *txn;
     struct folder_sync fs;
     struct body_job body;

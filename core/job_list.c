@@ -154,8 +154,7 @@ static void list_on_status(satchel_client *c, const satchel_imap_arg *a)
     char *buf = c->wire_name;
     int verbatim;
     if (!name || !(list = name->next) || list->type != SATCHEL_ARG_LIST ||
-        cl_name_from_wire(c, name, buf, &verbatim) < 0 ||
-        c->n_clean >= SATCHEL_OPT_MAX_FOLDERS)
+        cl_name_from_wire(c, name, buf, &verbatim) < 0)
         return;
     for (k = list->child; k && k->next; k = k->next->next) {
         if (satchel_imap_arg_u64(k->next, UINT64_MAX, &v) < 0)
@@ -172,10 +171,14 @@ static void list_on_status(satchel_client *c, const satchel_imap_arg *a)
     if (satchel_store_folder_get(c->store, c->txn, buf, &f) < 0 ||
         satchel_store_msg_count_pending(c->store, c->txn, f.id, &pending) < 0)
         return;
+    if (f.list_gen != c->list_gen)
+        return; /* its LIST line did not come first: select it */
     if (hms && hms == f.highestmodseq && uidvalidity == f.uidvalidity &&
-        uidnext == f.uidnext && f.uidvalidity && messages == (uint64_t)(f.count - pending))
-        c->clean[c->n_clean++] = f.id;
-    else if (messages == 0 && f.count == 0 && uidvalidity && uidvalidity <= UINT32_MAX &&
+        uidnext == f.uidnext && f.uidvalidity && messages == (uint64_t)(f.count - pending)) {
+        f.flags |= SATCHEL_FOLDER_UNCHANGED;
+        if (cl_txn(c) < 0 || satchel_store_folder_put(c->txn, &f) < 0)
+            cl_fail(c, SATCHEL_E_STORE, "cannot mark an unchanged folder");
+    } else if (messages == 0 && f.count == 0 && uidvalidity && uidvalidity <= UINT32_MAX &&
              uidnext && uidnext <= UINT32_MAX &&
              (f.uidvalidity == 0 || f.uidvalidity == uidvalidity)) {
         /* Empty on both sides, first sync too: the STATUS said all that a
@@ -183,12 +186,12 @@ static void list_on_status(satchel_client *c, const satchel_imap_arg *a)
         f.uidvalidity = (uint32_t)uidvalidity;
         f.uidnext = (uint32_t)uidnext;
         f.highestmodseq = (c->conn.caps & SATCHEL_CAP_CONDSTORE) ? hms : 0;
+        f.flags |= SATCHEL_FOLDER_UNCHANGED;
         if (cl_txn(c) < 0 || satchel_store_folder_put(c->txn, &f) < 0 ||
             satchel_store_synced_mark(c->txn, f.id) < 0) {
             cl_fail(c, SATCHEL_E_STORE, "cannot store an empty folder's state");
             return;
         }
-        c->clean[c->n_clean++] = f.id;
     }
 }
 
@@ -230,7 +233,7 @@ int list_send(satchel_client *c)
         memcpy(after, f.name, sizeof after);
     }
     c->list_gen = gen + 1;
-    c->n_clean = 0;
+    c->clean_gen = 0;
     if (c->conn.caps & SATCHEL_CAP_LIST_EXTENDED) {
         /* RFC 5819: the state of every folder in the same round trip, so
          * unchanged folders need no SELECT at all. */
@@ -248,6 +251,8 @@ int list_send(satchel_client *c)
                                            : "STATUS (MESSAGES UIDNEXT UIDVALIDITY)")) < 0) ||
                 (rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
                 return rc;
+            if (st)
+                c->clean_gen = c->list_gen;
             return 0;
         }
     }

@@ -263,10 +263,8 @@ static int sync_next_folder(satchel_client *c)
         if (f.flags & SATCHEL_FOLDER_NOSELECT)
             continue;
         {
-            uint32_t i;
-            for (i = 0; i < c->n_clean && c->clean[i] != f.id; i++)
-                ;
-            if (i < c->n_clean) {
+            if (c->clean_gen && f.list_gen == c->clean_gen &&
+                (f.flags & SATCHEL_FOLDER_UNCHANGED)) {
                 /* Unchanged on the server: report it, select nothing. */
                 memset(&c->fs, 0, sizeof c->fs);
                 c->fs.f = f;
@@ -682,6 +680,7 @@ int satchel_client_sync(satchel_client *c, const char *folder)
     c->resuming = 0;
     c->done_cursor[0] = '\0';
     c->want_replay = 1;
+    c->clean_gen = 0;
     memset(&c->rp, 0, sizeof c->rp);
     c->job_rc = 0;
     c->err_text[0] = '\0';

@@ -89,10 +89,6 @@
 #define SATCHEL_OPT_MAX_BODYSTRUCTURE 4096u
 #endif
 
-/* Folders the engine tracks. */
-#ifndef SATCHEL_OPT_MAX_FOLDERS
-#define SATCHEL_OPT_MAX_FOLDERS 256u
-#endif
 
 /* Folder name length (bytes, as the server spells it). */
 #ifndef SATCHEL_OPT_MAX_FOLDER_NAME

@@ -56,6 +56,9 @@ const char *satchel_role_name(int role);
 /* The server's name for this folder is not modified UTF-7: the store keeps
  * its bytes and they go out as they came. */
 #define SATCHEL_FOLDER_VERBATIM 0x04u
+/* The LIST-STATUS of generation list_gen showed nothing new on the server
+ * (meaningful only together with that list_gen). */
+#define SATCHEL_FOLDER_UNCHANGED 0x08u
 
 typedef struct satchel_folder {
     char name[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* as the server spells it */
