@@ -1,6 +1,7 @@
 /* Part enumeration reuses the response parser: the stored BODYSTRUCTURE is
  * IMAP syntax, so it is parsed exactly as the server's bytes were. */
 #include "satchel/body.h"
+#include "satchel/ascii.h"
 #include "satchel/opt.h"
 #include "satchel/imap.h"
 
@@ -11,9 +12,7 @@ static void lower_copy(char *dst, size_t cap, const satchel_imap_arg *a)
     size_t i, n = 0;
     if (a && (a->type == SATCHEL_ARG_STRING || a->type == SATCHEL_ARG_ATOM)) {
         for (i = 0; i < a->len && n + 1 < cap; i++) {
-            char c = a->str[i];
-            if (c >= 'A' && c <= 'Z')
-                c = (char)(c + 32);
+            char c = satchel_ascii_lower(a->str[i]);
             if ((unsigned char)c < 0x20)
                 c = ' ';
             dst[n++] = c;
@@ -24,17 +23,7 @@ static void lower_copy(char *dst, size_t cap, const satchel_imap_arg *a)
 
 static int key_is(const satchel_imap_arg *a, const char *key)
 {
-    size_t i, n = strlen(key);
-    if (!a || a->type != SATCHEL_ARG_STRING || a->len != n)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = a->str[i];
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 32);
-        if (c != key[i])
-            return 0;
-    }
-    return 1;
+    return a && a->type == SATCHEL_ARG_STRING && satchel_ascii_ieq(a->str, a->len, key);
 }
 
 /* Value of key in a body parameter list ("KEY" "value" ...), or NULL. */

@@ -4,6 +4,7 @@
 #ifndef SATCHEL_CLIENT_INTERNAL_H
 #define SATCHEL_CLIENT_INTERNAL_H
 
+#include "satchel/ascii.h"
 #include "satchel/client.h"
 #include "satchel/imap.h"
 #include "satchel/mime.h"
@@ -340,6 +341,8 @@ size_t cl_out_ready(const satchel_client *c);
 int cl_hold_release(satchel_client *c);
 void cl_hold_drop(satchel_client *c, uint32_t tag);
 int cl_simple_cmd(satchel_client *c, uint8_t kind, const char *text);
+int cl_select(satchel_client *c, uint8_t kind, const char *mailbox, uint32_t uidvalidity,
+              uint64_t modseq, int condstore);
 int cl_count_inflight(const satchel_client *c, uint8_t kind);
 void cl_remove_inflight(satchel_client *c, uint32_t i);
 

@@ -108,8 +108,7 @@ int cl_out_nstring(satchel_client *c, const char *s, size_t n)
             quoted = 0;
     }
     /* NIL would read as nothing where a string is optional. */
-    if (atom && n == 3 && (s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'i' &&
-        (s[2] | 0x20) == 'l')
+    if (atom && satchel_ascii_ieq(s, n, "NIL"))
         atom = 0;
     if (atom)
         return cl_out_put(c, s, n);
@@ -164,8 +163,10 @@ int cl_out_mailbox(satchel_client *c, const char *name)
                               NULL, NULL);
     if (rc == SATCHEL_E_INVAL)
         return cl_out_astring(c, name); /* not UTF-8: stored as it came */
-    if (rc < 0)
+    if (rc < 0) {
+        cl_cmd_cancel(c); /* never half a command */
         return rc;
+    }
     return cl_out_astring(c, c->wire_name);
 }
 
@@ -228,6 +229,28 @@ int cl_cmd_end(satchel_client *c)
 void cl_cmd_cancel(satchel_client *c)
 {
     cmd_abort(c);
+}
+
+/* The one place a SELECT is written: plain, with (CONDSTORE), or with
+ * (QRESYNC (uidvalidity modseq)) when uidvalidity is not 0.  Returns 0 or
+ * the command writer's error; callers fail the connection with "cannot
+ * send SELECT". */
+int cl_select(satchel_client *c, uint8_t kind, const char *mailbox, uint32_t uidvalidity,
+              uint64_t modseq, int condstore)
+{
+    int rc;
+    if ((rc = cl_cmd_begin(c, kind)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
+        (rc = cl_out_mailbox(c, mailbox)) < 0)
+        return rc;
+    if (uidvalidity) {
+        if ((rc = cl_out_str(c, " (QRESYNC (")) < 0 || (rc = cl_out_u64(c, uidvalidity)) < 0 ||
+            (rc = cl_out_str(c, " ")) < 0 || (rc = cl_out_u64(c, modseq)) < 0 ||
+            (rc = cl_out_str(c, "))")) < 0)
+            return rc;
+    } else if (condstore && (rc = cl_out_str(c, " (CONDSTORE)")) < 0) {
+        return rc;
+    }
+    return cl_cmd_end(c);
 }
 
 int cl_simple_cmd(satchel_client *c, uint8_t kind, const char *text)
@@ -348,15 +371,14 @@ int cl_out_uidset(satchel_client *c, const uint32_t *uids, uint32_t n)
 
 int cl_out_flags(satchel_client *c, uint32_t bits, const char *kw)
 {
-    static const char *const names[] = {"\\Seen", "\\Answered", "\\Flagged",
-                                        "\\Deleted", "\\Draft"};
-    int first = 1, rc, i;
+    int first = 1, rc;
+    unsigned i;
     if ((rc = cl_out_str(c, "(")) < 0)
         return rc;
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < SATCHEL_FLAG_COUNT; i++) {
         if (bits & (1u << i)) {
             if ((!first && (rc = cl_out_str(c, " ")) < 0) ||
-                (rc = cl_out_str(c, names[i])) < 0)
+                (rc = cl_out_str(c, satchel_flag_name(i))) < 0)
                 return rc;
             first = 0;
         }

@@ -7,25 +7,19 @@
 /* ---------- FETCH ---------- */
 
 void fetch_map_flags(const satchel_imap_arg *list, uint32_t *flags,
-                        char *kw, size_t kwcap)
+                     char *kw, size_t kwcap)
 {
     const satchel_imap_arg *a;
     size_t n = 0;
     *flags = 0;
     kw[0] = '\0';
     for (a = list ? list->child : NULL; a; a = a->next) {
+        uint32_t bit;
         if (a->type != SATCHEL_ARG_ATOM)
             continue;
-        if (satchel_imap_arg_is(a, "\\Seen"))
-            *flags |= SATCHEL_FLAG_SEEN;
-        else if (satchel_imap_arg_is(a, "\\Answered"))
-            *flags |= SATCHEL_FLAG_ANSWERED;
-        else if (satchel_imap_arg_is(a, "\\Flagged"))
-            *flags |= SATCHEL_FLAG_FLAGGED;
-        else if (satchel_imap_arg_is(a, "\\Deleted"))
-            *flags |= SATCHEL_FLAG_DELETED;
-        else if (satchel_imap_arg_is(a, "\\Draft"))
-            *flags |= SATCHEL_FLAG_DRAFT;
+        bit = satchel_flag_bit(a->str, a->len);
+        if (bit)
+            *flags |= bit;
         else if (satchel_imap_arg_is(a, "\\Recent"))
             continue; /* session state, not message state */
         else if (n + a->len + 2 <= kwcap) {

@@ -322,10 +322,8 @@ static int body_advance(satchel_client *c)
     if (c->job != J_BODY_SELECT ||
         c->conn.n_inflight > (uint32_t)cl_count_inflight(c, K_ENABLE))
         return 0;
-    if ((rc = cl_cmd_begin(c, K_BSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
-        (rc = cl_out_mailbox(c, c->job_folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc,
-                       "cannot send SELECT");
+    if ((rc = cl_select(c, K_BSELECT, c->job_folder, 0, 0, 0)) < 0)
+        return cl_fail(c, rc, "cannot send SELECT");
     return 0;
 }
 

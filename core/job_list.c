@@ -24,24 +24,15 @@ static uint8_t role_from_name(const char *name, char delim)
         {"archives", SATCHEL_ROLE_ARCHIVE},
     };
     const char *leaf = name;
-    size_t i, j;
+    size_t i;
     if (delim) {
         const char *p = strrchr(name, delim);
         if (p)
             leaf = p + 1;
     }
-    for (i = 0; i < sizeof guess / sizeof guess[0]; i++) {
-        const char *g = guess[i].n;
-        for (j = 0; leaf[j] && g[j]; j++) {
-            char ch = leaf[j];
-            if (ch >= 'A' && ch <= 'Z')
-                ch = (char)(ch + 32);
-            if (ch != g[j])
-                break;
-        }
-        if (!leaf[j] && !g[j])
+    for (i = 0; i < sizeof guess / sizeof guess[0]; i++)
+        if (satchel_ascii_ieq(leaf, strlen(leaf), guess[i].n))
             return guess[i].role;
-    }
     return SATCHEL_ROLE_NONE;
 }
 
@@ -125,8 +116,7 @@ static int list_on_list(satchel_client *c, const satchel_imap_arg *a)
     f.delim = 0;
     if (delim->type == SATCHEL_ARG_STRING && delim->len == 1)
         f.delim = delim->str[0];
-    if (n == 5 && (s[0] | 0x20) == 'i' && (s[1] | 0x20) == 'n' &&
-        (s[2] | 0x20) == 'b' && (s[3] | 0x20) == 'o' && (s[4] | 0x20) == 'x')
+    if (satchel_ascii_ieq(s, n, "INBOX"))
         role = SATCHEL_ROLE_INBOX;
     if (role == SATCHEL_ROLE_NONE && !(c->conn.caps & SATCHEL_CAP_SPECIAL_USE))
         role = role_from_name(f.name, f.delim);

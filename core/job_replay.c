@@ -163,6 +163,40 @@ static int retarget(satchel_client *c, const char *dest, uint32_t from, uint32_t
     return 0;
 }
 
+/* A move the server has done: the placeholder in the destination becomes
+ * the message under its new UID (to; 0 when unknown, and the next sync
+ * fetches it), the entry leaves the queue, and changes queued for the
+ * placeholder follow.  Inside the open transaction.  Returns 0 or the
+ * error after cl_fail. */
+static int finish_move(satchel_client *c, satchel_op *op, uint32_t to)
+{
+    /* retarget() reuses the scratch op: copy what it needs. */
+    char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    uint32_t from = op->dest_uid;
+    uint64_t id = op->id;
+    satchel_folder d;
+    int rc;
+    memcpy(dest, op->dest, sizeof dest);
+    if (satchel_store_folder_get(c->store, c->txn, dest, &d) == 0) {
+        satchel_msg *m = &c->msg;
+        if (satchel_store_msg_get(c->store, c->txn, d.id, from, m) == 0) {
+            satchel_store_msg_del(c->txn, &d, from);
+            if (to) {
+                m->uid = to;
+                m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+                if ((rc = satchel_store_msg_put(c->txn, &d, m, NULL)) < 0)
+                    return cl_fail(c, rc, "cannot store moved message");
+            }
+            satchel_store_folder_put(c->txn, &d);
+        }
+        satchel_store_op_index(c->txn, d.id, from, 0);
+    }
+    if ((rc = satchel_store_op_del(c->txn, id)) < 0 || (rc = retarget(c, dest, from, to)) < 0)
+        return cl_fail(c, rc, "cannot update queue");
+    c->rp.done++;
+    return 0;
+}
+
 static int replay_finish_batch(satchel_client *c)
 {
     uint32_t i;
@@ -193,31 +227,8 @@ static int replay_finish_batch(satchel_client *c)
             }
             if (op->type == SATCHEL_OP_MOVE) {
                 /* Done, or (retry with the message gone) done earlier. */
-                satchel_folder d;
-                if (satchel_store_folder_get(c->store, c->txn, op->dest, &d) == 0) {
-                    satchel_msg *m = &c->msg;
-                    if (satchel_store_msg_get(c->store, c->txn, d.id, op->dest_uid, m) == 0) {
-                        satchel_store_msg_del(c->txn, &d, op->dest_uid);
-                        if (r->mapped) {
-                            m->uid = r->mapped;
-                            m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
-                            if ((rc = satchel_store_msg_put(c->txn, &d, m, NULL)) < 0)
-                                return cl_fail(c, rc, "cannot store moved message");
-                        }
-                        satchel_store_folder_put(c->txn, &d);
-                    }
-                    satchel_store_op_index(c->txn, d.id, op->dest_uid, 0);
-                }
-                {
-                    /* retarget() reuses the scratch op: copy what it needs. */
-                    char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
-                    uint32_t from = op->dest_uid;
-                    memcpy(dest, op->dest, sizeof dest);
-                    if ((rc = satchel_store_op_del(c->txn, op->id)) < 0 ||
-                        (rc = retarget(c, dest, from, r->mapped)) < 0)
-                        return cl_fail(c, rc, "cannot update queue");
-                }
-                c->rp.done++;
+                if ((rc = finish_move(c, op, r->mapped)) < 0)
+                    return rc;
                 continue;
             }
             {
@@ -522,12 +533,12 @@ static int search_dest(satchel_client *c, const satchel_op *op, int map)
     c->rp.map_mode = map;
     c->rp.selected[0] = '\0';
     c->job = J_REPLAY_VERIFY;
-    if ((rc = cl_cmd_begin(c, K_RVSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
-        (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0 ||
-        (rc = cl_cmd_begin(c, K_RVSEARCH)) < 0 ||
+    if ((rc = cl_select(c, K_RVSELECT, op->dest, 0, 0, 0)) < 0)
+        return cl_fail(c, rc, "cannot send SELECT");
+    if ((rc = cl_cmd_begin(c, K_RVSEARCH)) < 0 ||
         (rc = cl_out_str(c, "UID SEARCH HEADER Message-ID ")) < 0 ||
         (rc = cl_out_astring(c, op->message_id)) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, SATCHEL_E_RANGE, "command does not fit the output buffer");
+        return cl_fail(c, rc, "cannot send UID SEARCH");
     return 0;
 }
 
@@ -592,8 +603,7 @@ static int replay_next(satchel_client *c)
         return replay_send(c);
     c->job = J_REPLAY_SELECT;
     c->rp.uidvalidity = 0;
-    if ((rc = cl_cmd_begin(c, K_RSELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0 ||
-        (rc = cl_out_mailbox(c, c->rp.folder)) < 0 || (rc = cl_cmd_end(c)) < 0)
+    if ((rc = cl_select(c, K_RSELECT, c->rp.folder, 0, 0, 0)) < 0)
         return cl_fail(c, rc, "cannot send SELECT");
     return 0;
 }
@@ -708,28 +718,8 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
             /* Re-key the placeholder to the UID found (or drop it: the sync
              * brings the message), and let queued changes follow. */
-            char dest[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
-            uint32_t from = op->dest_uid, to = ok ? c->rp.found_uid : 0;
-            satchel_folder d;
-            memcpy(dest, op->dest, sizeof dest);
-            if (satchel_store_folder_get(c->store, c->txn, dest, &d) == 0) {
-                satchel_msg *m = &c->msg;
-                if (satchel_store_msg_get(c->store, c->txn, d.id, from, m) == 0) {
-                    satchel_store_msg_del(c->txn, &d, from);
-                    if (to) {
-                        m->uid = to;
-                        m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
-                        if ((rc = satchel_store_msg_put(c->txn, &d, m, NULL)) < 0)
-                            return cl_fail(c, rc, "cannot store moved message");
-                    }
-                    satchel_store_folder_put(c->txn, &d);
-                }
-                satchel_store_op_index(c->txn, d.id, from, 0);
-            }
-            if ((rc = satchel_store_op_del(c->txn, c->rp.verify_id)) < 0 ||
-                (rc = retarget(c, dest, from, to)) < 0)
-                return cl_fail(c, rc, "cannot update queue");
-            c->rp.done++;
+            if ((rc = finish_move(c, op, ok ? c->rp.found_uid : 0)) < 0)
+                return rc;
         } else if (satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
             /* Found: the copy happened; only the source side is left.  Not
              * found (or the search failed): copying again is safe. */

@@ -212,25 +212,13 @@ static void sync_folder_event(satchel_client *c, int type, int err,
 
 static int send_select(satchel_client *c)
 {
-    int rc;
     satchel_folder *f = &c->fs.f;
-    if ((rc = cl_cmd_begin(c, K_SELECT)) < 0 || (rc = cl_out_str(c, "SELECT ")) < 0)
-        return rc;
-    rc = cl_out_mailbox(c, f->name);
-    if (rc < 0)
-        return rc;
     if (c->conn.qresync_on && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
         c->fs.used_qresync = 1;
-        if ((rc = cl_out_str(c, " (QRESYNC (")) < 0 ||
-            (rc = cl_out_u64(c, f->uidvalidity)) < 0 || (rc = cl_out_str(c, " ")) < 0 ||
-            (rc = cl_out_u64(c, f->highestmodseq)) < 0 ||
-            (rc = cl_out_str(c, "))")) < 0)
-            return rc;
-    } else if (c->conn.caps & SATCHEL_CAP_CONDSTORE) {
-        if ((rc = cl_out_str(c, " (CONDSTORE)")) < 0)
-            return rc;
+        return cl_select(c, K_SELECT, f->name, f->uidvalidity, f->highestmodseq, 0);
     }
-    return cl_cmd_end(c);
+    return cl_select(c, K_SELECT, f->name, 0, 0,
+                     (c->conn.caps & SATCHEL_CAP_CONDSTORE) != 0);
 }
 
 /* Pick the next folder to sync: in name order after c->cursor, or the one
@@ -277,8 +265,27 @@ static int sync_next_folder(satchel_client *c)
         c->fs.f = f;
         c->job = J_SELECT;
         rc = send_select(c);
-        return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
+        return rc < 0 ? cl_fail(c, rc, "cannot send SELECT") : 0;
     }
+}
+
+/* The items of a new message's FETCH, by sequence window or by UID
+ * range alike: flags, size, dates, structure, the headers we keep, MODSEQ
+ * when offered, and a PREVIEW (RFC 8970, in the same round trip) as the
+ * preview policy says; newest: this range holds the newest messages. */
+static int out_header_items(satchel_client *c, int newest)
+{
+    int rc;
+    int preview = (c->conn.caps & SATCHEL_CAP_PREVIEW) &&
+                  (c->preview == SATCHEL_PREVIEW_ON ||
+                   (c->preview == SATCHEL_PREVIEW_NEWEST && newest));
+    if ((rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
+                            "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0 ||
+        ((c->conn.caps & SATCHEL_CAP_CONDSTORE) && !c->fs.nomodseq &&
+         (rc = cl_out_str(c, " MODSEQ")) < 0) ||
+        (preview && (rc = cl_out_str(c, " PREVIEW")) < 0))
+        return rc;
+    return cl_out_str(c, ")");
 }
 
 static int send_window(satchel_client *c)
@@ -292,23 +299,10 @@ static int send_window(satchel_client *c)
                                                : fs->win_lo;
     if ((rc = cl_cmd_begin(c, K_WINDOW)) < 0 || (rc = cl_out_str(c, "FETCH ")) < 0 ||
         (rc = cl_out_u64(c, lo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
-        (rc = cl_out_u64(c, hi)) < 0 ||
-        (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
-                         "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
+        (rc = cl_out_u64(c, hi)) < 0 || (rc = out_header_items(c, hi == fs->exists)) < 0 ||
+        (rc = cl_cmd_end(c)) < 0)
         return rc;
     cl_cmd_arg(c, (uint64_t)lo << 32 | hi);
-    if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !fs->nomodseq &&
-        (rc = cl_out_str(c, " MODSEQ")) < 0)
-        return rc;
-    /* RFC 8970: a short preview with the headers, in the same round trip,
-     * as the preview policy says (the first window is the newest). */
-    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) &&
-        (c->preview == SATCHEL_PREVIEW_ON ||
-         (c->preview == SATCHEL_PREVIEW_NEWEST && hi == fs->exists)) &&
-        (rc = cl_out_str(c, " PREVIEW")) < 0)
-        return rc;
-    if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return rc;
     /* Only a command that went in whole becomes a window. */
     fs->win_next_hi = lo - 1;
     win_push(c, lo, hi);
@@ -358,18 +352,7 @@ static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
     if ((rc = cl_cmd_begin(c, K_RESUME)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
         (rc = cl_out_u64(c, lo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
         (hi ? (rc = cl_out_u64(c, hi)) : (rc = cl_out_str(c, "*"))) < 0 ||
-        (rc = cl_out_str(c, " (UID FLAGS RFC822.SIZE INTERNALDATE BODYSTRUCTURE "
-                         "BODY.PEEK[HEADER.FIELDS (" HDR_FIELDS ")]")) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
-    if (c->conn.caps & SATCHEL_CAP_CONDSTORE && !c->fs.nomodseq &&
-        (rc = cl_out_str(c, " MODSEQ")) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
-    /* Resuming: the newest part is the open range above the kept block. */
-    if ((c->conn.caps & SATCHEL_CAP_PREVIEW) &&
-        (c->preview == SATCHEL_PREVIEW_ON || (c->preview == SATCHEL_PREVIEW_NEWEST && !hi)) &&
-        (rc = cl_out_str(c, " PREVIEW")) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
-    if ((rc = cl_out_str(c, ")")) < 0 || (rc = cl_cmd_end(c)) < 0)
+        (rc = out_header_items(c, !hi)) < 0 || (rc = cl_cmd_end(c)) < 0)
         return cl_fail(c, rc, "command does not fit the output buffer");
     cl_cmd_arg(c, (uint64_t)lo << 32 | hi);
     return 0;

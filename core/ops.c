@@ -1,30 +1,8 @@
 #include "satchel/ops.h"
+#include "satchel/ascii.h"
 #include "store_internal.h"
 
 #include <string.h>
-
-static const struct {
-    const char *name;
-    uint32_t bit;
-} sysflags[] = {
-    {"\\Seen", SATCHEL_FLAG_SEEN},       {"\\Answered", SATCHEL_FLAG_ANSWERED},
-    {"\\Flagged", SATCHEL_FLAG_FLAGGED}, {"\\Deleted", SATCHEL_FLAG_DELETED},
-    {"\\Draft", SATCHEL_FLAG_DRAFT},
-};
-
-static int ieq(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++) {
-        char x = *a, y = *b;
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y + 32);
-        if (x != y)
-            return 0;
-    }
-    return *a == *b;
-}
 
 /* Keyword sets are space-separated words in a bounded string. */
 static int kw_has(const char *set, const char *w)
@@ -107,14 +85,15 @@ int satchel_ops_parse_flag(const char *arg, uint32_t *add, uint32_t *del,
     size_t i, n;
     if ((arg[0] != '+' && arg[0] != '-') || !*name)
         return SATCHEL_E_INVAL;
-    for (i = 0; i < sizeof sysflags / sizeof sysflags[0]; i++) {
-        if (ieq(name, sysflags[i].name)) {
+    {
+        uint32_t bit = satchel_flag_bit(name, strlen(name));
+        if (bit) {
             if (arg[0] == '+') {
-                *add |= sysflags[i].bit;
-                *del &= ~sysflags[i].bit;
+                *add |= bit;
+                *del &= ~bit;
             } else {
-                *del |= sysflags[i].bit;
-                *add &= ~sysflags[i].bit;
+                *del |= bit;
+                *add &= ~bit;
             }
             return 0;
         }
