@@ -281,7 +281,7 @@ static void start(const char *spec)
 static void sc_perfect(void)
 {
     satchel_conn *c;
-    uint64_t ms, mn, med, got;
+    uint64_t ms, mn = UINT64_MAX, med = UINT64_MAX, got; /* set by ping_rtt on success */
     int ok, rc;
     uint8_t rnd[32], zero[32] = {0};
     start("");
