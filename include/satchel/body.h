@@ -27,7 +27,9 @@ typedef struct satchel_part {
 
 /* Leaf parts of bodystructure (IMAP syntax, as stored), in section order.
  * message/rfc822 parts are leaves.  *n gets the count (at most max).
- * Returns 0, SATCHEL_E_PROTO for a malformed structure, or _NOMEM. */
+ * Returns 0, SATCHEL_E_PROTO for a malformed structure or multipart
+ * nesting deeper than SATCHEL_OPT_BODY_DEPTH, or SATCHEL_E_NOMEM.  The
+ * walk's stack use is bounded (SATCHEL_OPT_BODY_STACK, opt.h). */
 int satchel_body_parts(const satchel_allocator *alloc, const char *bs,
                        size_t len, satchel_part *parts, size_t max, size_t *n);
 
@@ -61,6 +63,10 @@ void satchel_body_decoder_init_bytes(satchel_body_decoder *d, const char *encodi
 /* Returns 1 if the charset is converted, 0 if it is shown raw. */
 int satchel_body_decoder_init(satchel_body_decoder *d, const char *encoding,
                               const char *charset);
+/* Decode len bytes; finish flushes what is held back at the end.  Both
+ * return 0, the first negative value emit returned (decoding stops there),
+ * or SATCHEL_E_INTERNAL if the decoder made no progress (a bug).  The text
+ * passed to emit is valid during the call only. */
 int satchel_body_decoder_feed(satchel_body_decoder *d, const uint8_t *in,
                               size_t len, satchel_body_emit emit, void *ctx);
 int satchel_body_decoder_finish(satchel_body_decoder *d, satchel_body_emit emit,

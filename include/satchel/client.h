@@ -119,36 +119,55 @@ typedef void (*satchel_event_cb)(void *ctx, const satchel_event *ev);
 
 typedef struct satchel_client satchel_client;
 
-/* The store must outlive the client.  Returns 0, SATCHEL_E_NOMEM or
- * SATCHEL_E_INVAL (missing user or password). */
+/* The store must outlive the client; cfg's strings are copied.  Returns 0
+ * with *out set, SATCHEL_E_NOMEM, or SATCHEL_E_INVAL (no cfg or store, an
+ * empty user, a user over 127 bytes or a password over 255 bytes). */
 int satchel_client_new(const satchel_allocator *alloc,
                        const satchel_client_config *cfg, satchel_store *store,
                        satchel_client **out);
-/* Frees the client and wipes the password. */
+/* Aborts an open store transaction, wipes the password and the output
+ * buffer, and frees the client.  NULL is ignored. */
 void satchel_client_free(satchel_client *c);
+/* Events of every job go to cb (NULL: none) with ctx, from inside
+ * satchel_client_recv and the job calls. */
 void satchel_client_set_event_cb(satchel_client *c, satchel_event_cb cb,
                                  void *ctx);
 
 /* A new transport connection is up (tls_active: implicit TLS already
- * negotiated).  Resets all per-connection state. */
+ * negotiated).  Resets all per-connection state in one place; a job the
+ * last connection interrupted resumes from what it committed.  Returns 0. */
 int satchel_client_connected(satchel_client *c, uint64_t now_ms,
                              int tls_active);
-/* Feed received bytes.  *consumed may be less than len only when the client
- * stops reading (STARTTLS: the rest must not be acted on and is dropped by
- * reporting it consumed; failure).  Returns 0 or a negative satchel_err; a
- * fatal one means the connection must be closed. */
+/* Feed received bytes; all of them are taken.  Bytes that arrive while the
+ * client waits for the STARTTLS handshake are dropped unread.  Returns 0,
+ * or a negative satchel_err: the job's error once it failed (see
+ * satchel_client_result), or a fatal one (SATCHEL_E_PROTO and friends)
+ * after which the connection must be closed. */
 int satchel_client_recv(satchel_client *c, const uint8_t *data, size_t len,
                         uint64_t now_ms);
-/* The transport reached EOF or failed. */
+/* The transport reached EOF (err 0) or failed (a negative satchel_err).
+ * After LOGOUT this is the normal end; otherwise the job is interrupted. */
 void satchel_client_closed(satchel_client *c, int err);
-/* Bytes waiting to be sent; *data stays valid until the next call that
- * changes the client. */
+/* Bytes the port may send now; *data points into the client and stays
+ * valid until the next call other than satchel_client_pending.  Commands
+ * are whole: the bytes never end inside a command except right after a
+ * synchronizing literal's "{n}\r\n", whose data follows only once the
+ * server's "+" has been fed. */
 size_t satchel_client_pending(satchel_client *c, const uint8_t **data);
+/* n bytes of what satchel_client_pending returned were sent (more than it
+ * returned is taken as all of it).  A job with more to send than fitted
+ * writes it now. */
 void satchel_client_sent(satchel_client *c, size_t n);
+/* The STARTTLS handshake the client asked for (SATCHEL_WANT_STARTTLS)
+ * succeeded; capabilities are read again.  Returns 0, SATCHEL_E_INVAL when
+ * no handshake was asked for, or the error that ends the session (for
+ * instance SATCHEL_E_SECURITY). */
 int satchel_client_starttls_done(satchel_client *c);
+/* SATCHEL_WANT_* bits: what the port should do next. */
 int satchel_client_want(const satchel_client *c);
-/* Enforce timeouts; returns SATCHEL_E_TIMEOUT (fatal for the connection)
- * when the server has been silent too long with a command outstanding. */
+/* Enforce timeouts; returns 0, or SATCHEL_E_TIMEOUT (the connection failed)
+ * when the server has been silent too long with a command outstanding or
+ * before its greeting. */
 int satchel_client_tick(satchel_client *c, uint64_t now_ms);
 /* Milliseconds until the next deadline (for the port's wait), or
  * UINT32_MAX when nothing is outstanding. */
@@ -157,38 +176,50 @@ uint32_t satchel_client_next_timeout(const satchel_client *c, uint64_t now_ms);
 /* Jobs.  satchel_client_sync queues a sync of one folder (or all folders
  * when folder is NULL); it starts as soon as the session is authenticated,
  * after replaying the offline change queue (satchel/ops.h) if it holds
- * pending changes.
- * Returns SATCHEL_E_BUSY if a job is queued or running. */
+ * pending changes.  Returns 0, SATCHEL_E_BUSY when a job is queued or
+ * running, SATCHEL_E_INVAL for an empty or over-long folder name, or the
+ * error that failed the session when it starts at once. */
 int satchel_client_sync(satchel_client *c, const char *folder);
 /* Queue a download of one body part (section "1", "2.1", ...) of message
  * uid in folder into the store's body cache, with partial FETCHes
  * (BODY.PEEK, so \Seen is never set by it).  It resumes after whatever an
  * earlier, interrupted download committed.  expected is the size from
- * BODYSTRUCTURE (0 if unknown).  The job fails with SATCHEL_E_NOTFOUND when
- * the message or part is no longer on the server. */
+ * BODYSTRUCTURE (0 if unknown).  Returns 0 (also when the part is already
+ * complete: nothing is queued), SATCHEL_E_BUSY, SATCHEL_E_INVAL (no folder
+ * or section, uid 0, a section of SATCHEL_SECTION_MAX or more),
+ * SATCHEL_E_NOTFOUND (no such folder in the store) or a store error.  The
+ * job itself fails with SATCHEL_E_NOTFOUND when the message or part is no
+ * longer on the server. */
 int satchel_client_fetch_body(satchel_client *c, const char *folder,
                               uint32_t uid, const char *section,
                               uint64_t expected);
 
-/* The job ended with its connection, unfinished: calling
+/* 1 when the job ended with its connection, unfinished: calling
  * satchel_client_connected on a new connection resumes it. */
 int satchel_client_interrupted(const satchel_client *c);
 
-/* Authenticated, no job and no command outstanding. */
+/* 1 when authenticated, with no job and no command outstanding. */
 int satchel_client_idle(const satchel_client *c);
-/* Send LOGOUT; the client then wants CLOSE once the server answered. */
+/* Send LOGOUT; the client then wants CLOSE once the server answered.
+ * Returns 0, SATCHEL_E_INVAL before the greeting or after the session
+ * ended, or SATCHEL_E_AGAIN when the output has no room yet. */
 int satchel_client_logout(satchel_client *c);
 
 /* Result of the last job (0 or a negative satchel_err) and, for a failure,
- * a static or client-owned description valid until the next call. */
+ * a description naming the cause.  The text is static or owned by the
+ * client, valid until the next call that changes the client. */
 int satchel_client_result(const satchel_client *c);
 const char *satchel_client_error_text(const satchel_client *c);
+/* Counters since satchel_client_new, copied into *out. */
 void satchel_client_get_counters(const satchel_client *c,
                                  satchel_counters *out);
+/* SATCHEL_CAP_* the server offers on this connection (after
+ * cfg.disable_caps); 0 before they are known. */
 uint32_t satchel_client_caps(const satchel_client *c);
 /* Queued changes the last sync replayed, and those that failed. */
 void satchel_client_replay_counts(const satchel_client *c, uint32_t *done,
                                   uint32_t *failed);
+/* 1 when the connection is encrypted (implicit TLS or after STARTTLS). */
 int satchel_client_tls_active(const satchel_client *c);
 
 #ifdef __cplusplus

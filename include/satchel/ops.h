@@ -1,7 +1,7 @@
 /* Offline operations: each applies its effect to the local store at once
  * and records it in the change queue, in one transaction, so a crash never
  * leaves one without the other.  They need no network; the client replays
- * the queue on the next connection (satchel_client_replay).
+ * the queue on the next connection, before it syncs (satchel_client_sync).
  *
  * Coalescing at record time:
  *  - flag changes to a message fold into its pending flag change; a change
