@@ -46,8 +46,21 @@ static int start_tls(struct link *l, uint32_t timeout)
          * handshake saves a round trip, which matters on slow links. */
         uint8_t blob[SATCHEL_TLS_SESSION_MAX];
         size_t n;
-        if (satchel_store_blob_get(app->store, "tls-session", blob, sizeof blob, &n) == 0)
+        if (app->cfg.no_session_cache) {
+            /* Off: and no session left behind from before either. */
+            satchel_store_txn *t;
+            if (satchel_store_blob_get(app->store, "tls-session", blob, sizeof blob, &n) !=
+                    SATCHEL_E_NOTFOUND &&
+                satchel_store_begin(app->store, &t) == 0) {
+                if (satchel_store_blob_put(t, "tls-session", NULL, 0) < 0)
+                    satchel_store_abort(t);
+                else
+                    satchel_store_commit(t);
+            }
+        } else if (satchel_store_blob_get(app->store, "tls-session", blob, sizeof blob,
+                                          &n) == 0) {
             satchel_tls_set_session(l->tls, blob, n);
+        }
     }
     rc = satchel_tls_handshake(l->tls, app->port, l->conn, timeout);
     if (rc == 0) {
@@ -55,7 +68,8 @@ static int start_tls(struct link *l, uint32_t timeout)
         size_t n;
         satchel_store_txn *t;
         app->tls_resumed = satchel_tls_resumed(l->tls);
-        if (satchel_tls_get_session(l->tls, blob, sizeof blob, &n) == 0 &&
+        if (!app->cfg.no_session_cache &&
+            satchel_tls_get_session(l->tls, blob, sizeof blob, &n) == 0 &&
             satchel_store_begin(app->store, &t) == 0) {
             if (satchel_store_blob_put(t, "tls-session", blob, n) < 0)
                 satchel_store_abort(t);

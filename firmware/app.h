@@ -40,6 +40,9 @@ typedef struct satchel_app_config {
     /* When another process is syncing the same store: 0 fails at once with
      * "store busy", else wait up to this long for it to finish. */
     uint32_t sync_wait_ms;
+    /* Keep no TLS session (with its master secret) in the store for quick
+     * reconnects, and delete one saved before. */
+    int no_session_cache;
 } satchel_app_config;
 
 /* Heap accounting allocator: wraps another and tracks current and peak. */

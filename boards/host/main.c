@@ -26,6 +26,7 @@ static void usage(FILE *f)
             "                   [--offline] [--json] [--fetch-window N] [--preview newest|on|off]\n"
             "                   [--timeout 30s] [--retries N]\n"
             "                   [--cache-max SIZE] [--map-size SIZE] [--sync-wait 10s]\n"
+            "                   [--no-session-cache]\n"
             "                   [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size SIZE]\n"
             "                   [--stack posix|lwip] [--link SPEC]\n"
@@ -255,6 +256,7 @@ int main(int argc, char **argv)
         {"cache-max", required_argument, 0, 'M'},
         {"map-size", required_argument, 0, 'A'},
         {"sync-wait", required_argument, 0, 'W'},
+        {"no-session-cache", no_argument, 0, 'K'},
         {"retries", required_argument, 0, 'R'},
         {"prefetch", required_argument, 0, 'P'},
         {"prefetch-max-size", required_argument, 0, 'Z'},
@@ -364,6 +366,7 @@ int main(int argc, char **argv)
             if (parse_size("map-size", optarg, &map_size) < 0)
                 return 2;
             break;
+        case 'K': app.cfg.no_session_cache = 1; break;
         case 'W':
             if (parse_duration_ms("sync-wait", optarg, &app.cfg.sync_wait_ms) < 0)
                 return 2;

@@ -5,6 +5,10 @@ than everything else.  After every body fetched, `sync` works and
 `cache evict` works: the default budget (3/8 of the map) keeps room for
 headers, the queue and LMDB's free pages, and evicting may use a reserve.
 
+Session cache off: --no-session-cache keeps no TLS session (with its
+master secret) in the store and deletes one saved before; the next
+connection cannot resume.
+
 Disk full (root only: the test mounts a small tmpfs; elsewhere it says it
 skipped): during a sync, during a body download, and while recording
 offline changes.  Each must fail with "disk full", lose nothing that was
@@ -107,6 +111,21 @@ def folder_counts(db):
     return {f["name"]: f["messages"] for f in r.json[0]["folders"]}
 
 
+def session_cache_off(dc, work):
+    db = os.path.join(work, "sessions")
+    st.run_sim(dc, db, ["sync"])
+    r = st.run_sim(dc, db, ["sync", "status"])
+    check(r.json[-1]["tls"].get("resumed") is True, "a second connection resumes the saved TLS "
+          "session: %s" % r.json[-1])
+    r = st.run_sim(dc, db, ["sync", "status"], extra=["--no-session-cache"])
+    check(r.json[-1]["tls"].get("resumed") is False, "--no-session-cache does not resume: %s" %
+          r.json[-1])
+    r = st.run_sim(dc, db, ["sync", "status"])
+    check(r.json[-1]["tls"].get("resumed") is False, "the session saved before was deleted: %s" %
+          r.json[-1])
+    print("session cache: resumed with it, not with --no-session-cache, and nothing left")
+
+
 def disk_full(dc, work):
     if os.geteuid() != 0:
         print("disk full: SKIPPED (needs root to mount a small tmpfs)")
@@ -188,6 +207,7 @@ def main():
             dc.create_folder("alice", "Big")
             dc.add_messages("alice", "Big", [big_message(i, 700_000) for i in range(5)])
             cache_fills_store(dc, work)
+            session_cache_off(dc, work)
             disk_full(dc, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
