@@ -17,9 +17,10 @@
  *
  * Errors: besides the codes listed per function, every function that touches
  * the file can return SATCHEL_E_STORE (an I/O error from LMDB, or a record
- * that fails validation: damaged records are reported, never a crash), and
- * every function that writes can return SATCHEL_E_STORE_FULL (the map is
- * full).  After an error inside a write transaction the caller aborts it.
+ * that fails its checks: damaged records are reported, never a crash) or
+ * SATCHEL_E_DAMAGED (a tree LMDB cannot walk), and every function that
+ * writes can return SATCHEL_E_STORE_FULL (the map is full).  After an
+ * error inside a write transaction the caller aborts it.
  */
 #ifndef SATCHEL_STORE_H
 #define SATCHEL_STORE_H
@@ -178,7 +179,8 @@ void satchel_store_close(satchel_store *s);
  * process is waited for, not reported as BUSY.
  *
  * commit makes every change durable at once and returns 0,
- * SATCHEL_E_STORE_FULL or SATCHEL_E_STORE; on failure nothing of the
+ * SATCHEL_E_STORE_FULL, SATCHEL_E_DISK_FULL (the file system is full),
+ * SATCHEL_E_PERM, SATCHEL_E_READONLY or SATCHEL_E_STORE; on failure nothing of the
  * transaction is kept.  abort discards every change.  Both always free t,
  * whatever they return, so t must not be used again; abort accepts NULL.
  * Pointers read through t (none are returned today; records are copied
@@ -210,7 +212,8 @@ int satchel_store_folder_delete(satchel_store_txn *t, const char *name);
  * Returns 0. */
 int satchel_store_folder_clear(satchel_store_txn *t, satchel_folder *f);
 /* The folder whose name follows after (in byte order), or the first when
- * after is NULL or "".  Returns 0 or SATCHEL_E_NOTFOUND at the end. */
+ * after is NULL or "".  A damaged record is skipped and counted
+ * (satchel_store_damaged).  Returns 0 or SATCHEL_E_NOTFOUND at the end. */
 int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
                               const char *after, satchel_folder *out);
 
@@ -266,7 +269,8 @@ int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
  * scratch and is valid during the callback only; the callback must not call
  * msg_list or msg_set_flags on the same store.  Return non-zero from the
  * callback to stop: msg_list returns that value.  Otherwise returns 0, or
- * SATCHEL_E_STORE at a damaged record (the walk stops there). */
+ * SATCHEL_E_DAMAGED when the tree itself cannot be walked.  A damaged
+ * record is skipped and counted (satchel_store_damaged). */
 typedef int (*satchel_store_msg_cb)(void *ctx, const satchel_msg *m);
 int satchel_store_msg_list(satchel_store *s, uint32_t folder_id,
                            uint32_t offset, uint32_t count,
@@ -302,14 +306,16 @@ typedef struct satchel_body_info {
 
 typedef struct satchel_cache_stats {
     uint64_t bytes;     /* body bytes stored */
-    uint64_t budget;    /* 0: no budget beyond the store's map size */
+    uint64_t budget;    /* bytes the cache may hold */
     uint64_t entries;   /* bodies (parts) stored, complete or not */
     uint64_t hits, misses, evictions;
     uint64_t pinned;    /* pinned messages */
 } satchel_cache_stats;
 
-/* Budget for body bytes (0: none).  Kept in the handle, not in the file:
- * set it after every open. */
+/* Budget for body bytes.  0, or more than 3/8 of the map size, means 3/8
+ * of the map size (the default after open): bodies and their copy-on-write
+ * then leave a quarter of the map to headers, the queue and LMDB's free
+ * pages.  Kept in the handle, not in the file: set it after every open. */
 void satchel_store_set_cache_budget(satchel_store *s, uint64_t bytes);
 
 /* Functions taking a section return SATCHEL_E_INVAL for one that is empty,
@@ -435,7 +441,8 @@ int satchel_store_op_del(satchel_store_txn *t, uint64_t id);
 /* Copy entry id into *out.  Returns 0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_op_get(satchel_store *s, satchel_store_txn *t, uint64_t id,
                          satchel_op *out);
-/* The op after id in queue order (0: the first).  0 or SATCHEL_E_NOTFOUND. */
+/* The op after id in queue order (0: the first), skipping and counting
+ * damaged entries.  0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_op_next(satchel_store *s, satchel_store_txn *t, uint64_t after,
                           satchel_op *out);
 /* The id of the latest queued op that touched message (fid, uid), as set
