@@ -86,6 +86,7 @@ static void set_name(satchel_part *p, const satchel_imap_arg *v, int ext)
 struct walk {
     satchel_part *parts;
     size_t max, n;
+    int cut;       /* a stored prefix: the first malformed body ends it */
     char section[SATCHEL_SECTION_MAX]; /* of the body being walked */
     size_t len;
 };
@@ -157,9 +158,11 @@ static int walk(struct walk *w, const satchel_imap_arg *body, int depth)
     size_t keep = w->len;
     unsigned i = 1;
     if (depth > SATCHEL_OPT_BODY_DEPTH || !a)
-        return SATCHEL_E_PROTO;
-    if (a->type != SATCHEL_ARG_LIST)
-        return leaf(w, a);
+        return w->cut ? 1 : SATCHEL_E_PROTO;
+    if (a->type != SATCHEL_ARG_LIST) {
+        int rc = leaf(w, a);
+        return rc < 0 && w->cut ? 1 : rc;
+    }
     /* multipart: child bodies, then the subtype */
     for (; a && a->type == SATCHEL_ARG_LIST; a = a->next, i++) {
         char num[12];
@@ -180,8 +183,8 @@ static int walk(struct walk *w, const satchel_imap_arg *body, int depth)
         rc = walk(w, a, depth + 1);
         w->len = keep;
         w->section[keep] = '\0';
-        if (rc < 0)
-            return rc;
+        if (rc != 0)
+            return rc; /* an error, or 1: the end of a cut prefix */
     }
     return 0;
 }
@@ -200,6 +203,13 @@ static int collect(void *ctx, const char *item, uint64_t off, uint64_t total,
 
 int satchel_body_parts(const satchel_allocator *alloc, const char *bs,
                        size_t len, satchel_part *parts, size_t max, size_t *n)
+{
+    return satchel_body_parts_prefix(alloc, bs, len, 0, parts, max, n);
+}
+
+int satchel_body_parts_prefix(const satchel_allocator *alloc, const char *bs,
+                              size_t len, int cut, satchel_part *parts, size_t max,
+                              size_t *n)
 {
     static const char head[] = "* 0 BODYSTRUCTURE ";
     satchel_imap_parser *p;
@@ -238,14 +248,17 @@ int satchel_body_parts(const satchel_allocator *alloc, const char *bs,
             }
         }
     }
-    if (rc >= 0 && got && r && !r->truncated && r->args && r->args->next &&
+    if (rc >= 0 && got && r && (!r->truncated || cut) && r->args && r->args->next &&
         r->args->next->next && r->args->next->next->type == SATCHEL_ARG_LIST) {
         w.parts = parts;
         w.max = max;
         w.n = 0;
         w.len = 0;
+        w.cut = cut;
         w.section[0] = '\0';
         rc = walk(&w, r->args->next->next, 0);
+        if (rc > 0)
+            rc = 0;
         *n = w.n < max ? w.n : max;
     } else if (rc >= 0) {
         rc = SATCHEL_E_PROTO;

@@ -82,6 +82,33 @@ static int ser(const satchel_imap_arg *a, char *out, size_t cap, size_t *n)
     return 0;
 }
 
+/* One body (a LIST) into out[*n..cap): whole when it fits; else, for a
+ * multipart, as many whole child bodies as fit and its ')', so what is
+ * kept is a prefix whose sections are the server's (a part that does not
+ * fit is left out, never cut).  Returns 0 (whole) or 1 (cut). */
+static int ser_body(const satchel_imap_arg *body, char *out, size_t cap, size_t *n,
+                    int depth)
+{
+    satchel_imap_arg one = *body;
+    const satchel_imap_arg *a;
+    size_t start = *n;
+    one.next = NULL;
+    if (ser(&one, out, cap, n) == 0)
+        return 0;
+    *n = start;
+    out[start] = '\0';
+    if (depth >= SATCHEL_OPT_BODY_DEPTH || !body->child ||
+        body->child->type != SATCHEL_ARG_LIST || start + 4 >= cap)
+        return 1;
+    out[(*n)++] = '(';
+    for (a = body->child; a && a->type == SATCHEL_ARG_LIST; a = a->next)
+        if (ser_body(a, out, cap - 1, n, depth + 1))
+            break; /* keep to the prefix: nothing after a cut */
+    out[(*n)++] = ')';
+    out[*n] = '\0';
+    return 1;
+}
+
 /* The items of one FETCH response, by name.  Pointers point into the
  * response's argument tree and live as long as it does. */
 void fetch_map_items(const satchel_imap_arg *list, struct fetch_items *it)
@@ -172,18 +199,14 @@ void fetch_map_msg(const struct fetch_items *it, satchel_msg *m, char *hdr,
         satchel_mime_to_utf8("utf-8", 5, (const uint8_t *)it->preview->str,
                              it->preview->len, m->preview, sizeof m->preview, &n);
     n = 0;
-    if (it->bs_truncated) {
-        m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
-        m->bodystructure[0] = '\0';
-    } else if (it->bs && it->bs->type == SATCHEL_ARG_LIST) {
-        if (ser(it->bs->child, m->bodystructure + 1,
-                sizeof m->bodystructure - 2, &n) < 0) {
+    m->bodystructure[0] = '\0';
+    if (it->bs && it->bs->type == SATCHEL_ARG_LIST) {
+        /* Too large (or cut by the parser's limits): keep the prefix that
+         * fits, marked, so the parts it describes can still be fetched. */
+        if (ser_body(it->bs, m->bodystructure, sizeof m->bodystructure, &n, 0) ||
+            it->bs_truncated)
             m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
-            m->bodystructure[0] = '\0';
-        } else {
-            m->bodystructure[0] = '(';
-            m->bodystructure[n + 1] = ')';
-            m->bodystructure[n + 2] = '\0';
-        }
+    } else if (it->bs_truncated) {
+        m->mflags |= SATCHEL_MSG_F_BS_TRUNCATED;
     }
 }

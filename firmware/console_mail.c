@@ -91,6 +91,9 @@ static int cmd_list(satchel_console *con, int argc, char **argv)
     return con_kv_end(con);
 }
 
+#define CUT_NOTE "(structure cut: the server's BODYSTRUCTURE was too large or too " \
+                 "deep to keep; the parts above are the ones it describes)\n"
+
 static int cmd_show(satchel_console *con, int argc, char **argv)
 {
     satchel_folder f;
@@ -123,18 +126,23 @@ static int cmd_show(satchel_console *con, int argc, char **argv)
     con_kv_str(con, "subject", m->subject, "Subject: %s\n");
     con_kv_str(con, "message_id", m->message_id, "Msg-ID:  %s\n");
     con_kv_str(con, "bodystructure", m->bodystructure, "Parts:   %s\n");
+    con_kv_bool(con, "structure_cut", (m->mflags & SATCHEL_MSG_F_BS_TRUNCATED) != 0,
+                (m->mflags & SATCHEL_MSG_F_BS_TRUNCATED) ? CUT_NOTE : NULL);
     return con_kv_end(con);
 }
 
 /* ---------- bodies and the cache ---------- */
 
-#define MAX_PARTS 32
+#define MAX_PARTS 128 /* a stored structure (4 KB) describes fewer */
 
 struct msg_parts {
     satchel_folder f;
     satchel_part parts[MAX_PARTS];
     size_t n;
+    int cut; /* the server's structure did not fit: these parts are a prefix */
 };
+
+
 
 /* Load a message (into the app's scratch message) and its parts; prints
  * the error itself. */
@@ -155,9 +163,11 @@ static int load_parts(satchel_console *con, const char *folder, const char *uids
     if (rc < 0)
         return con_error(con, rc, "cannot read message: %s", satchel_strerror(rc));
     mp->n = 0;
+    mp->cut = (m->mflags & SATCHEL_MSG_F_BS_TRUNCATED) != 0;
     if (!m->bodystructure[0] ||
-        satchel_body_parts(con->app->alloc, m->bodystructure, strlen(m->bodystructure),
-                           mp->parts, MAX_PARTS, &mp->n) < 0 ||
+        satchel_body_parts_prefix(con->app->alloc, m->bodystructure,
+                                  strlen(m->bodystructure), mp->cut, mp->parts,
+                                  MAX_PARTS, &mp->n) < 0 ||
         mp->n == 0) {
         /* No usable structure: the whole text of the message, as is. */
         memset(&mp->parts[0], 0, sizeof mp->parts[0]);
@@ -224,6 +234,7 @@ static int cmd_parts(satchel_console *con, int argc, char **argv)
         con_kv_item_end(con);
     }
     con_kv_list_end(con);
+    con_kv_bool(con, "structure_cut", mp->cut, mp->cut ? CUT_NOTE : NULL);
     free(mp);
     return con_kv_end(con);
 }
@@ -379,6 +390,8 @@ static int cmd_body(satchel_console *con, int argc, char **argv)
                text && !known && !out_path
                    ? "[charset %s is not supported: raw bytes shown]\n" : NULL);
     con_kv_bool(con, "from_cache", hit, NULL);
+    if (mp->cut)
+        con_kv_bool(con, "structure_cut", 1, NULL);
     if (!hit) {
         con_kv_u64(con, "fetch_ms", app->session_ms, NULL);
         con_kv_u64(con, "ttfb_ms", app->ttfb_ms, NULL);

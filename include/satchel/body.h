@@ -33,6 +33,13 @@ typedef struct satchel_part {
 int satchel_body_parts(const satchel_allocator *alloc, const char *bs,
                        size_t len, satchel_part *parts, size_t max, size_t *n);
 
+/* The same for a structure stored cut (SATCHEL_MSG_F_BS_TRUNCATED) when cut
+ * is set: the parts up to the first body that is not whole, all with the
+ * server's section numbers; 0 parts is not an error then. */
+int satchel_body_parts_prefix(const satchel_allocator *alloc, const char *bs,
+                              size_t len, int cut, satchel_part *parts, size_t max,
+                              size_t *n);
+
 /* The part to show as the message text: the first text/plain that is not
  * an attachment, else the first such text/html, else the first text part.
  * Returns its index, or -1. */

@@ -82,7 +82,8 @@ typedef struct satchel_folder {
 #define SATCHEL_FLAG_DELETED 0x08u
 #define SATCHEL_FLAG_DRAFT 0x10u
 
-#define SATCHEL_MSG_F_BS_TRUNCATED 0x01u /* BODYSTRUCTURE did not fit */
+#define SATCHEL_MSG_F_BS_TRUNCATED 0x01u /* BODYSTRUCTURE did not fit: bodystructure
+                                            holds the whole parts that did */
 #define SATCHEL_MSG_F_PENDING 0x02u      /* moved offline, UID is a placeholder */
 
 typedef struct satchel_msg {
