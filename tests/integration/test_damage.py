@@ -13,6 +13,9 @@ listing of every folder, store check).  No run may end by a signal or hang;
 none may open as an empty store without saying so; none may lose a queued
 change unless the store reports that it fell back to the previous commit.
 
+Then each way of pointing at an unusable store (--db '', a file, read-only
+media, no permission) must fail with its own message and exit status.
+
 Hundreds of cases by default; thousands with SATCHEL_LONG=1.  The seed is
 printed (SATCHEL_SEED=N repeats a run).
 """
@@ -109,6 +112,46 @@ def make_store(work):
     return db
 
 
+def error_cases(work, pristine):
+    """Each way of pointing at an unusable store gets its own message and a
+    non-zero exit status (data-driven: path maker, expected words)."""
+    sim = st.satchel_sim_path()
+    afile = os.path.join(work, "a-file")
+    open(afile, "w").close()
+    cases = [("--db ''", "", "needs a directory"),
+             ("--db pointing at a file", afile, "not a directory")]
+    mounted = []
+    if os.geteuid() == 0:
+        ro = os.path.join(work, "ro")
+        os.makedirs(ro)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", ro]).returncode == 0:
+            mounted.append(ro)
+            shutil.copytree(pristine, os.path.join(ro, "db"))
+            subprocess.run(["mount", "-o", "remount,ro", ro], check=True)
+            cases.append(("store on read-only media", os.path.join(ro, "db"), "read-only"))
+        noperm = os.path.join(work, "noperm")
+        shutil.copytree(pristine, noperm)
+        os.chmod(noperm, 0o000)
+        os.chmod(work, 0o711)  # nobody may pass through, not into noperm
+        cases.append(("no permission", noperm, "permission denied"))
+    else:
+        print("error cases: read-only media and permission cases need root; skipped")
+    try:
+        for label, db, words in cases:
+            args = [sim, "--db", db, "--offline", "-c", "status"]
+            if label == "no permission":
+                args = ["su", "nobody", "-s", "/bin/sh", "-c",
+                        " ".join("'%s'" % a for a in args)]
+            p = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=30)
+            err = p.stderr.decode("utf-8", "replace")
+            check(p.returncode > 0 and words in err.lower(),
+                  "%s: exit %d, says %r: %r" % (label, p.returncode, words, err.strip()))
+    finally:
+        for m in mounted:
+            subprocess.run(["umount", "-l", m])
+
+
 def main():
     seed = int(os.environ.get("SATCHEL_SEED", random.randrange(1 << 30)))
     print("test_damage: seed %d (SATCHEL_SEED=%d repeats this run)" % (seed, seed))
@@ -167,6 +210,7 @@ def main():
             if not ok:
                 print("  case: %s -> exit %s, stderr %r" % (label, rc, err[-300:]))
         print("%d cases: %s" % (len(cases), ", ".join("%s %d" % kv for kv in sorted(kinds.items()))))
+        error_cases(work, db)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return check.report()
