@@ -77,6 +77,8 @@ def judge(label, pristine_queue, rc, lines, err):
         return check(False, "%s: hung (no answer in 30 s)" % label)
     if rc < 0:
         return check(False, "%s: died of signal %d\n%s" % (label, -rc, err[-2000:]))
+    if "Sanitizer" in err or "runtime error:" in err:
+        return check(False, "%s: sanitizer report\n%s" % (label, err[-2000:]))
     said = (err.strip() != "" or any("error" in j or "damaged_skipped" in j for j in lines)
             or any(j.get("problem_count") for j in lines))
     fell_back = "fell back" in err
