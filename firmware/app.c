@@ -203,6 +203,8 @@ static int run(satchel_app *app, next_job_fn next, void *next_arg)
             if (!logout_sent && satchel_client_idle(c) && next &&
                 satchel_client_result(c) == 0 && next(app, c, next_arg) > 0)
                 continue;
+            if (!logout_sent && satchel_client_idle(c) && app->cfg.keep_session)
+                return 0; /* stay logged in for the next job */
             if (!logout_sent && satchel_client_idle(c)) {
                 logout_sent = 1;
                 if (satchel_client_logout(c) == 0)
@@ -495,19 +497,63 @@ static void link_close(satchel_app *app, int clean)
 }
 
 /* The session's figures into the app's report; the client goes away. */
+/* The session's counters since kept_base (what earlier jobs in a kept
+ * session already reported) into last and total. */
+static void account(satchel_app *app)
+{
+    satchel_counters now;
+    satchel_client_get_counters(app->client, &now);
+    app->last = now;
+    app->last.bytes_in -= app->kept_base.bytes_in;
+    app->last.bytes_out -= app->kept_base.bytes_out;
+    app->last.round_trips -= app->kept_base.round_trips;
+    app->last.commands -= app->kept_base.commands;
+    add_counters(&app->total, &app->last);
+    app->kept_base = now;
+}
+
 static void session_end(satchel_app *app, uint64_t t0)
 {
     satchel_client *c = app->client;
     app->caps = satchel_client_caps(c);
     satchel_client_replay_counts(c, &app->replayed, &app->replay_failed);
-    satchel_client_get_counters(c, &app->last);
-    add_counters(&app->total, &app->last);
+    account(app);
+    memset(&app->kept_base, 0, sizeof app->kept_base);
     app->session_ms = (uint32_t)(app->port->now_ms(app->port->ctx) - t0);
     if (app->last.body_first_ms > t0)
         app->ttfb_ms = (uint32_t)(app->last.body_first_ms - t0);
     app->syncs++;
     satchel_client_free(c);
     app->client = NULL;
+}
+
+/* A job in the session kept open by keep_session.  Returns its result;
+ * a lost connection (SATCHEL_E_IO, _TIMEOUT, _TLS) leaves it to the caller
+ * to start over. */
+static int kept_job(satchel_app *app, const struct job *job, satchel_event_cb cb,
+                    void *ctx, next_job_fn next, void *next_arg)
+{
+    satchel_client *c = app->client;
+    uint64_t t0;
+    int rc;
+    if ((rc = session_begin(app, &t0)) < 0)
+        return rc;
+    satchel_client_set_event_cb(c, cb, ctx);
+    rc = start_job(c, job);
+    if (rc < 0)
+        snprintf(app->last_error, sizeof app->last_error, "%s", satchel_strerror(rc));
+    else
+        rc = run(app, next, next_arg);
+    if (rc == 0 && satchel_client_result(c) < 0)
+        rc = satchel_client_result(c);
+    if (rc < 0 && !app->last_error[0])
+        snprintf(app->last_error, sizeof app->last_error, "%s",
+                 satchel_client_error_text(c));
+    satchel_client_replay_counts(c, &app->replayed, &app->replay_failed);
+    account(app);
+    app->session_ms = (uint32_t)(app->port->now_ms(app->port->ctx) - t0);
+    app->syncs++;
+    return rc;
 }
 
 static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
@@ -518,6 +564,18 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
     uint64_t seen_in = 0, t0;
     int rc, started = 0;
 
+    if (app->client && app->cfg.keep_session) {
+        if (app->conn) {
+            rc = kept_job(app, job, cb, ctx, next, next_arg);
+            if (rc >= 0 ||
+                !(rc == SATCHEL_E_IO || rc == SATCHEL_E_TIMEOUT || rc == SATCHEL_E_TLS))
+                return app->last_rc = rc;
+        }
+        /* The kept connection is gone: end that session and start over;
+         * the job resumes from what it committed. */
+        link_close(app, 0);
+        session_end(app, app->kept_t0);
+    }
     if (app->client)
         return SATCHEL_E_BUSY; /* a kept session is open: use its calls */
     if ((rc = session_begin(app, &t0)) < 0 || (rc = client_create(app, cb, ctx)) < 0)
@@ -544,6 +602,16 @@ static int session(satchel_app *app, const struct job *job, satchel_event_cb cb,
                 snprintf(app->last_error, sizeof app->last_error, "%s",
                          satchel_client_error_text(c));
             }
+        }
+        if (rc == 0 && app->cfg.keep_session && app->conn) {
+            /* Stay logged in; this job's figures are reported now. */
+            app->caps = satchel_client_caps(c);
+            satchel_client_replay_counts(c, &app->replayed, &app->replay_failed);
+            account(app);
+            app->session_ms = (uint32_t)(app->port->now_ms(app->port->ctx) - t0);
+            app->syncs++;
+            app->kept_t0 = t0;
+            return app->last_rc = 0;
         }
         link_close(app, rc == 0);
         /* A lost link (cut, reset, silence, TLS torn mid-record) is retried

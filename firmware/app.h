@@ -43,6 +43,12 @@ typedef struct satchel_app_config {
     /* Keep no TLS session (with its master secret) in the store for quick
      * reconnects, and delete one saved before. */
     int no_session_cache;
+    /* After a job, stay connected and logged in: the next satchel_app_sync
+     * or satchel_app_fetch_body runs in the same session (a device that
+     * stays online; drive it between commands with satchel_app_step and end
+     * it with satchel_app_disconnect).  A lost connection is opened again by
+     * the next job.  0: connect, run the job, log out (the simulator). */
+    int keep_session;
 } satchel_app_config;
 
 /* Heap accounting allocator: wraps another and tracks current and peak. */
@@ -85,6 +91,8 @@ typedef struct satchel_app {
     satchel_conn *conn;
     satchel_tls *tls;
     uint64_t kept_t0;
+    satchel_counters kept_base;  /* the open session's counters already
+                                    reported in last and total */
 } satchel_app;
 
 /* Connect, authenticate, sync one folder (or all when folder is NULL),

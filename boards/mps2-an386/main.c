@@ -266,9 +266,19 @@ static void tls_handshake_command(void)
         app.port->close(c);
 }
 
-/* Let the network stack run (DHCP, TCP timers) while waiting for input. */
+/* Between commands: keep the session (the server's untagged data is fed
+ * to the client as it comes) and the network stack (DHCP, TCP timers)
+ * running, sleeping in WFI, for at most 20 ms, so that input is seen. */
 static void idle(void)
 {
+    if (app.client && (app.cfg.offline || !app.conn || satchel_app_step(&app, 20) <= 0)) {
+        /* offline now, or the server closed the session: end it; the next
+         * command opens a new one */
+        satchel_app_disconnect(&app);
+        return;
+    }
+    if (app.client)
+        return;
     if (app.port && app.port->sleep_ms)
         app.port->sleep_ms(app.port->ctx, 20);
     else
@@ -288,6 +298,8 @@ int main(void)
     memset(&app, 0, sizeof app);
     app.cfg.security = SATCHEL_SECURITY_TLS;
     app.cfg.retries = 4;
+    /* A device that stays online keeps one session between commands. */
+    app.cfg.keep_session = 1;
     if (load_config() < 0)
         printf("config: errors above; continuing\n");
     satchel_heap_counter_init(&heap, NULL);

@@ -69,6 +69,13 @@ def main():
                   "message total %s vs %s" % (
                       sum(f["total"] for f in r["folders"]), sum(counts.values())))
             compare_all(dc, dev, "initial")
+            # The device stays logged in between commands: a resync is one
+            # round trip in the open session (no greeting, TLS or login).
+            r2 = sync_ok(dev, "resync")
+            check(r2.get("round_trips") == 1 and r2.get("bytes_in", 1 << 30) < 2000,
+                  "resync in the kept session: %s round trips, %s bytes in" % (
+                      r2.get("round_trips"), r2.get("bytes_in")))
+            check(len(dc.open_sessions()) >= 1, "the device's session is still open")
             st_ = dev.jcmd("status")
             check(st_["tls"]["version"] == "TLSv1.2", "status shows TLS 1.2: %s" % st_)
 
