@@ -82,6 +82,7 @@ typedef struct satchel_app {
     uint32_t ttfb_ms;            /* last session: start to first body byte */
     satchel_msg scratch_msg;     /* console scratch, off the stack */
     satchel_op scratch_op;
+    satchel_folder scratch_folder;
     uint32_t replayed, replay_failed; /* queue entries, last session */
     uint32_t reconnects;         /* since start */
     uint8_t buf[16384];

@@ -33,17 +33,34 @@ static int is_inbox(const char *name)
     return name[5] == '\0';
 }
 
+/* The stored spelling of INBOX ("Inbox" when the server lists it so) into
+ * con->inbox; 0, or -1 when the store has none. */
+static int find_inbox(satchel_console *con)
+{
+    static const char *const common[] = {"INBOX", "Inbox", "inbox"};
+    satchel_folder *f = &con->app->scratch_folder;
+    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
+    size_t i;
+    int rc;
+    for (i = 0; i < 3; i++)
+        if (satchel_store_folder_get(con->app->store, NULL, common[i], f) == 0)
+            goto found;
+    while ((rc = satchel_store_folder_next(con->app->store, NULL, after, f)) == 0) {
+        if (is_inbox(f->name))
+            goto found;
+        memcpy(after, f->name, sizeof after);
+    }
+    return -1;
+found:
+    memcpy(con->inbox, f->name, 6);
+    return 0;
+}
+
 int con_get_folder(satchel_console *con, const char *name, satchel_folder *f)
 {
     int rc = satchel_store_folder_get(con->app->store, NULL, name, f);
-    if (rc == SATCHEL_E_NOTFOUND && is_inbox(name)) {
-        char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
-        while ((rc = satchel_store_folder_next(con->app->store, NULL, after, f)) == 0) {
-            if (is_inbox(f->name))
-                break;
-            memcpy(after, f->name, sizeof after);
-        }
-    }
+    if (rc == SATCHEL_E_NOTFOUND && is_inbox(name) && find_inbox(con) == 0)
+        rc = satchel_store_folder_get(con->app->store, NULL, con->inbox, f);
     if (rc == SATCHEL_E_NOTFOUND)
         return con_error(con, rc, "no such folder: %s (run sync first?)", name);
     if (rc < 0)
@@ -154,7 +171,7 @@ int satchel_console_exec(satchel_console *con, const char *line)
     char *argv[MAX_ARGS];
     const satchel_console_cmd *c;
     size_t n = strlen(line);
-    int argc;
+    int argc, i;
     con->kv_wrote = 0;
     if (n > SATCHEL_CONSOLE_LINE_MAX)
         return con_error(con, SATCHEL_E_INVAL,
@@ -175,6 +192,11 @@ int satchel_console_exec(satchel_console *con, const char *line)
     if (argc - 1 < c->min_args || argc - 1 > c->max_args)
         return con_error(con, SATCHEL_E_INVAL, "usage: %s", c->usage);
     con->damaged_mark = con->app->store ? satchel_store_damaged(con->app->store) : 0;
+    /* INBOX is case-insensitive (RFC 9051 5.1): any spelling of it names
+     * the folder whatever case the server listed it in. */
+    for (i = 1; i < argc; i++)
+        if (is_inbox(argv[i]) && con->app->store && find_inbox(con) == 0)
+            argv[i] = con->inbox;
     return c->fn(con, argc, argv);
 }
 

@@ -42,6 +42,7 @@ typedef struct satchel_console {
     int kv_wrote;           /* part of this command's output is written */
     uint64_t damaged_mark;  /* store's damaged-record count before a command */
     const satchel_console_files *files; /* NULL: --out is refused */
+    char inbox[6];          /* INBOX as the store spells it, for arguments */
     uint8_t b64_carry[3];   /* con_kv_b64: bytes waiting for a whole group */
     uint8_t b64_n;
 } satchel_console;

@@ -13,6 +13,9 @@ raw wire names):
     moves into them and a new folder with such a name replay.
 
 Against a scripted server (tests/lib/fake_imap.py):
+  * one that lists its INBOX as "Inbox": `list INBOX`, `list inbox`,
+    `show iNbOx 2` and `sync INBOX` all find it, and `mkdir inbox` is
+    refused as existing;
   * one offering UTF8=ACCEPT is sent ENABLE UTF8=ACCEPT, and gets UTF-8
     names in SELECT and CREATE; its UTF-8 LIST names are kept as they are;
   * one that sends raw 8-bit names without UTF8=ACCEPT (not modified
@@ -57,6 +60,10 @@ SERVER_FOLDERS = [
     ("NIL", "NIL"),
     ("A&-B", "A&B"),
 ]
+
+
+# The longest name the store keeps: 200 bytes of UTF-8.
+LONG = "Lang-" + "\u540d" * 65
 
 
 def console_quote(s):
@@ -117,6 +124,7 @@ def test_dovecot(root):
             "mkdir Entw\u00fcrfe-Ablage",
             "mkdir %s" % console_quote(odd),
             "mkdir %s" % console_quote("\u65e5\u672c\u8a9e/\U0001F600"),
+            "mkdir %s" % console_quote(LONG),
             "move %s 1 NIL" % console_quote("Donn\u00e9es/\u00c9t\u00e9"),
             "move %s 1 %s" % (console_quote("Entw\u00fcrfe"), console_quote("foo[bar]")),
             "move NIL 1 %s" % console_quote('q"uo\\te [x] y'),
@@ -131,6 +139,8 @@ def test_dovecot(root):
         check(odd.encode() in wire, "mkdir of %r lands as is: %s" % (odd, wire))
         check(st.imap_utf7_encode("\u65e5\u672c\u8a9e/\U0001F600").encode() in wire,
               "CJK and non-BMP mkdir lands as modified UTF-7: %s" % wire)
+        check(st.imap_utf7_encode(LONG).encode() in wire,
+              "a %d-byte name (the store's limit) lands whole" % len(LONG.encode()))
         state = {n: dc.server_state("alice", n) for n in
                  ("NIL", "foo[bar]", 'q"uo\\te [x] y', "Donn\u00e9es/\u00c9t\u00e9")}
         subjects = {n: sorted(m.get("subject", "") for m in s.values())
@@ -216,8 +226,27 @@ def test_raw_8bit_server(root):
         check(not any("&" in n for n in names), "not re-encoded: %s" % names)
 
 
+def test_inbox_any_case(root):
+    # A server that lists its INBOX as "Inbox": every spelling names it.
+    with FakeImap(mail={"Inbox": make_messages(3), "Other": make_messages(1)}) as srv:
+        db = os.path.join(root, "inbox-case")
+        r = srv.run_sim(db, ["sync", "folders"])
+        roles = {f["name"]: f["role"] for f in r.json[-1]["folders"]} if r.json else {}
+        check(roles.get("Inbox") == "inbox", "Inbox has the inbox role: %s" % roles)
+        r = srv.run_sim(db, ["list INBOX", "list inbox", "show iNbOx 2", "sync INBOX"])
+        ok = (r.returncode == 0 and len(r.json) == 4 and
+              [m["uid"] for m in r.json[0]["messages"]] == [3, 2, 1] and
+              r.json[1]["folder"] == "Inbox" and r.json[2]["uid"] == 2 and
+              r.json[3]["ok"] is True)
+        check(ok, "list/show/sync INBOX in any case find Inbox: %r" % r.stdout[-400:])
+        r = st.run_sim_offline(db, ["mkdir inbox"], check=False)
+        check(r.returncode != 0 and "already exists" in r.json[0]["error"],
+              "mkdir inbox: INBOX already exists in any case")
+
+
 def main():
     root = tempfile.mkdtemp(prefix="satchel-test-names-")
+    test_inbox_any_case(root)
     test_utf8_accept(root)
     test_raw_8bit_server(root)
     test_dovecot(root)
