@@ -110,6 +110,70 @@ static void test_damaged_record(const char *base)
     satchel_store_close(s);
 }
 
+/* A map filled to the brim: eviction still works (it may use the reserve),
+ * and making room never takes the body being downloaded. */
+static void test_full_map(const char *base)
+{
+    char dir[300];
+    satchel_store *s;
+    satchel_store_txn *t;
+    satchel_folder f;
+    satchel_body_info bi;
+    static uint8_t chunk[16384];
+    uint32_t uid, i, n = 0;
+    int rc = 0;
+    snprintf(dir, sizeof dir, "%s/fullmap", base);
+    if (mkdir(dir, 0700) != 0 || satchel_store_open(NULL, dir, 1u << 20, &s) != 0)
+        return;
+    memset(chunk, 'x', sizeof chunk);
+    memset(&f, 0, sizeof f);
+    strcpy(f.name, "INBOX");
+    CHECK(satchel_store_begin(s, &t) == 0 && satchel_store_folder_put(t, &f) == 0 &&
+              satchel_store_commit(t) == 0, "full map: folder");
+    /* Three bodies: 1 (oldest, being downloaded), 2 and 3. */
+    for (uid = 1; uid <= 3; uid++) {
+        CHECK(satchel_store_begin(s, &t) == 0, "full map: begin body");
+        for (i = 0; i < 4; i++)
+            satchel_store_body_write(t, f.id, uid, "1", (uint64_t)i * sizeof chunk, chunk,
+                                     sizeof chunk, 0);
+        CHECK(satchel_store_commit(t) == 0, "full map: body %u", uid);
+    }
+    /* Headers until the map is full. */
+    for (uid = 100; rc == 0 && uid < 100000; uid += 50) {
+        if (satchel_store_begin(s, &t) < 0)
+            break;
+        for (i = 0; i < 50 && rc == 0; i++) {
+            mk(uid + i, 0);
+            memset(m.bodystructure, 'b', sizeof m.bodystructure - 1);
+            m.bodystructure[sizeof m.bodystructure - 1] = '\0';
+            rc = satchel_store_msg_put(t, &f, &m, NULL);
+        }
+        if (rc == 0)
+            rc = satchel_store_folder_put(t, &f);
+        if (rc == 0)
+            rc = satchel_store_commit(t);
+        else
+            satchel_store_abort(t);
+    }
+    CHECK(rc == SATCHEL_E_STORE_FULL, "full map: headers fill it (%d)", rc);
+    /* Room for the download of body 1: bodies 2 and 3 go, 1 stays. */
+    CHECK(satchel_store_begin_reserve(s, &t) == 0 &&
+              satchel_store_cache_free(t, 3 * 4 * sizeof chunk, f.id, 1, "1") ==
+                  SATCHEL_E_STORE_FULL &&
+              satchel_store_commit(t) == 0,
+          "full map: freeing evicts all but the body being downloaded, then says full");
+    CHECK(satchel_store_body_info(s, NULL, f.id, 1, "1", &bi) == 0 &&
+              bi.stored == 4 * sizeof chunk, "full map: the downloading body is intact");
+    CHECK(satchel_store_body_info(s, NULL, f.id, 2, "1", &bi) == SATCHEL_E_NOTFOUND &&
+              satchel_store_body_info(s, NULL, f.id, 3, "1", &bi) == SATCHEL_E_NOTFOUND,
+          "full map: the others were evicted");
+    CHECK(satchel_store_begin_reserve(s, &t) == 0 &&
+              satchel_store_body_evict(t, 0, 0, NULL, &n) == 0 && n == 1 &&
+              satchel_store_commit(t) == 0,
+          "full map: cache evict of everything works");
+    satchel_store_close(s);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/satchel-store-XXXXXX";
@@ -228,6 +292,7 @@ int main(void)
     }
     satchel_store_close(s);
     test_damaged_record(dir);
+    test_full_map(dir);
     {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
