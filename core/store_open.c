@@ -178,6 +178,40 @@ static void say(char *err, size_t cap, const char *file, const char *what)
     store_txt(err, cap, what);
 }
 
+static void read_metas(const satchel_store_fs *fs, const char *path, uint64_t size,
+                       uint64_t psize, struct meta *m)
+{
+    unsigned i;
+    for (i = 0; i < 2; i++) {
+        uint8_t hdr[PAGEHDR + META_LEN];
+        if (size < i * psize + PAGEHDR + META_LEN ||
+            fs->read(fs->ctx, path, i * psize, hdr, PAGEHDR + META_LEN) != 0) {
+            memset(&m[i], 0, sizeof m[i]);
+            m[i].bad = "truncated";
+            continue;
+        }
+        meta_parse(hdr, i, size, &m[i]);
+        if (!m[i].bad && m[i].psize != psize)
+            m[i].bad = "page size differs from the other meta page";
+    }
+}
+
+static int meta_pair_ok(const struct meta *m)
+{
+    uint64_t a = m[0].txnid, b = m[1].txnid;
+    return (a == 0 && b == 0) || a == b + 1 || b == a + 1;
+}
+
+static int same_metas(const struct meta *a, const struct meta *b)
+{
+    unsigned i;
+    for (i = 0; i < 2; i++)
+        if (a[i].bad != b[i].bad || a[i].txnid != b[i].txnid ||
+            a[i].last_pg != b[i].last_pg)
+            return 0;
+    return 1;
+}
+
 int store_check_files(const satchel_store_fs *fs, const char *dir,
                       char *err, size_t cap, char *notice, size_t ncap)
 {
@@ -251,17 +285,23 @@ int store_check_files(const satchel_store_fs *fs, const char *dir,
                                   "file, or not one Satchel can repair");
         return SATCHEL_E_DAMAGED;
     }
-    for (i = 0; i < 2; i++) {
-        uint8_t hdr[PAGEHDR + META_LEN];
-        if (size < i * psize + PAGEHDR + META_LEN ||
-            fs->read(fs->ctx, path, i * psize, hdr, PAGEHDR + META_LEN) != 0) {
-            memset(&m[i], 0, sizeof m[i]);
-            m[i].bad = "truncated";
-            continue;
+    /* Another process may be committing while we read: a meta page read
+     * half-written, or a file still growing, must not pass for damage.
+     * Read until two readings in a row agree (LMDB writes a meta page with
+     * one small write, so a torn reading does not repeat). */
+    {
+        struct meta prev[2];
+        unsigned tries;
+        for (tries = 0; tries < 4; tries++) {
+            if (tries && fs->stat(fs->ctx, path, &size, &is_dir) != 0)
+                break;
+            read_metas(fs, path, size, psize, m);
+            if (!m[0].bad && !m[1].bad && meta_pair_ok(m))
+                break;
+            if (tries && same_metas(prev, m))
+                break;
+            memcpy(prev, m, sizeof prev);
         }
-        meta_parse(hdr, i, size, &m[i]);
-        if (!m[i].bad && m[i].psize != psize)
-            m[i].bad = "page size differs from the other meta page";
     }
     if (!m[0].bad && !m[1].bad) {
         uint64_t a = m[0].txnid, b = m[1].txnid;
@@ -475,7 +515,7 @@ int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc
     struct meta m[2];
     struct walk w;
     uint64_t size = 0;
-    unsigned use;
+    unsigned use, tries;
     int is_dir = 0, rc;
     if (!fs || !fs->read || !fs->stat || join(path, sizeof path, dir, "data.mdb") < 0 ||
         fs->stat(fs->ctx, path, &size, &is_dir) != 0)
@@ -490,19 +530,32 @@ int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc
     meta_parse(hdr, 1, size, &m[1]);
     if (m[1].bad)
         return 0;
-    use = m[1].txnid > m[0].txnid ? 1 : 0;
     memset(&w, 0, sizeof w);
     w.fs = fs;
     w.path = path;
-    w.psize = m[use].psize;
-    w.last_pg = m[use].last_pg;
+    w.psize = m[0].psize;
     w.buf = alloc->alloc(alloc->ctx, (size_t)w.psize);
     if (!w.buf)
         return SATCHEL_E_NOMEM;
-    rc = walk_db(&w, m[use].root[0], m[use].depth[0], 0) == 0 &&
-                 walk_db(&w, m[use].root[1], m[use].depth[1], 1) == 0
-             ? 0
-             : SATCHEL_E_DAMAGED;
+    /* Another process committing meanwhile may reuse pages of the commit
+     * being walked (we are no LMDB reader): a walk that fails while a newer
+     * commit appeared is done again on that one. */
+    for (tries = 0;; tries++) {
+        uint64_t txnid;
+        use = m[1].txnid > m[0].txnid ? 1 : 0;
+        txnid = m[use].txnid;
+        w.last_pg = m[use].last_pg;
+        rc = walk_db(&w, m[use].root[0], m[use].depth[0], 0) == 0 &&
+                     walk_db(&w, m[use].root[1], m[use].depth[1], 1) == 0
+                 ? 0
+                 : SATCHEL_E_DAMAGED;
+        if (rc == 0 || tries == 3 || fs->stat(fs->ctx, path, &size, &is_dir) != 0)
+            break;
+        read_metas(fs, path, size, w.psize, m);
+        if (m[0].bad || m[1].bad || !meta_pair_ok(m) ||
+            (m[0].txnid <= txnid && m[1].txnid <= txnid))
+            break;
+    }
     alloc->free(alloc->ctx, w.buf, (size_t)w.psize);
     if (rc < 0 && err && cap) {
         err[0] = '\0';
