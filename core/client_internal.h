@@ -325,8 +325,8 @@ int cl_out_mailbox(satchel_client *c, const char *name);
 /* A mailbox name from the server (LIST, STATUS) to the stored form in
  * out[SATCHEL_OPT_MAX_FOLDER_NAME + 1]: decoded from modified UTF-7, or as
  * sent when UTF8=ACCEPT is on or the name is not modified UTF-7 (then
- * *verbatim is set).  A NIL atom is the name "NIL".  Returns 0, or -1 when
- * the name is empty, holds NUL, was truncated or is too long to keep. */
+ * *verbatim is set).  A NIL atom is the name "NIL".  Returns 0; -2 when it
+ * is too long to keep; -1 when it is empty, holds NUL or was truncated. */
 int cl_name_from_wire(const satchel_client *c, const satchel_imap_arg *a, char *out,
                       int *verbatim);
 int cl_out_nstring(satchel_client *c, const char *s, size_t n);

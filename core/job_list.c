@@ -59,7 +59,7 @@ int cl_name_from_wire(const satchel_client *c, const satchel_imap_arg *a, char *
     /* UTF-8 on the wire, or a server that does not encode (raw 8-bit or a
      * stray '&'): keep its bytes, and send them back the same way. */
     if (n > SATCHEL_OPT_MAX_FOLDER_NAME)
-        return -1;
+        return -2;
     memcpy(out, s, n);
     out[n] = '\0';
     *verbatim = !c->conn.utf8_on;
@@ -77,8 +77,24 @@ static int list_on_list(satchel_client *c, const satchel_imap_arg *a)
     int rc, verbatim;
 
     if (!attrs || attrs->type != SATCHEL_ARG_LIST || !(delim = attrs->next) ||
-        !(name = delim->next) || cl_name_from_wire(c, name, s, &verbatim) < 0)
+        !(name = delim->next))
         return 0; /* malformed LIST lines are ignored, not fatal */
+    if ((rc = cl_name_from_wire(c, name, s, &verbatim)) == -2) {
+        /* Not kept, but not silently: the user hears which folder. */
+        satchel_event ev;
+        uint32_t k = name->len < 60 ? name->len : 60;
+        memcpy(s, name->str, k);
+        memcpy(s + k, "...", 4);
+        memset(&ev, 0, sizeof ev);
+        ev.type = SATCHEL_EV_FOLDER_ERROR;
+        ev.folder = s;
+        ev.err = SATCHEL_E_RANGE;
+        ev.text = "folder name longer than SATCHEL_OPT_MAX_FOLDER_NAME bytes: not kept";
+        cl_emit(c, &ev);
+        return 0;
+    }
+    if (rc < 0)
+        return 0;
     n = strlen(s);
     if (verbatim)
         flags |= SATCHEL_FOLDER_VERBATIM;

@@ -242,6 +242,15 @@ def test_inbox_any_case(root):
         r = st.run_sim_offline(db, ["mkdir inbox"], check=False)
         check(r.returncode != 0 and "already exists" in r.json[0]["error"],
               "mkdir inbox: INBOX already exists in any case")
+    # A 1,000-byte name from the server: parsed whole, too long for the
+    # store, and said so rather than dropped in silence.
+    with FakeImap(mail={"INBOX": make_messages(1), "N" * 1000: make_messages(1)}) as srv:
+        db = os.path.join(root, "long-name")
+        r = srv.run_sim(db, ["sync"])
+        errs = [f for f in r.json[-1]["folders"] if "error" in f] if r.json else []
+        check(r.returncode == 0 and len(errs) == 1 and "longer than" in errs[0]["error"] and
+              errs[0]["name"].startswith("NNNN"),
+              "a 1,000-byte folder name is reported, the rest syncs: %s" % errs)
 
 
 def main():
