@@ -127,6 +127,30 @@ def main():
             check(q.get("pending") == 0 and q.get("failed") == 0,
                   "queue empty after replay: %s" % str(q)[:300])
             compare_all(dc, dev, "after online")
+
+            # Every command of the table answers over the UART with one
+            # JSON object: these must succeed ...
+            inbox = sorted(dc.server_state("alice", "INBOX"))
+            a, b_, c, d = inbox[4], inbox[5], inbox[6], inbox[7]
+            for line in ["help", "status", "folders", "list INBOX 0 5", "list Archive",
+                         "show INBOX %d" % a, "parts INBOX %d" % a, "body INBOX %d" % a,
+                         "body INBOX %d --raw" % a, "cache", "cache pin INBOX %d" % a,
+                         "cache unpin INBOX %d" % a, "cache evict INBOX %d" % a,
+                         "cache evict", "flag INBOX %d +\\Answered -\\Seen" % b_,
+                         "move INBOX %d Lists/Dev" % c, "delete INBOX %d" % d,
+                         "mkdir Projects", "queue", "stats", "store check", "sync INBOX",
+                         "offline", "online"]:
+                r = dev.jcmd(line)
+                check(r.get("ok") is not False, "%s: %s" % (line, str(r)[:200]))
+            # ... and these fail cleanly, with a reason.
+            for line in ["show INBOX 999999", "list NoSuchFolder", "queue retry 999999",
+                         "flag INBOX %d +Bogus\\" % a, "move INBOX 999999 Archive",
+                         "body INBOX %d --out /nonexistent/x" % a]:
+                r = dev.jcmd(line)
+                check(r.get("ok") is False and r.get("error"), "%s: %s" % (line, str(r)[:200]))
+            sync_ok(dev, "after the command sweep")
+            compare_all(dc, dev, "after the command sweep")
+            dev.jcmd("body INBOX %d" % uid)  # cached again for the offline read
             before = {f: fwlib.local_state(dev, f) for f in fwlib.server_folders(dc)}
 
         # Reboot, offline: the store survives and reads the same.
