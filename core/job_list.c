@@ -89,7 +89,23 @@ static int list_on_list(satchel_client *c, const satchel_imap_arg *a)
         ev.type = SATCHEL_EV_FOLDER_ERROR;
         ev.folder = s;
         ev.err = SATCHEL_E_RANGE;
-        ev.text = "folder name longer than SATCHEL_OPT_MAX_FOLDER_NAME bytes: not kept";
+        {
+            /* "... longer than N bytes ...", N the build's limit. */
+            static const char pre[] = "folder name longer than the store's ";
+            static const char post[] = "-byte limit: not kept";
+            char *t = c->wire_name + 64, num[12];
+            uint32_t v = SATCHEL_OPT_MAX_FOLDER_NAME, d = 0;
+            do {
+                num[d++] = (char)('0' + v % 10u);
+                v /= 10u;
+            } while (v);
+            memcpy(t, pre, sizeof pre - 1);
+            t += sizeof pre - 1;
+            while (d)
+                *t++ = num[--d];
+            memcpy(t, post, sizeof post);
+            ev.text = c->wire_name + 64;
+        }
         cl_emit(c, &ev);
         return 0;
     }
