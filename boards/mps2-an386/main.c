@@ -254,9 +254,22 @@ static void tls_handshake_command(void)
         printf(con.json ? "{\"handshake_us\":%lu,\"version\":\"%s\",\"cipher\":\"%s\",\"ok\":true}\n"
                         : "handshake: %lu us, %s, %s\n",
                (unsigned long)t1, satchel_tls_version(t), satchel_tls_ciphersuite(t));
-    else
-        printf(con.json ? "{\"ok\":false,\"error\":\"%s\",\"code\":%d}\n" : "error: %s (%d)\n",
-               why, rc);
+    else if (!con.json)
+        printf("error: %s (%d)\n", why, rc);
+    else {
+        /* The reason may come from a certificate: escape it for JSON. */
+        const char *p;
+        printf("{\"ok\":false,\"error\":\"");
+        for (p = why; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                printf("\\%c", *p);
+            else if ((unsigned char)*p < 0x20)
+                printf("\\u%04x", (unsigned)(unsigned char)*p);
+            else
+                putchar(*p);
+        }
+        printf("\",\"code\":%d}\n", rc);
+    }
     if (t) {
         if (rc == 0)
             satchel_tls_close(t);

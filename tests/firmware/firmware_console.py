@@ -54,6 +54,9 @@ def main():
         r = dev.jcmd("mem")
         check(r.get("heap_high_water", 0) > 0 and r.get("stack_high_water", 0) > 0,
               "board memory figures: %s" % r)
+        r = dev.jcmd("tls-handshake")
+        check(r.get("ok") is False and "no server" in r.get("error", ""),
+              "tls-handshake without a server: %s" % r)
         out = dev.cmd("json off")
         check("off" in out, "json off: %r" % out)
         check("store:" in dev.cmd("status"), "text mode again")

@@ -76,6 +76,9 @@ def main():
                   "resync in the kept session: %s round trips, %s bytes in" % (
                       r2.get("round_trips"), r2.get("bytes_in")))
             check(len(dc.open_sessions()) >= 1, "the device's session is still open")
+            h = dev.jcmd("tls-handshake")
+            check(h.get("ok") is True and h.get("version") == "TLSv1.2",
+                  "a timed full handshake: %s" % h)
             st_ = dev.jcmd("status")
             check(st_["tls"]["version"] == "TLSv1.2", "status shows TLS 1.2: %s" % st_)
 
