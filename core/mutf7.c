@@ -22,12 +22,13 @@ static int b64_value(unsigned char c)
     return -1;
 }
 
-/* One UTF-8 sequence at s[0..n): its code point in *cp and its length, or 0
- * when it is not a valid, shortest-form scalar value. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+size_t satchel_utf8_next(const char *str, size_t n, uint32_t *cp)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t len, i;
     uint32_t c;
+    if (n == 0)
+        return 0;
     if (s[0] < 0x80) {
         *cp = s[0];
         return 1;
@@ -102,7 +103,6 @@ static int done(struct out *o, size_t *out_len, satchel_mutf7_error *err,
 int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
                          size_t *out_len, satchel_mutf7_error *err)
 {
-    const unsigned char *s = (const unsigned char *)utf8;
     struct out o = {out, cap, 0, 0};
     uint32_t bits = 0; /* pending base64 bits, low `nbits` of them */
     unsigned nbits = 0;
@@ -117,7 +117,7 @@ int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
         return fail(&o, out_len, err, SATCHEL_E_INVAL, 0, "NULL name");
     while (i < len) {
         uint32_t cp;
-        size_t k = utf8_next(s + i, len - i, &cp);
+        size_t k = satchel_utf8_next(utf8 + i, len - i, &cp);
         if (k == 0)
             return fail(&o, out_len, err, SATCHEL_E_INVAL, i,
                         "the name is not valid UTF-8");
@@ -293,11 +293,10 @@ int satchel_mutf7_valid(const char *s, size_t len)
 
 int satchel_utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t k = utf8_next(p + i, len - i, &cp);
+        size_t k = satchel_utf8_next(s + i, len - i, &cp);
         if (k == 0 || cp == 0)
             return 0;
         i += k;

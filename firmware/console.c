@@ -233,41 +233,37 @@ int satchel_console_run_script(satchel_console *con, const char *script)
     return first_rc;
 }
 
+/* The line in r ended (at a newline, or the end of input): hand it out,
+ * without its CR, or say it was dropped for its length. */
+static int line_end(satchel_console_reader *r, const char **line, int at_eof)
+{
+    int over = r->overlong;
+    r->overlong = 0;
+    if (r->len && r->buf[r->len - 1] == '\r')
+        r->len--;
+    if (over || (at_eof && r->len == 0)) {
+        r->len = 0;
+        return over ? SATCHEL_E_RANGE : 0;
+    }
+    r->buf[r->len] = '\0';
+    r->len = 0;
+    *line = r->buf;
+    return 1;
+}
+
 int satchel_console_reader_feed(satchel_console_reader *r, const char *data,
                                 size_t n, size_t *used, const char **line)
 {
     size_t i;
     if (n == 0) {
         *used = 0;
-        if (r->overlong) {
-            r->overlong = 0;
-            r->len = 0;
-            return SATCHEL_E_RANGE;
-        }
-        if (r->len && r->buf[r->len - 1] == '\r')
-            r->len--;
-        if (r->len == 0)
-            return 0;
-        r->buf[r->len] = '\0';
-        r->len = 0;
-        *line = r->buf;
-        return 1;
+        return line_end(r, line, 1);
     }
     for (i = 0; i < n; i++) {
         char c = data[i];
         if (c == '\n') {
             *used = i + 1;
-            if (r->overlong) {
-                r->overlong = 0;
-                r->len = 0;
-                return SATCHEL_E_RANGE;
-            }
-            if (r->len && r->buf[r->len - 1] == '\r')
-                r->len--;
-            r->buf[r->len] = '\0';
-            r->len = 0;
-            *line = r->buf;
-            return 1;
+            return line_end(r, line, 0);
         }
         if (r->overlong)
             continue;

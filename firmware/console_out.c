@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "console_int.h"
+#include "satchel/mutf7.h"
 
 static void flush(satchel_console *con)
 {
@@ -40,29 +41,8 @@ static void puts_(satchel_console *con, const char *s)
 /* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    size_t len, i;
     uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2, cp = s[0] & 0x1fu;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, cp = s[0] & 0x0fu;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, cp = s[0] & 0x07u;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
+    return satchel_utf8_next((const char *)s, n, &cp);
 }
 
 /* JSON string content: escapes, and U+FFFD for bytes that are not UTF-8,
@@ -320,11 +300,10 @@ void con_kv_str(satchel_console *con, const char *k, const char *s,
     con_kv_strn(con, k, s ? s : "", s ? strlen(s) : 0, fmt);
 }
 
-void con_kv_u64(satchel_console *con, const char *k, uint64_t v,
-                const char *fmt)
+/* A number already in decimal: bare in JSON, through fmt in text. */
+static void kv_num(satchel_console *con, const char *k, const char *num, int n,
+                   const char *fmt)
 {
-    char num[24];
-    int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
     if (con->json) {
         if (k) {
             key(con, k);
@@ -335,19 +314,18 @@ void con_kv_u64(satchel_console *con, const char *k, uint64_t v,
     }
 }
 
+void con_kv_u64(satchel_console *con, const char *k, uint64_t v,
+                const char *fmt)
+{
+    char num[24];
+    kv_num(con, k, num, snprintf(num, sizeof num, "%llu", (unsigned long long)v), fmt);
+}
+
 void con_kv_i64(satchel_console *con, const char *k, int64_t v,
                 const char *fmt)
 {
     char num[24];
-    int n = snprintf(num, sizeof num, "%lld", (long long)v);
-    if (con->json) {
-        if (k) {
-            key(con, k);
-            put(con, num, (size_t)n);
-        }
-    } else if (fmt) {
-        text_field(con, fmt, num, (size_t)n);
-    }
+    kv_num(con, k, num, snprintf(num, sizeof num, "%lld", (long long)v), fmt);
 }
 
 void con_kv_bool(satchel_console *con, const char *k, int v, const char *fmt)

@@ -18,6 +18,7 @@
 #define SATCHEL_MUTF7_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "satchel/error.h"
 
@@ -60,6 +61,12 @@ int satchel_mutf7_decode(const char *mutf7, size_t len, char *out, size_t cap,
 /* True when the len bytes at s are valid modified UTF-7 (decode would
  * succeed). */
 int satchel_mutf7_valid(const char *s, size_t len);
+
+/* The valid, shortest-form UTF-8 sequence at s (at most n bytes): its
+ * length, 1 to 4, with the code point in *cp; or 0 when s starts with
+ * anything else (a stray byte, an overlong form, a surrogate, a code point
+ * above U+10FFFF, a cut sequence, or n == 0). */
+size_t satchel_utf8_next(const char *s, size_t n, uint32_t *cp);
 
 /* True when the len bytes at s are valid UTF-8 without NUL (encode would
  * succeed given room). */

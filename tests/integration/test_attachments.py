@@ -15,10 +15,8 @@ application/x-thing part:
 """
 import base64
 import os
-import pty
 import quopri
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -97,21 +95,8 @@ def main():
               "text part still converted to UTF-8 with plain newlines: %r" % text[:40])
 
         # On a terminal: refused, with the way out named.
-        master, slave = pty.openpty()
-        p = subprocess.Popen([st.satchel_sim_path(), "--db", db, "--offline", "-c",
-                              "body INBOX %d 2" % uid], stdout=slave, stderr=subprocess.PIPE)
-        os.close(slave)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-        os.close(master)
-        rc = p.wait(timeout=30)
+        rc, shown = st.run_on_pty([st.satchel_sim_path(), "--db", db, "--offline", "-c",
+                                   "body INBOX %d 2" % uid])
         check(rc != 0 and b"--out FILE" in shown and len(shown) < 400,
               "a binary part is not written to a terminal: rc=%s %r" % (rc, shown[:200]))
         bad = os.path.join(root, "nodir", "x.bin")

@@ -22,8 +22,6 @@ MIME type with a quote:
 """
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
 import tempfile
@@ -32,18 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
 from fake_imap import FakeImap, make_messages, parse_seqset  # noqa: E402
 
-PASSED = 0
-FAILED = 0
-
-
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
+check = st.Checks()
 
 
 def sim(db, args=(), stdin=None, script=None, json_mode=False, timeout=30):
@@ -195,29 +182,6 @@ def evil_server():
                                                   "SELECT": select})
 
 
-def on_pty(args, timeout=30):
-    """Run with stdout on a pseudo-terminal; returns (rc, bytes shown)."""
-    master, slave = pty.openpty()
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=slave,
-                         stderr=subprocess.PIPE)
-    os.close(slave)
-    out = b""
-    while True:
-        r, _, _ = select.select([master], [], [], timeout)
-        if not r:
-            break
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    p.wait(timeout=timeout)
-    return p.returncode, out
-
-
 def raw_controls(b):
     """Control bytes that would reach a terminal: C0 except TAB, LF, CR (the
     pty adds CRs), DEL, raw C1 bytes, and UTF-8 encoded C1 controls."""
@@ -245,7 +209,7 @@ def test_hostile_output(root):
     with evil_server() as srv:
         script = ("sync; folders; list INBOX; show INBOX 1; parts INBOX 1; "
                   "body INBOX 1; body INBOX 2 --raw; status")
-        rc, shown = on_pty(sim_args(srv, db, pwfile, script))
+        rc, shown = st.run_on_pty(sim_args(srv, db, pwfile, script))
         check(rc == 0, "text session on a terminal: rc=%s %r" % (rc, shown[-300:]))
         bad = raw_controls(shown)
         check(not bad, "no raw control character reached the terminal: %r"
@@ -285,8 +249,7 @@ def main():
     test_input(root)
     test_options(root)
     test_hostile_output(root)
-    print("test_console: %d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.report()
 
 
 if __name__ == "__main__":

@@ -1942,6 +1942,32 @@ def load_mailset_flags(path=None):
             for f, v in _load_mailset_full(path).items()}
 
 
+def run_on_pty(args, timeout=30):
+    """Run args with stdout on a pseudo-terminal, as a user's terminal would
+    be; returns (returncode, the bytes shown)."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    while True:
+        r, _, _ = select.select([master], [], [], timeout)
+        if not r:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    p.wait(timeout=timeout)
+    return p.returncode, out
+
+
 class Checks:
     """Counts checks; report() prints the closing "N passed, M failed" line
     CI reads, and gives the exit status."""
