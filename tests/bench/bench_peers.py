@@ -413,7 +413,7 @@ def main():
     print("seed %d" % a.seed)
     os.makedirs(a.out, exist_ok=True)
     corpus = list(st.load_corpus(limit=a.messages or None))
-    rows = []
+    rows, notes, per = [], [], {}
     with tempfile.TemporaryDirectory(prefix="satchel-bench-peers-") as work:
         with st.Dovecot(profile="full", extra_conf=rawlog.CONF) as dc:
             rawlog.enable(dc, USER)
@@ -429,6 +429,18 @@ def main():
 
             step("initial sync, %d messages" % n,
                  interleaved(dc, peers, a.reps, lambda p: p.sync(), reset=True))
+            first = rows[-1][1]
+            for t in tools:
+                if first.get(t):
+                    f = first[t]
+                    per[t] = ((f["out"] + f["in"]) / n, f["disk"] / n)
+            if "satchel" in per and "neomutt" in per:
+                notes.append("initial sync of the corpus account: Satchel %.0f B/message on "
+                             "the wire, %.2fx NeoMutt's %.0f; disk %.0f B/message (NeoMutt's "
+                             "header cache %.0f)" % (
+                                 per["satchel"][0], per["satchel"][0] / per["neomutt"][0],
+                                 per["neomutt"][0], per["satchel"][1], per["neomutt"][1]))
+                print(notes[-1], flush=True)
             step("no-change resync",
                  interleaved(dc, peers, a.reps, lambda p: p.sync()))
             nflag = max(1, n // 100)
@@ -457,7 +469,7 @@ def main():
                 sweep[size] = {k: summary(v) for k, v in res.items()}
                 rows.append(("initial sync, %d synthesized" % size, sweep[size]))
                 print(table([rows[-1]], tools), flush=True)
-        md = table(rows, tools)
+        md = table(rows, tools) + "".join("\n\n" + x for x in notes)
         with open(os.path.join(a.out, "peers.md"), "w") as f:
             f.write(md + "\n")
         png = plot(a.out, sizes, sweep, tools)
