@@ -167,10 +167,10 @@ def main():
             check(r.get("ok") is False, "offline from satchel.cfg: no network")
 
         # A cut link: the first connection is cut mid-sync, the device
-        # reconnects and resumes.
+        # reconnects and resumes.  The server is named "localhost" here.
         relay = st.CutRelay(dc.imaps_port, cut=60000, times=1)
         cut_dir = os.path.join(tmp, "cut")
-        fwlib.write_config(cut_dir, dc, port=relay.port)
+        fwlib.write_config(cut_dir, dc, port=relay.port, host="localhost")
         with fwlib.Device(cut_dir) as dev:
             sync_ok(dev, "cut link")
             check(relay.cuts >= 1 and relay.conns >= 2,
@@ -178,6 +178,14 @@ def main():
                   % (relay.cuts, relay.conns))
             compare_all(dc, dev, "after the cut")
         relay.close()
+
+        # The second board (Cortex-M7, the LAN9118 at another address)
+        # syncs the same account.
+        an500 = os.path.join(tmp, "an500")
+        fwlib.write_config(an500, dc)
+        with fwlib.Device(an500, board="mps2-an500") as dev:
+            sync_ok(dev, "AN500")
+            compare_all(dc, dev, "AN500")
 
         # The Nth storage write fails (deterministic): the command reports
         # an error or completes; after a reboot the store opens and the

@@ -49,7 +49,7 @@ def qemu_command(board="mps2-an386", icount=False):
     return cmd
 
 
-def write_config(workdir, dc=None, port=None, offline=False, extra=()):
+def write_config(workdir, dc=None, port=None, offline=False, extra=(), host="127.0.0.1"):
     """satchel.cfg for the Dovecot dc (its implicit-TLS port unless port is
     given), user alice, the password in a 0600 file."""
     os.makedirs(workdir, exist_ok=True)
@@ -59,7 +59,7 @@ def write_config(workdir, dc=None, port=None, offline=False, extra=()):
         with open(pw, "w") as f:
             f.write(dc.users["alice"] + "\n")
         os.chmod(pw, 0o600)
-        lines += ["server 127.0.0.1:%d" % (port or dc.imaps_port),
+        lines += ["server %s:%d" % (host, port or dc.imaps_port),
                   "security tls", "ca %s" % dc.ca_file, "user alice",
                   "password-file password", "timeout 20000", "retries 4"]
     if offline:
