@@ -9,6 +9,7 @@ import email.policy
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fwlib  # noqa: E402
@@ -177,6 +178,26 @@ def main():
                   "the link was cut and the device reconnected (%d cuts, %d connections)"
                   % (relay.cuts, relay.conns))
             compare_all(dc, dev, "after the cut")
+        relay.close()
+
+        # The kept session dropped while the device is idle (a server's
+        # autologout, a NAT timeout): the device notices, and the next
+        # command opens a new session and completes.
+        relay = fwlib.DropRelay(dc.imaps_port)
+        drop_dir = os.path.join(tmp, "drop")
+        fwlib.write_config(drop_dir, dc, port=relay.port)
+        with fwlib.Device(drop_dir) as dev:
+            sync_ok(dev, "before the drop")
+            relay.drop_all()
+            time.sleep(1.0)
+            r = sync_ok(dev, "after the drop")
+            check(relay.conns == 2 and r.get("round_trips", 0) > 1,
+                  "a new session after the drop (%d connections, %s round trips)" % (
+                      relay.conns, r.get("round_trips")))
+            relay.drop_all()
+            r = sync_ok(dev, "dropped just before the command")
+            check(relay.conns == 3, "a new session again (%d connections)" % relay.conns)
+            compare_all(dc, dev, "after the drops")
         relay.close()
 
         # The second board (Cortex-M7, the LAN9118 at another address)

@@ -14,9 +14,11 @@ import json
 import os
 import re
 import select
+import socket
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -207,3 +209,68 @@ def server_folders(dc):
     return sorted(n for n, attrs in dc.folders("alice", all_attrs=True).items()
                   if "\\noselect" not in [a.lower() for a in attrs] and
                   "\\nonexistent" not in [a.lower() for a in attrs])
+
+
+class DropRelay:
+    """A TCP relay to a local port whose open connections the test can drop
+    at any moment (drop_all), as a server or a NAT dropping an idle
+    session would."""
+
+    def __init__(self, port):
+        self.to = port
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.conns = 0
+        self.live = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(("127.0.0.1", self.to))
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += 1
+                self.live += [c, s]
+            for a, b in ((c, s), (s, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                d = a.recv(16384)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def drop_all(self):
+        with self.lock:
+            live, self.live = self.live, []
+        for x in live:
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+    def close(self):
+        self.drop_all()
+        self.srv.close()
