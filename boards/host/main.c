@@ -26,7 +26,7 @@ static void usage(FILE *f)
             "                   [--offline] [--json] [--fetch-window N] [--preview newest|on|off]\n"
             "                   [--timeout 30s] [--retries N]\n"
             "                   [--cache-max SIZE] [--map-size SIZE] [--sync-wait 10s]\n"
-            "                   [--no-session-cache]\n"
+            "                   [--no-session-cache] [--backoff MS]\n"
             "                   [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size SIZE]\n"
             "                   [--stack posix|lwip] [--link SPEC]\n"
@@ -258,6 +258,7 @@ int main(int argc, char **argv)
         {"sync-wait", required_argument, 0, 'W'},
         {"no-session-cache", no_argument, 0, 'K'},
         {"retries", required_argument, 0, 'R'},
+        {"backoff", required_argument, 0, 'B'},
         {"prefetch", required_argument, 0, 'P'},
         {"prefetch-max-size", required_argument, 0, 'Z'},
         {"prefetch-folders", required_argument, 0, 'F'},
@@ -369,6 +370,10 @@ int main(int argc, char **argv)
         case 'K': app.cfg.no_session_cache = 1; break;
         case 'W':
             if (parse_duration_ms("sync-wait", optarg, &app.cfg.sync_wait_ms) < 0)
+                return 2;
+            break;
+        case 'B':
+            if (parse_u32_opt("backoff", optarg, 30000, &app.cfg.backoff_ms) < 0)
                 return 2;
             break;
         case 'R':

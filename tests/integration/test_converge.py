@@ -1,0 +1,633 @@
+"""Convergence: random schedules against real servers through a perturbing
+proxy; after each, one quiet sync must leave the store equal to the server.
+
+Servers: Dovecot in its three profiles (QRESYNC, CONDSTORE only, neither),
+Cyrus IMAP 3.6 and Courier IMAP (tests/lib/imap_servers.py; Cyrus and
+Courier are skipped with a message when scripts/fetch-imapd has not
+unpacked them).  satchel-sim talks plain IMAP (--security none) to
+tests/lib/imap_proxy.py, which talks TLS (Dovecot) or plain (Cyrus,
+Courier) to the server and reorders, interleaves, injects, splits, delays
+and cuts as RFC 9051 / RFC 7162 allow.
+
+A schedule (all choices from random.Random(seed)):
+  1. a fresh account state: INBOX, A, B and Trash with a few messages each
+     (unique Message-IDs, random flags);
+  2. device 1 syncs through the proxy (maybe cut, maybe killed);
+  3. offline changes on device 1: flags, moves, deletes, a new folder;
+  4. another client changes flags, expunges, delivers and moves -- some of
+     it on the messages device 1 changed (those changes must then fail
+     with a reason);
+  5. sometimes a second device syncs, changes other messages offline, and
+     replays;
+  6. device 1 reconnects 1-3 times through the proxy, with cuts, SIGKILLs
+     at random moments and restarts, sometimes while the other client
+     expunges and delivers meanwhile (then injection is off, and EXPUNGE /
+     VANISHED come from the server itself);
+  7. one quiet sync of every device.
+Then: every folder, UID, flag and size in each store equals what imaplib
+reads from the server; the server holds no Message-ID twice; nothing is
+left pending; every acknowledged offline change is applied, or on the
+failed list with a reason when another client removed its message.
+
+Every schedule prints nothing unless it fails; the run prints its base
+seed, and every failure prints its seed.  Replay one schedule with
+  python3 tests/integration/test_converge.py --seed N
+(the server is SERVERS[N % 5]; --server NAME overrides).  Count: 300 by
+default, 10,000 with SATCHEL_LONG=1, or SATCHEL_CONVERGE_COUNT=N.
+"""
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import satchel_test as st  # noqa: E402
+import imap_servers  # noqa: E402
+from imap_proxy import PerturbingProxy  # noqa: E402
+
+check = st.Checks()
+# Seeds that diverged once, replayed first in every default run: (seed,
+# server, what it found).  Replays follow the same choices; thread timing
+# may move a kill or a cut a little.
+REGRESSIONS = (
+    (38749000003, "courier",
+     "reconcile deleted stored UIDs listed out of order (fault 1)"),
+    (90477200005, "dovecot-full",
+     "move of a message another client moved away counted as done (fault 9)"),
+    (46296100000, "dovecot-none",
+     "move of an expunged message counted as done after a kill (fault 9)"),
+    (401213000656, "dovecot-condstore",
+     "CONDSTORE resume skipped the expunge count below U (a replayed move "
+     "landed above U)"),
+)
+SERVER_INDEX = {n: i for i, n in enumerate(imap_servers.SERVERS)}
+FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "$Label1")
+OURS = ("A", "B")
+
+
+def q(name):
+    return st.imap_quote(st.imap_utf7_encode(name))
+
+
+def make_message(seed, k, size_hint=0):
+    body = "Body of message %d of schedule %d.\r\n" % (k, seed)
+    body += "x" * size_hint
+    return ("From: Sender %d <s%d@converge.test>\r\n"
+            "To: alice@converge.test\r\n"
+            "Subject: schedule %d message %d\r\n"
+            "Date: Mon, 2 Nov 2026 10:%02d:00 +0000\r\n"
+            "Message-ID: <s%d-m%d@converge.test>\r\n\r\n%s" % (
+                k, k, seed, k, k % 60, seed, k, body)).encode()
+
+
+class Account:
+    """The test account on one server, driven through imaplib."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def reset(self, rng, seed):
+        """Empty the account and fill INBOX, A, B, Trash afresh."""
+        sv = self.server
+        c = sv.client()
+        try:
+            typ, data = c.list('""', '"*"')
+            names = []
+            for item in data:
+                if not item:
+                    continue
+                m = re.match(rb'\(([^)]*)\) (NIL|"[^"]*") (.*)$', item)
+                if m:
+                    n = m.group(3)
+                    names.append(st.imap_utf7_decode(n.strip(b'"')))
+            keep = {sv.folder("INBOX"), sv.folder("Trash")}
+            # deepest first, so that children go before parents
+            for n in sorted(names, key=lambda x: -len(x)):
+                if n in keep or n.upper() == "INBOX" or n in (sv.folder("A"), sv.folder("B")):
+                    continue
+                if n.split(sv.sep)[0] in ("Drafts", "Sent", "Junk", "Archive"):
+                    keep.add(n)   # Dovecot's auto-created special-use folders
+                    continue
+                c.delete(q(n))
+            for n in (sv.folder("Trash"), sv.folder("A"), sv.folder("B")):
+                if n not in names:
+                    c.create(q(n))
+            self.next_k = 0
+            self.seed = seed
+            extra = [n for n in keep if n not in (sv.folder("INBOX"), sv.folder("Trash"))]
+            for name in ["INBOX", "Trash", "A", "B"] + extra:
+                f = sv.folder(name) if name not in extra else name
+                typ, _ = c.select(q(f))
+                if typ != "OK":
+                    raise RuntimeError("cannot select %s" % f)
+                typ, data = c.uid("SEARCH", "ALL")
+                if data and data[0]:
+                    c.uid("STORE", b",".join(data[0].split()).decode(), "+FLAGS.SILENT",
+                          "(\\Deleted)")
+                    c.expunge()
+                c.close()
+                n = {"INBOX": rng.randint(2, 18), "A": rng.randint(0, 12),
+                     "B": rng.randint(0, 5), "Trash": rng.randint(0, 3)}.get(name, 0)
+                for _ in range(n):
+                    self.deliver(c, f, rng)
+        finally:
+            c.logout()
+
+    def deliver(self, c, folder, rng):
+        k = self.next_k
+        self.next_k += 1
+        fl = [x for x in FLAGS if rng.random() < 0.3]
+        typ, data = c.append(q(folder), "(" + " ".join(fl) + ")" if fl else None, None,
+                             make_message(self.seed, k, rng.choice((0, 0, 200, 3000))))
+        if typ != "OK":
+            raise RuntimeError("APPEND to %s: %r" % (folder, data))
+        return "<s%d-m%d@converge.test>" % (self.seed, k)
+
+    def folders(self, c):
+        typ, data = c.list('""', '"*"')
+        out = []
+        for item in data:
+            m = re.match(rb'\(([^)]*)\) (NIL|"[^"]*") (.*)$', item or b"")
+            if m and b"\\noselect" not in m.group(1).lower():
+                out.append(st.imap_utf7_decode(m.group(3).strip(b'"')))
+        return out
+
+    def state(self):
+        """{folder: {uid: (flags tuple, size, message-id)}}"""
+        c = self.server.client()
+        out = {}
+        try:
+            for f in self.folders(c):
+                typ, data = c.select(q(f), readonly=True)
+                if typ != "OK":
+                    continue
+                msgs = {}
+                if int(data[0]):
+                    typ, data = c.uid("FETCH", "1:*",
+                                      "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+                    for item in data:
+                        if not isinstance(item, tuple):
+                            continue
+                        head = item[0]
+                        uid = int(re.search(rb"UID (\d+)", head).group(1))
+                        fm = re.search(rb"FLAGS \(([^)]*)\)", head)
+                        flags = tuple(sorted(x for x in fm.group(1).decode().split()
+                                             if x != "\\Recent"))
+                        size = int(re.search(rb"RFC822\.SIZE (\d+)", head).group(1))
+                        mid = st.header_value(item[1] or b"", "Message-ID")
+                        msgs[uid] = (flags, size, mid.decode() if mid else None)
+                out[f] = msgs
+        finally:
+            c.logout()
+        return out
+
+    def locate(self, state):
+        """{message-id: [(folder, uid, flags)]}"""
+        where = {}
+        for f, msgs in state.items():
+            for uid, (flags, _, mid) in msgs.items():
+                where.setdefault(mid, []).append((f, uid, flags))
+        return where
+
+    def other_changes(self, rng, state, protect, log, allow_protected=True):
+        """Another client: flags, expunges, deliveries and moves.  Returns
+        the Message-IDs it removed from their folder."""
+        sv = self.server
+        removed = set()
+        c = sv.client()
+        try:
+            for f, msgs in state.items():
+                if f not in [sv.folder(x) for x in ("INBOX", "A", "B", "Trash")]:
+                    continue
+                if c.select(q(f))[0] != "OK":
+                    continue
+                for uid, (flags, _, mid) in sorted(msgs.items()):
+                    if mid in protect and not allow_protected:
+                        continue
+                    x = rng.random()
+                    if x < 0.12:
+                        fl = rng.choice(FLAGS)
+                        op = rng.choice("+-")
+                        c.uid("STORE", str(uid), op + "FLAGS.SILENT", "(%s)" % fl)
+                        log.append("other: %s %d %sFLAGS %s" % (f, uid, op, fl))
+                    elif x < 0.17:
+                        c.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
+                        if "UIDPLUS" in sv_caps(c):
+                            c.uid("EXPUNGE", str(uid))
+                        else:
+                            c.expunge()
+                        removed.add(mid)
+                        log.append("other: %s %d expunged" % (f, uid))
+                    elif x < 0.21:
+                        dest = sv.folder(rng.choice(("INBOX", "A", "B")))
+                        if dest != f:
+                            c.uid("COPY", str(uid), q(dest))
+                            c.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
+                            if "UIDPLUS" in sv_caps(c):
+                                c.uid("EXPUNGE", str(uid))
+                            else:
+                                c.expunge()
+                            removed.add(mid)
+                            log.append("other: %s %d moved to %s" % (f, uid, dest))
+                c.close()
+            for _ in range(rng.randint(0, 4)):
+                f = sv.folder(rng.choice(("INBOX", "INBOX", "A", "B")))
+                mid = self.deliver(c, f, rng)
+                log.append("other: delivered %s to %s" % (mid, f))
+        finally:
+            c.logout()
+        return removed
+
+
+def sv_caps(c):
+    return {x.upper() for x in c.capabilities}
+
+
+class Device:
+    """One satchel-sim store, reaching the server through the proxy."""
+
+    def __init__(self, work, name, server, proxy, quiet_proxy):
+        self.db = os.path.join(work, name)
+        self.server, self.proxy, self.quiet = server, proxy, quiet_proxy
+        self.pwfile = os.path.join(work, "pw")
+        if not os.path.exists(self.pwfile):
+            fd = os.open(self.pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(server.password)
+
+    def args(self, port, retries, timeout_ms):
+        return [st.satchel_sim_path(), "--db", self.db,
+                "--server", "127.0.0.1:%d" % port, "--security", "none",
+                "--user", self.server.user, "--password-file", self.pwfile,
+                "--json", "--retries", str(retries), "--timeout", str(timeout_ms),
+                # the back-off logic is not under test here: keep cuts cheap
+                "--backoff", "20"] + (
+                    ["--stack", os.environ["SATCHEL_STACK"]]
+                    if os.environ.get("SATCHEL_STACK") else [])
+
+    def run(self, commands, quiet=False, kill_after=None, retries=2):
+        port = (self.quiet if quiet else self.proxy).port
+        a = self.args(port, 4 if quiet else retries, 20000 if quiet else 3000)
+        a += ["-c", "; ".join(commands)]
+        p = subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            if kill_after is not None:
+                try:
+                    out, err = p.communicate(timeout=kill_after)
+                except subprocess.TimeoutExpired:
+                    p.send_signal(signal.SIGKILL)
+                    out, err = p.communicate()
+                    if os.environ.get("SATCHEL_CONVERGE_DEBUG"):
+                        print("   run %s killed: %s" % (os.path.basename(self.db),
+                                                      out.decode()[-400:]))
+                    return None, out, err
+            else:
+                out, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            return -999, out, err
+        if os.environ.get("SATCHEL_CONVERGE_DEBUG"):
+            print("   %.2f run %s%s: rc=%s %s %s" % (time.time() % 100, os.path.basename(self.db),
+                                                " (quiet)" if quiet else "", p.returncode,
+                                                out.decode()[-int(os.environ.get("SATCHEL_CONVERGE_DEBUG")):], err.decode()[-300:]))
+        return p.returncode, out, err
+
+    def offline(self, commands):
+        r = st.run_sim_offline(self.db, commands, check=False)
+        return r
+
+    def dump(self):
+        r = st.run_sim_offline(self.db, ["folders"], check=False)
+        if r.returncode != 0 or not r.json:
+            return None
+        names = [f["name"] for f in r.json[0]["folders"] if f.get("selectable", True)]
+        r2 = st.run_sim_offline(self.db, ["list %s 0 100000" % q(n) for n in names]
+                                + ["queue"], check=False)
+        out = {}
+        for n, j in zip(names, r2.json):
+            out[n] = {m["uid"]: (tuple(sorted(x for x in m["flags"] if x != "\\Recent")),
+                                 m["size"]) for m in j.get("messages", [])}
+        queue = r2.json[-1] if len(r2.json) == len(names) + 1 else None
+        return out, queue
+
+
+def offline_ops(rng, dev, server, dstate, taken):
+    """Random offline changes on messages of the device's store not in
+    `taken`.  Returns [(op dict)], acknowledged ones only."""
+    cands = []
+    for f, msgs in dstate.items():
+        for uid in msgs:
+            cands.append((f, uid))
+    rng.shuffle(cands)
+    ops, cmds = [], []
+    n = rng.randint(0, 7)
+    for f, uid in cands:
+        if len(ops) >= n:
+            break
+        if (f, uid) in taken:
+            continue
+        taken.add((f, uid))
+        x = rng.random()
+        if x < 0.55:
+            fl = rng.choice(FLAGS)
+            # a change, never a no-op (those queue nothing, so cannot fail)
+            sign = "-" if fl in dstate[f][uid][0] else "+"
+            ops.append({"op": "flag", "folder": f, "uid": uid, "flag": fl, "sign": sign})
+            cmds.append("flag %s %d %s%s" % (q(f), uid, sign, fl))
+        elif x < 0.85:
+            dests = [d for d in dstate if d != f]
+            if not dests:
+                continue
+            d = rng.choice(dests)
+            ops.append({"op": "move", "folder": f, "uid": uid, "dest": d})
+            cmds.append("move %s %d %s" % (q(f), uid, q(d)))
+        else:
+            ops.append({"op": "delete", "folder": f, "uid": uid})
+            cmds.append("delete %s %d" % (q(f), uid))
+    if rng.random() < 0.1:
+        name = server.folder("New%d" % rng.randint(0, 99))
+        ops.append({"op": "mkdir", "folder": name})
+        cmds.append("mkdir %s" % q(name))
+    if not cmds:
+        return []
+    r = dev.offline(cmds)
+    acked = []
+    for o, j in zip(ops, r.json):
+        if j.get("ok", True) and "error" not in j:
+            acked.append(o)
+    return acked
+
+
+def run_schedule(seed, server, acct, work, stats):
+    rng = random.Random(seed)
+    log = ["seed %d on %s" % (seed, server.name)]
+    acct.reset(rng, seed)
+    up_ctx = server.ssl_context if server.upstream_tls else None
+    proxy = PerturbingProxy(server.host, server.port, seed, ssl_context=up_ctx,
+                            cut_prob=rng.choice((0, 0.2, 0.5)),
+                            cut_max=rng.choice((3000, 20000, 80000)))
+    quiet = PerturbingProxy(server.host, server.port, seed, ssl_context=up_ctx,
+                            perturb=False)
+    devs = []
+    problems = []
+    try:
+        d1 = Device(work, "dev1-%d" % seed, server, proxy, quiet)
+        devs.append(d1)
+        # 2. first sync, perturbed, maybe killed
+        kill = rng.uniform(0.05, 1.5) if rng.random() < 0.2 else None
+        d1.run(["sync"], kill_after=kill)
+        log.append("dev1 first sync%s" % (" killed after %.2fs" % kill if kill else ""))
+        if rng.random() < 0.5:
+            d1.run(["sync"])
+        dump = d1.dump()
+        if dump is None:
+            # a kill before the store existed: start it properly
+            d1.run(["sync"], quiet=True)
+            dump = d1.dump()
+        dstate = dump[0] if dump else {}
+        # map the device's view to Message-IDs through the server's UIDs
+        before = acct.state()
+        taken = set()
+        ops1 = offline_ops(rng, d1, server, dstate, taken)
+        for o in ops1:
+            o["mid"] = before.get(o["folder"], {}).get(o.get("uid"), (None, None, None))[2]
+        log.append("dev1 offline: %s" % ops1)
+        # 4. the other client, before device 1 comes back
+        removed = set()
+        if rng.random() < 0.7:
+            removed = acct.other_changes(rng, before, {o.get("mid") for o in ops1}, log)
+        # 5. a second device
+        d2 = ops2 = None
+        if rng.random() < 0.3:
+            d2 = Device(work, "dev2-%d" % seed, server, proxy, quiet)
+            devs.append(d2)
+            d2.run(["sync"], quiet=True)
+            dump2 = d2.dump()
+            mids1 = {o.get("mid") for o in ops1}
+            st2 = acct.state()
+            t2 = {(f, u) for f, msgs in st2.items() for u, v in msgs.items()
+                  if v[2] in mids1 or v[2] in removed}
+            ops2 = offline_ops(rng, d2, server, dump2[0] if dump2 else {}, t2)
+            for o in ops2:
+                o["mid"] = st2.get(o["folder"], {}).get(o.get("uid"), (None, None, None))[2]
+            log.append("dev2 offline: %s" % ops2)
+            d2.run(["sync"], kill_after=rng.uniform(0.05, 1.0) if rng.random() < 0.2 else None)
+        # 6. device 1 reconnects
+        protect = {o.get("mid") for o in ops1 + (ops2 or [])}
+        for i in range(rng.randint(1, 3)):
+            concurrent = rng.random() < 0.25
+            proxy.configure(inject=not concurrent)
+            kill = rng.uniform(0.02, 1.2) if rng.random() < 0.3 else None
+            t = None
+            if concurrent:
+                cur = acct.state()
+                crng = random.Random(rng.random())
+                t = threading.Thread(target=lambda: acct.other_changes(
+                    crng, cur, protect, log, allow_protected=False))
+                t.start()
+            d1.run(["sync"], kill_after=kill)
+            if t:
+                t.join()
+            log.append("dev1 sync %d%s%s" % (i, " killed after %.2fs" % kill if kill else "",
+                                             " with concurrent changes" if concurrent else ""))
+        proxy.configure(inject=True)
+        # 7. one quiet sync of every device, then compare.  A device whose
+        # queue a kill left unreplayed changes the server in its quiet sync,
+        # so the others sync after it (d2, d1, then d2 again).
+        for d in devs[:0:-1] + devs[:1] + devs[1:]:
+            rc, out, err = d.run(["sync"], quiet=True)
+            if rc != 0:
+                problems.append("%s quiet sync failed rc=%s: %s %s" % (
+                    d.db, rc, out[-300:], err[-300:]))
+        final = acct.state()
+        where = acct.locate(final)
+        for mid, places in where.items():
+            if len(places) > 1:
+                problems.append("server holds %s %d times: %s" % (mid, len(places), places))
+        for d in devs:
+            dump = d.dump()
+            if dump is None:
+                problems.append("%s: store unreadable" % d.db)
+                continue
+            local, queue = dump
+            if sorted(local) != sorted(final):
+                problems.append("%s folders %s != server %s" % (d.db, sorted(local),
+                                                                   sorted(final)))
+            for f in final:
+                lm = local.get(f, {})
+                sm = {u: (v[0], v[1]) for u, v in final[f].items()}
+                if lm != sm:
+                    miss = sorted(set(sm) - set(lm))
+                    extra = sorted(set(lm) - set(sm))
+                    diff = [(u, lm[u], sm[u]) for u in set(lm) & set(sm) if lm[u] != sm[u]]
+                    problems.append("%s %s: missing %s extra %s differ %s" % (
+                        d.db, f, miss[:8], extra[:8], diff[:4]))
+            if queue is None or queue.get("pending"):
+                problems.append("%s: queue not drained: %s" % (d.db, queue))
+        # acknowledged offline changes: applied, or failed with a reason
+        for d, ops in ((d1, ops1), (d2, ops2 or [])):
+            if d is None:
+                continue
+            dump = d.dump()
+            failed = {}
+            for e in (dump[1] or {}).get("entries", []) if dump else []:
+                if e.get("state") == "failed":
+                    failed[(e.get("folder"), e.get("uid"))] = e.get("reason")
+            for o in ops:
+                key = (o["folder"], o.get("uid"))
+                if o["op"] == "mkdir":
+                    if o["folder"] not in final and key not in failed:
+                        problems.append("mkdir %s neither applied nor failed" % o["folder"])
+                    continue
+                mid = o.get("mid")
+                gone = mid in removed
+                places = where.get(mid, [])
+                in_src = [p for p in places if p[0] == o["folder"]]
+                if key in failed:
+                    if not failed[key]:
+                        problems.append("%s failed without a reason" % o)
+                    elif not gone:
+                        problems.append("%s failed (%s) though its message was there" % (
+                            o, failed[key]))
+                    continue
+                if (gone and o["op"] == "move" and len(places) == 1
+                        and places[0][0] == o["dest"]):
+                    # Another client moved it where this move was going: a
+                    # retry after a kill cannot tell that from its own move
+                    # sent before the kill, and the end is the one wanted.
+                    continue
+                if gone and o["op"] != "delete":
+                    problems.append("%s: message removed by another client, but the change "
+                                    "is not on the failed list: %s" % (
+                                        o, (dump[1] or {}).get("entries") if dump else None))
+                    continue
+                if o["op"] == "delete":
+                    # Deleting what another client removed reaches the same
+                    # end: applied, or failed with a reason, are both right.
+                    ok = not in_src
+                elif o["op"] == "flag":
+                    ok = in_src and ((o["flag"] in in_src[0][2]) == (o["sign"] == "+"))
+                elif o["op"] == "move":
+                    ok = not in_src and any(p[0] == o["dest"] for p in places)
+                else:
+                    ok = not in_src
+                if not ok:
+                    problems.append("%s not applied: server has %s" % (o, places))
+        stats["cuts"] += proxy.cuts
+        stats["reordered"] += proxy.reordered
+        stats["injected"] += proxy.injected
+    finally:
+        proxy.close()
+        quiet.close()
+    if problems:
+        print("DIVERGED: seed %d on %s (replay: --seed %d --server %s)" % (
+            seed, server.name, seed, server.name))
+        for line in log:
+            print("   ", line)
+        for p in problems[:12]:
+            print("  !", p)
+    return not problems
+
+
+def main():
+    argv = sys.argv[1:]
+    one_seed = None
+    only = None
+    if "--seed" in argv:
+        one_seed = int(argv[argv.index("--seed") + 1])
+    if "--server" in argv:
+        only = argv[argv.index("--server") + 1]
+    long_mode = os.environ.get("SATCHEL_LONG") == "1"
+    count = int(os.environ.get("SATCHEL_CONVERGE_COUNT",
+                               10000 if long_mode else 300))
+    if os.environ.get("SATCHEL_STACK") == "lwip":
+        # The engine under test is the same: the lwIP variant only checks
+        # that the harness runs there too.
+        count = min(count, 25)
+    base = int(os.environ.get("SATCHEL_CONVERGE_SEED", random.randrange(1, 10**6))) * 100000
+    names = list(imap_servers.SERVERS)
+    if one_seed is not None:
+        seeds = [one_seed]
+        names = [only or names[one_seed % len(names)]]
+    else:
+        seeds = [base + i for i in range(count)]
+        if only:
+            names = [only]
+        print("base seed %d: %d schedules over %s" % (base, count, ", ".join(names)))
+    servers = {}
+    for n in names:
+        try:
+            servers[n] = imap_servers.make(n)
+        except imap_servers.ServerUnavailable as e:
+            print("SKIP %s: %s" % (n, e))
+    if not servers:
+        check(False, "no server could be started")
+        return check.report()
+    stats = {"cuts": 0, "reordered": 0, "injected": 0}
+    per = {n: [0, 0] for n in servers}
+    t0 = time.time()
+    lock = threading.Lock()
+    todo = list(seeds)
+
+    def lane(n):
+        """One server's schedules, one after another (its one account);
+        the servers run side by side and share the seed list."""
+        sv = servers[n]
+        k = SERVER_INDEX[n]
+        while True:
+            with lock:
+                if not todo:
+                    return
+                seed = todo.pop(0)
+            if one_seed is None:
+                seed = seed * len(imap_servers.SERVERS) + k  # seed % 5 names the server
+            try:
+                ok = run_schedule(seed, sv, Account(sv), work, stats)
+            except Exception as e:   # the harness itself, or a server, broke
+                print("ERROR: seed %d on %s: %r" % (seed, n, e))
+                ok = False
+            with lock:
+                per[n][0] += 1
+                per[n][1] += 0 if ok else 1
+                print("seed %d %s %s" % (seed, n, "ok" if ok else "DIVERGED"), flush=True)
+            for d in ("dev1-%d" % seed, "dev2-%d" % seed):
+                subprocess.run(["rm", "-rf", os.path.join(work, d)])
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="satchel-converge-") as work:
+            if one_seed is None:
+                for seed, n, what in REGRESSIONS:
+                    if n not in servers:
+                        continue
+                    ok = run_schedule(seed, servers[n], Account(servers[n]), work, stats)
+                    per[n][0] += 1
+                    per[n][1] += 0 if ok else 1
+                    print("seed %d %s %s (regression: %s)" % (
+                        seed, n, "ok" if ok else "DIVERGED", what), flush=True)
+            lanes = [threading.Thread(target=lane, args=(n,)) for n in servers]
+            for t in lanes:
+                t.start()
+            for t in lanes:
+                t.join()
+    finally:
+        for sv in servers.values():
+            sv.stop()
+    el = time.time() - t0
+    for n, (runs, bad) in per.items():
+        print("%-18s %5d schedules, %d diverged" % (n, runs, bad))
+        check(bad == 0, "%s: %d of %d schedules diverged" % (n, bad, runs))
+    print("%d schedules in %.0f s; proxy: %d cuts, %d reordered batches, %d injected "
+          "responses" % (sum(r for r, _ in per.values()), el, stats["cuts"],
+                         stats["reordered"], stats["injected"]))
+    return check.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
