@@ -18,6 +18,7 @@
 #define MAX_PASS 256
 #define HDR_FIELDS "DATE FROM SUBJECT MESSAGE-ID"
 #define WINDOWS_IN_FLIGHT 2
+#define VERIFY_BITS 8192 /* UIDs per membership-check chunk (1 KB) */
 
 enum cmd_kind {
     K_NONE,
@@ -102,11 +103,9 @@ struct folder_sync {
     uint8_t nomodseq;
     uint8_t used_qresync;
     uint8_t incomplete;     /* anomaly: keep old UIDNEXT/MODSEQ */
-    uint8_t reconcile_unsorted;
     uint8_t reconcile_sent, reconcile_done;
     uint32_t k_new;         /* server messages with UID >= U */
     uint32_t max_uid;       /* highest UID fetched */
-    uint32_t merge_last;    /* reconcile position */
     uint32_t win_next_hi;   /* next window's top sequence number */
     uint32_t win_lo;        /* lowest sequence number to fetch */
     uint32_t n_new, n_changed, n_vanished;
@@ -132,6 +131,20 @@ struct folder_sync {
     uint64_t win_bytes0;    /* bytes_in when the first window went out */
     uint64_t win_t0;        /* and the time */
     uint32_t win_msgs;      /* header responses received since then */
+    uint8_t window_refused; /* a window was answered NO */
+    uint8_t window_short;   /* a window's OK came with a message missing */
+    uint8_t keep_block;     /* incomplete, but what committed is proven */
+    uint8_t late_reconcile; /* resumed: counting expunges below U at the end */
+    uint8_t block_hole;     /* the server lists a UID of the kept block that
+                               is not stored */
+    /* Membership check of stored UIDs, one chunk [vlo, vhi] at a time (the
+     * reconcile below U, or the block kept from a cut sync): a bit per UID
+     * the server listed, in whatever order.  After the chunk's tagged OK,
+     * stored UIDs of the chunk it did not list are deleted; before it,
+     * nothing. */
+    uint32_t vlo, vhi, vend;
+    uint8_t vflags;         /* ask for FLAGS too */
+    uint8_t vbits[VERIFY_BITS / 8];
     uint32_t rnext_hi;      /* next lower UID window ends here (0: none) */
     uint32_t rwidth;        /* its UID width */
 };
@@ -145,6 +158,7 @@ struct rop {
     uint64_t id;
     uint32_t uid, mapped;  /* MOVE: UID in dest from COPYUID */
     uint8_t type, exists, failed, group;
+    uint8_t phase0;        /* the op's phase when the batch began */
     uint32_t sflags;       /* server flags seen by the check FETCH */
 };
 

@@ -212,8 +212,23 @@ static int replay_finish_batch(satchel_client *c)
             rc = op_fail(c, op, r, c->rp.reason[0] ? c->rp.reason : "server refused");
         } else if (!r->exists && op->type == SATCHEL_OP_FLAG) {
             rc = op_fail(c, op, r, "message no longer on the server");
-        } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase == 0) {
+        } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase != 2 &&
+                   r->phase0 == 0) {
+            /* Never sent before and not in the source now: another client
+             * expunged or moved it.  (op->phase says "sent" already: it was
+             * marked before this batch went out.) */
             rc = op_fail(c, op, r, "message no longer on the server");
+        } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase != 2) {
+            /* Sent before an interruption and gone from the source: done
+             * then, or expunged by someone else.  Only the destination can
+             * tell. */
+            if (!op->message_id[0]) {
+                rc = op_fail(c, op, r, "message gone from the source after an interrupted "
+                                       "move and has no Message-ID to find it by");
+            } else {
+                op->phase = 3;
+                rc = satchel_store_op_put(c->txn, op);
+            }
         } else {
             if (op->type == SATCHEL_OP_MOVE && !r->mapped && op->message_id[0] &&
                 !(c->conn.caps & SATCHEL_CAP_UIDPLUS) && r->exists) {
@@ -572,6 +587,7 @@ static int replay_next(satchel_client *c)
         c->rp.ops[c->rp.n].exists = 0;
         c->rp.ops[c->rp.n].failed = 0;
         c->rp.ops[c->rp.n].mapped = 0;
+        c->rp.ops[c->rp.n].phase0 = op->phase;
         if (++c->rp.n == REPLAY_BATCH)
             break;
     }
@@ -718,6 +734,18 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {
             /* Re-key the placeholder to the UID found (or drop it: the sync
              * brings the message), and let queued changes follow. */
+            if (ok && !c->rp.verify_found) {
+                /* Neither in the source nor in the destination: whatever
+                 * happened to the move, the message is gone. */
+                struct rop gone;
+                memset(&gone, 0, sizeof gone);
+                if ((rc = op_fail(c, op, &gone, "message no longer on the server")) < 0)
+                    return cl_fail(c, rc, "cannot update queue");
+                if ((rc = cl_commit(c, 0)) < 0)
+                    return rc;
+                c->job = J_REPLAY_SELECT;
+                return replay_next(c);
+            }
             if ((rc = finish_move(c, op, ok ? c->rp.found_uid : 0)) < 0)
                 return rc;
         } else if (satchel_store_op_get(c->store, c->txn, c->rp.verify_id, op) == 0) {

@@ -18,16 +18,18 @@
 
 #include <string.h>
 
-static void reconcile_step(satchel_client *c, uint32_t uid);
+static void verify_mark(satchel_client *c, uint32_t uid);
 static int send_reconcile(satchel_client *c, int with_flags);
 static int after_follow(satchel_client *c);
 static void win_seen(satchel_client *c, uint32_t k, int by_seq);
 static int win_settle(satchel_client *c);
-static int win_done(satchel_client *c, uint32_t lo, uint32_t hi);
+static int win_done(satchel_client *c, uint32_t lo, uint32_t hi, int by_seq);
 static void win_push(satchel_client *c, uint32_t lo, uint32_t hi);
 static int fill_windows(satchel_client *c);
 
-static int store_new_message(satchel_client *c, const struct fetch_items *it)
+/* *fresh: set when the message was not stored before (a repeated response
+ * must not count twice toward its window). */
+static int store_new_message(satchel_client *c, const struct fetch_items *it, int *fresh)
 {
     satchel_msg *m = &c->msg;
     int rc, is_new = 0;
@@ -51,15 +53,11 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it)
         return cl_fail(c, rc, "cannot store message");
     if (is_new)
         c->fs.n_new++;
+    *fresh = is_new;
     if (it->uid > c->fs.max_uid)
         c->fs.max_uid = it->uid;
-    /* The open-ended newer range commits in batches: any prefix of it
-     * keeps the stored block contiguous.  Nothing else commits mid-way. */
-    if (c->fs.upward && ++c->fs.since_commit >= c->fetch_window) {
-        c->fs.since_commit = 0;
-        if ((rc = cl_commit(c, 1)) < 0)
-            return rc;
-    }
+    /* Nothing commits mid-window: responses come in any order, so a prefix
+     * of what arrived is no proof that nothing below it is missing. */
     return 0;
 }
 
@@ -77,10 +75,12 @@ static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
         return 0; /* not ours: unsolicited or outside a folder sync */
     fetch_map_items(list, &it);
     if (it.uid == 0) {
-        /* A FETCH without a usable UID cannot be placed: never guess. */
-        if (cl_count_inflight(c, K_WINDOW) || cl_count_inflight(c, K_RECONCILE) ||
-            cl_count_inflight(c, K_RESUME))
-            c->fs.incomplete = 1;
+        /* Every answer to our commands carries the UID we asked for, so
+         * this is a unilateral FETCH (RFC 9051 7.5.2): it says nothing
+         * about which messages exist, and its flags come again by UID (the
+         * reconcile, CHANGEDSINCE, or QRESYNC, which always sends UIDs).
+         * A window answer that really lacked its UID shows up as a window
+         * whose count falls short. */
         return 0;
     }
     if (truncated && (cl_count_inflight(c, K_WINDOW) || cl_count_inflight(c, K_RESUME))) {
@@ -98,17 +98,19 @@ static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
         uint32_t seq = 0;
         if (truncated && !it.has_flags)
             c->fs.incomplete = 1;
-        /* Resume windows are keyed by UID, first-pass windows by sequence. */
+        int fresh = 0;
+        if ((rc = store_new_message(c, &it, &fresh)) < 0)
+            return rc;
+        /* Resume windows are keyed by UID, first-pass windows by sequence;
+         * a sequence window counts each message stored once. */
         if (c->fs.nwin && cl_count_inflight(c, K_RESUME))
             win_seen(c, it.uid, 0);
-        else if (c->fs.nwin && satchel_imap_arg_u32(a, &seq) == 0)
+        else if (c->fs.nwin && fresh && satchel_imap_arg_u32(a, &seq) == 0)
             win_seen(c, seq, 1);
-        if ((rc = store_new_message(c, &it)) < 0)
-            return rc;
         return win_settle(c);
     }
     if (cl_count_inflight(c, K_BLOCK) && it.uid >= c->fs.minp && it.uid <= c->fs.maxp) {
-        reconcile_step(c, it.uid);
+        verify_mark(c, it.uid);
         if (it.has_flags) {
             if ((rc = cl_txn(c)) < 0)
                 return rc;
@@ -116,7 +118,12 @@ static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
                                              it.modseq);
             if (rc == 1)
                 c->fs.n_changed++;
-            else if (rc < 0 && rc != SATCHEL_E_NOTFOUND)
+            else if (rc == SATCHEL_E_NOTFOUND)
+                /* The kept block has a hole: it was not made by windows
+                 * (a replayed move stores its message at the UID COPYUID
+                 * names, at or above U).  Fetch the whole span again. */
+                c->fs.block_hole = 1;
+            else if (rc < 0)
                 return cl_fail(c, rc, "cannot update flags");
         }
         return 0;
@@ -127,7 +134,7 @@ static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
         return 0; /* a new message: fetched whole in a window */
     }
     if (cl_count_inflight(c, K_RECONCILE))
-        reconcile_step(c, it.uid);
+        verify_mark(c, it.uid);
     if (it.has_flags) {
         if ((rc = cl_txn(c)) < 0)
             return rc;
@@ -141,27 +148,71 @@ static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
     return 0;
 }
 
-/* Reconcile: the server lists every UID below U in ascending order; stored
- * UIDs it skipped were expunged. */
-static void reconcile_step(satchel_client *c, uint32_t uid)
+/* The server listed uid in answer to a membership check: in any order,
+ * and a UID outside the chunk in flight changes nothing. */
+static void verify_mark(satchel_client *c, uint32_t uid)
 {
-    uint32_t n = 0;
-    if (c->fs.reconcile_unsorted)
-        return;
-    if (uid <= c->fs.merge_last) {
-        c->fs.reconcile_unsorted = 1; /* cannot merge: keep everything */
-        return;
+    struct folder_sync *fs = &c->fs;
+    if (fs->vhi && uid >= fs->vlo && uid <= fs->vhi)
+        fs->vbits[(uid - fs->vlo) >> 3] |= (uint8_t)(1u << ((uid - fs->vlo) & 7));
+}
+
+/* Send the membership check's next chunk, from the first stored server
+ * UID at or above from, at most VERIFY_BITS UIDs wide and ending by vend.
+ * Returns 1 if sent, 0 when no stored UID is left in the range. */
+static int verify_send(satchel_client *c, int kind, uint32_t from)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t count = 0, lo = 0, hi = 0;
+    int rc;
+    fs->vhi = 0;
+    if (from == 0 || from > fs->vend)
+        return 0;
+    if ((rc = satchel_store_msg_span_from(c->store, c->txn, fs->f.id, from, &count, &lo,
+                                          &hi)) < 0)
+        return cl_fail(c, rc, "cannot read stored messages");
+    if (count == 0 || lo > fs->vend)
+        return 0;
+    fs->vlo = lo;
+    fs->vhi = fs->vend - lo >= VERIFY_BITS - 1 ? lo + (VERIFY_BITS - 1) : fs->vend;
+    memset(fs->vbits, 0, sizeof fs->vbits);
+    if ((rc = cl_cmd_begin(c, (uint8_t)kind)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
+        (rc = cl_out_u64(c, fs->vlo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
+        (rc = cl_out_u64(c, fs->vhi)) < 0 ||
+        (rc = cl_out_str(c, fs->vflags ? " (UID FLAGS)" : " (UID)")) < 0 ||
+        (rc = cl_cmd_end(c)) < 0)
+        return cl_fail(c, rc, "command does not fit the output buffer");
+    return 1;
+}
+
+/* The chunk's tagged OK: the server has listed all of it.  Delete the
+ * stored server UIDs it did not list, then go on with the next chunk.
+ * Returns 1 if another chunk was sent, 0 when the check is over. */
+static int verify_done(satchel_client *c, int kind)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t u, run = 0, n;
+    int rc, in_run = 0;
+    if ((rc = cl_txn(c)) < 0)
+        return rc;
+    for (u = fs->vlo;; u++) {
+        int listed = (fs->vbits[(u - fs->vlo) >> 3] >> ((u - fs->vlo) & 7)) & 1;
+        if (!listed && !in_run) {
+            run = u;
+            in_run = 1;
+        }
+        if (in_run && (listed || u == fs->vhi)) {
+            n = 0;
+            if (satchel_store_msg_del_server_range(c->txn, &fs->f, run, listed ? u - 1 : u,
+                                                   &n) < 0)
+                return cl_fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
+            fs->n_vanished += n;
+            in_run = 0;
+        }
+        if (u == fs->vhi)
+            break;
     }
-    if (cl_txn(c) < 0)
-        return;
-    if (uid > c->fs.merge_last + 1 &&
-        satchel_store_msg_del_server_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
-                                    uid - 1, &n) < 0) {
-        cl_fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
-        return;
-    }
-    c->fs.n_vanished += n;
-    c->fs.merge_last = uid;
+    return verify_send(c, kind, fs->vhi < fs->vend ? fs->vhi + 1 : 0);
 }
 
 static int sync_on_vanished(satchel_client *c, const satchel_imap_arg *a)
@@ -313,9 +364,25 @@ static int finish_folder(satchel_client *c)
 {
     struct folder_sync *fs = &c->fs;
     int rc;
+    if (fs->resume && !fs->incomplete && !fs->reconcile_sent && !fs->used_qresync &&
+        fs->exists != fs->f.count - fs->placeholders) {
+        /* A resumed sync skips the count check at SELECT (what is at or
+         * above U was not known yet); now everything there is stored, and
+         * a count that still disagrees means expunges below U, which
+         * neither CHANGEDSINCE nor the kept block can show.  (Messages
+         * moved here by a replay land at or above U, which makes this a
+         * resume too.) */
+        if ((rc = send_reconcile(c, 0)) < 0)
+            return rc;
+        if (cl_count_inflight(c, K_RECONCILE)) {
+            fs->late_reconcile = 1;
+            c->job = J_FOLLOW;
+            return 0;
+        }
+    }
     if ((rc = cl_txn(c)) < 0)
         return rc;
-    if (fs->incomplete) {
+    if (fs->incomplete && !fs->keep_block) {
         /* Something was skipped: what is stored at or above U may have
          * holes, so it cannot be resumed from.  Start over next time. */
         uint32_t n;
@@ -389,7 +456,7 @@ static void win_seen(satchel_client *c, uint32_t k, int by_seq)
     uint32_t j;
     fs->win_msgs++;
     for (j = 0; j < fs->nwin; j++) {
-        if (k >= fs->wlo[j] && k <= fs->whi[j]) {
+        if (k >= fs->wlo[j] && (fs->whi[j] == 0 || k <= fs->whi[j])) {
             if (j + 1 > fs->wdata)
                 fs->wdata = j + 1;
             /* Sequence numbers do not move during a FETCH (RFC 9051
@@ -419,14 +486,20 @@ static int win_settle(satchel_client *c)
     return c->job == J_WINDOWS && !cl_count_inflight(c, K_RESUME) ? fill_windows(c) : 0;
 }
 
-/* A window's tagged answer: it is complete (an incomplete answer has
- * marked the folder incomplete already). */
-static int win_done(satchel_client *c, uint32_t lo, uint32_t hi)
+/* A window's tagged OK.  A UID window is then complete.  A sequence
+ * window is complete only if a message came for each of its numbers: an
+ * OK after fewer (an answer without its UID, one that could not be stored)
+ * leaves a hole, and the window never commits. */
+static int win_done(satchel_client *c, uint32_t lo, uint32_t hi, int by_seq)
 {
     struct folder_sync *fs = &c->fs;
     uint32_t i;
     for (i = 0; i < fs->nwin; i++) {
         if (fs->wlo[i] == lo && fs->whi[i] == hi) {
+            if (by_seq && fs->wgot[i] < hi - lo + 1) {
+                fs->window_short = 1;
+                return 0;
+            }
             fs->wdone[i] = 1;
             return win_settle(c);
         }
@@ -471,6 +544,7 @@ static int fill_windows(satchel_client *c)
      * but no window entry; at most four windows' data in one transaction.
      * A window that does not fit the output yet goes out from sync_pump. */
     while (fs->win_next_hi >= fs->win_lo && fs->win_next_hi > 0 &&
+           !fs->window_short && !fs->window_refused &&
            fs->nwin < windows_target(c) && fs->wdata <= 4 &&
            c->conn.n_inflight + 4 < MAX_INFLIGHT) {
         if ((rc = send_window(c)) == SATCHEL_E_AGAIN)
@@ -496,13 +570,12 @@ static int start_windows(satchel_client *c)
         fs->rwidth = c->fetch_window;
         /* The kept block may have changed since: its flags and expunges
          * come first, at a few dozen bytes a message. */
-        fs->merge_last = fs->minp - 1;
-        fs->reconcile_unsorted = 0;
-        if ((rc = cl_cmd_begin(c, K_BLOCK)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
-            (rc = cl_out_u64(c, fs->minp)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
-            (rc = cl_out_u64(c, fs->maxp)) < 0 || (rc = cl_out_str(c, " (UID FLAGS)")) < 0 ||
-            (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, rc, "command does not fit the output buffer");
+        fs->vend = fs->maxp;
+        fs->vflags = 1;
+        if ((rc = verify_send(c, K_BLOCK, fs->minp)) < 0)
+            return rc;
+        /* the open-ended newer range is a window too (hi 0) */
+        win_push(c, fs->maxp + 1, 0);
         return resume_fetch(c, fs->maxp + 1, 0);
     }
     if (fs->k_new > fs->exists)
@@ -610,14 +683,13 @@ static int after_select(satchel_client *c)
 static int send_reconcile(satchel_client *c, int with_flags)
 {
     int rc;
-    c->fs.merge_last = 0;
     c->fs.reconcile_sent = 1;
-    if ((rc = cl_cmd_begin(c, K_RECONCILE)) < 0 ||
-        (rc = cl_out_str(c, "UID FETCH 1:")) < 0 ||
-        (rc = cl_out_u64(c, c->fs.f.uidnext - 1)) < 0 ||
-        (rc = cl_out_str(c, with_flags ? " (UID FLAGS)" : " (UID)")) < 0 ||
-        (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
+    c->fs.vend = c->fs.f.uidnext - 1;
+    c->fs.vflags = (uint8_t)with_flags;
+    if ((rc = verify_send(c, K_RECONCILE, 1)) < 0)
+        return rc;
+    if (rc == 0)
+        c->fs.reconcile_done = 1; /* nothing stored below U */
     return 0;
 }
 
@@ -625,27 +697,20 @@ static int send_reconcile(satchel_client *c, int with_flags)
 static int after_follow(satchel_client *c)
 {
     struct folder_sync *fs = &c->fs;
-    uint32_t n = 0;
     int rc;
-    if (fs->reconcile_sent && !fs->reconcile_done && !fs->reconcile_unsorted) {
-        /* Stored UIDs above the last one listed (and below U) are gone. */
-        if ((rc = cl_txn(c)) < 0)
-            return rc;
-        if (fs->f.uidnext > fs->merge_last + 1 &&
-            satchel_store_msg_del_server_range(c->txn, &fs->f, fs->merge_last + 1,
-                                        fs->f.uidnext - 1, &n) < 0)
-            return cl_fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
-        fs->n_vanished += n;
-        fs->reconcile_done = 1;
-    }
     if ((rc = cl_commit(c, 1)) < 0)
         return rc;
-    if (fs->reconcile_unsorted)
-        fs->incomplete = 1;
+    if (fs->reconcile_sent && !fs->reconcile_done)
+        fs->incomplete = 1; /* a chunk was refused: nothing was deleted */
     if (!fs->resume && fs->exists != fs->f.count - fs->placeholders + fs->k_new) {
-        /* Counts disagree: something below U was expunged. */
-        if (!fs->reconcile_sent)
-            return send_reconcile(c, 0);
+        /* Counts disagree (a server's counters are claims to check):
+         * something below U was expunged. */
+        if (!fs->reconcile_sent) {
+            if ((rc = send_reconcile(c, 0)) < 0)
+                return rc;
+            if (cl_count_inflight(c, K_RECONCILE))
+                return 0;
+        }
         fs->incomplete = 1; /* changed under us; the next sync retries */
     }
     return start_windows(c);
@@ -703,10 +768,22 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     case K_CHANGED:
     case K_RECONCILE:
     case K_NEWUIDS:
-        if (!ok) {
+        if (!ok)
             c->fs.incomplete = 1;
-            if (kind == K_RECONCILE)
-                c->fs.reconcile_unsorted = 1;
+        if (kind == K_RECONCILE && ok) {
+            if ((rc = verify_done(c, K_RECONCILE)) < 0)
+                return rc;
+            if (rc == 0)
+                c->fs.reconcile_done = 1;
+        }
+        if (kind == K_RECONCILE && c->fs.late_reconcile) {
+            if (cl_count_inflight(c, K_RECONCILE))
+                return 0;
+            if (!c->fs.reconcile_done)
+                c->fs.incomplete = 1;
+            if ((rc = finish_folder(c)) < 0)
+                return rc;
+            return cl_job_advance(c);
         }
         if (cl_count_inflight(c, K_CHANGED) + cl_count_inflight(c, K_RECONCILE) +
                 cl_count_inflight(c, K_NEWUIDS) == 0) {
@@ -717,18 +794,17 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         }
         return 0;
     case K_BLOCK:
-        if (!ok || c->fs.reconcile_unsorted) {
+        /* Kept messages the server does not list in the chunk were
+         * expunged meanwhile.  Their deletion shares the transaction of
+         * the resume windows, which commits only when they are complete. */
+        if (!ok) {
             c->fs.incomplete = 1;
-        } else if (c->fs.merge_last < c->fs.maxp) {
-            /* Kept messages the server no longer lists above the last one
-             * it did: expunged meanwhile. */
-            uint32_t n = 0;
-            if ((rc = cl_txn(c)) < 0)
+        } else if ((rc = verify_done(c, K_BLOCK)) < 0) {
+            return rc;
+        } else if (rc == 0 && c->fs.block_hole) {
+            c->fs.block_hole = 0;
+            if ((rc = resume_fetch(c, c->fs.minp, c->fs.maxp)) < 0)
                 return rc;
-            if (satchel_store_msg_del_server_range(c->txn, &c->fs.f, c->fs.merge_last + 1,
-                                                   c->fs.maxp, &n) < 0)
-                return cl_fail(c, SATCHEL_E_STORE, "cannot delete expunged messages");
-            c->fs.n_vanished += n;
         }
         if (cl_count_inflight(c, K_RESUME) == 0 && c->job == J_WINDOWS && !c->fs.rnext_hi) {
             if ((rc = finish_folder(c)) < 0)
@@ -739,13 +815,9 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     case K_RESUME:
         if (!ok)
             c->fs.incomplete = 1;
-        {
-            int was_upward = c->fs.upward;
-            c->fs.upward = 0;
-            if ((rc = win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg)) < 0 ||
-                (was_upward && (rc = cl_commit(c, 1)) < 0))
-                return rc;
-        }
+        c->fs.upward = 0;
+        if (ok && (rc = win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg, 0)) < 0)
+            return rc;
         while (ok && c->fs.rnext_hi && cl_count_inflight(c, K_RESUME) < WINDOWS_IN_FLIGHT) {
             struct folder_sync *fs = &c->fs;
             uint32_t hi = fs->rnext_hi, lo;
@@ -764,12 +836,32 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         return 0;
     case K_WINDOW:
         if (!ok)
-            c->fs.incomplete = 1;
-        if ((rc = win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg)) < 0)
+            c->fs.window_refused = 1; /* its data proves nothing */
+        else if ((rc = win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg, 1)) < 0)
             return rc;
-        if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0)
-            return fill_windows(c);
+        if (ok && c->fs.win_next_hi >= c->fs.win_lo && c->fs.win_next_hi > 0 &&
+            (rc = fill_windows(c)) < 0)
+            return rc;
         if (cl_count_inflight(c, K_WINDOW) == 0) {
+            struct folder_sync *fs = &c->fs;
+            if (!fs->window_refused && !fs->window_short &&
+                fs->win_next_hi >= fs->win_lo && fs->win_next_hi > 0)
+                return 0; /* the rest goes out from sync_pump */
+            if (fs->window_refused || fs->window_short || fs->nwin) {
+                /* A hole the server will not fill now (a window refused, an
+                 * answer without its UID): drop what is not proven, keep
+                 * the committed block, and resume around it next time. */
+                if (c->txn) {
+                    satchel_store_abort(c->txn);
+                    c->txn = NULL;
+                    /* the counts in memory included what was dropped */
+                    if ((rc = satchel_store_folder_get(c->store, NULL, fs->f.name,
+                                                       &fs->f)) < 0)
+                        return cl_fail(c, rc, "cannot read folder");
+                }
+                fs->incomplete = 1;
+                fs->keep_block = 1;
+            }
             if ((rc = finish_folder(c)) < 0)
                 return rc;
             return cl_job_advance(c);

@@ -66,7 +66,28 @@ typedef struct mock_folder {
     uint32_t ngone, gcap;
 } mock_folder;
 
+/* Answer rewrites, for regression tests of what a server may legally do
+ * (RFC 9051 promises no order of untagged responses, allows unilateral
+ * FETCH and EXISTS at any time) or of a server's faults.  A rule applies to
+ * the answer of every command containing `match` (after the tag), at most
+ * `times` times (0: always). */
+#define MOCK_R_PREPEND 1  /* text before the answer's first response */
+#define MOCK_R_INSERT 2   /* text before untagged response number arg */
+#define MOCK_R_REVERSE 3  /* untagged responses in reverse order */
+#define MOCK_R_NO 4       /* the tagged OK becomes NO */
+#define MOCK_R_DROP_UID 5 /* untagged response number arg loses "UID n " */
+
+typedef struct mock_rule {
+    const char *match;
+    int action;
+    const char *text;
+    unsigned arg;
+    unsigned times, used;
+} mock_rule;
+
 typedef struct mock_server {
+    mock_rule *rules;
+    unsigned nrules;
     const char *greeting_caps;
     const char *caps;
     int sasl_ir;
@@ -574,7 +595,107 @@ static MOCK_UNUSED void mock_logged_in(mock_server *ms, const char *tag)
         mock_sendf(ms, "%s OK [CAPABILITY %s] Logged in\r\n", tag, ms->caps);
 }
 
+/* Length of the response starting at p (its literals included), or 0. */
+static MOCK_UNUSED size_t mock_resp_len(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const uint8_t *nl = memchr(p + i, '\n', n - i);
+        size_t e;
+        if (!nl)
+            return 0;
+        e = (size_t)(nl - p) + 1;
+        if (e >= 3 && p[e - 3] == '}') {
+            size_t k = e - 3;
+            while (k > i && p[k - 1] != '{')
+                k--;
+            if (k > i) {
+                i = e + strtoull((const char *)p + k, NULL, 10);
+                continue;
+            }
+        }
+        return e;
+    }
+    return 0;
+}
+
+static MOCK_UNUSED void mock_rewrite(mock_server *ms, const char *cmd, size_t start)
+{
+    unsigned r;
+    for (r = 0; r < ms->nrules; r++) {
+        mock_rule *ru = &ms->rules[r];
+        uint8_t *old;
+        size_t len = ms->out_len - start, off[512], ln[512], nr = 0, i, pos;
+        if (!strstr(cmd, ru->match) || (ru->times && ru->used >= ru->times))
+            continue;
+        ru->used++;
+        old = malloc(len + 1);
+        if (!old)
+            abort();
+        memcpy(old, ms->out + start, len);
+        for (pos = 0; pos < len && nr < 512;) {
+            size_t l = mock_resp_len(old + pos, len - pos);
+            if (!l)
+                break;
+            off[nr] = pos;
+            ln[nr++] = l;
+            pos += l;
+        }
+        ms->out_len = start;
+        /* the last response is the tagged one: rules work on the others */
+        for (i = 0; i < nr; i++) {
+            size_t k = i;
+            int tagged = i + 1 == nr;
+            if (ru->action == MOCK_R_REVERSE && !tagged)
+                k = nr - 2 - i;
+            if (i == 0 && ru->action == MOCK_R_PREPEND)
+                mock_send(ms, ru->text, strlen(ru->text));
+            if (i == ru->arg && !tagged && ru->action == MOCK_R_INSERT)
+                mock_send(ms, ru->text, strlen(ru->text));
+            if (tagged && ru->action == MOCK_R_NO) {
+                const uint8_t *ok = memchr(old + off[k], ' ', ln[k]);
+                size_t head = ok ? (size_t)(ok - (old + off[k])) + 1 : 0;
+                mock_send(ms, old + off[k], head);
+                mock_send(ms, "NO Simulated failure\r\n", 23);
+                continue;
+            }
+            if (i == ru->arg && !tagged && ru->action == MOCK_R_DROP_UID) {
+                const char *u = NULL, *b = (const char *)old + off[k];
+                size_t j;
+                for (j = 0; j + 4 <= ln[k] && !u; j++)
+                    if (memcmp(b + j, "UID ", 4) == 0)
+                        u = b + j;
+                if (u) {
+                    const char *e = u + 4;
+                    while (*e >= '0' && *e <= '9')
+                        e++;
+                    if (*e == ' ')
+                        e++;
+                    mock_send(ms, old + off[k], (size_t)((const uint8_t *)u - (old + off[k])));
+                    mock_send(ms, e, ln[k] - (size_t)((const uint8_t *)e - (old + off[k])));
+                    continue;
+                }
+            }
+            mock_send(ms, old + off[k], ln[k]);
+        }
+        if (pos < len)
+            mock_send(ms, old + pos, len - pos);
+        free(old);
+    }
+}
+
+static void mock_command_inner(mock_server *ms, char *line);
+
 static MOCK_UNUSED void mock_command(mock_server *ms, char *line)
+{
+    size_t start = ms->out_len;
+    const char *cmd = strchr(line, ' ');
+    mock_command_inner(ms, line);
+    if (ms->nrules && cmd)
+        mock_rewrite(ms, cmd + 1, start);
+}
+
+static MOCK_UNUSED void mock_command_inner(mock_server *ms, char *line)
 {
     char tag[64];
     const char *cmd;

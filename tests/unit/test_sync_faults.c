@@ -1,0 +1,267 @@
+/* Sync faults of issue 10 as data: each row is a server answer that RFC
+ * 9051 / RFC 7162 allow (reordered, interleaved, unilateral FETCH) or a
+ * server fault (a window refused, a FETCH without its UID, a cut), applied
+ * by the scripted server's answer rewrites (tests/fuzz/mock_server.h) to
+ * the commands whose text contains `match`.
+ *
+ * After the perturbed sync the store must hold every server UID below the
+ * stored UIDNEXT (what the store claims complete; an expunge it could not
+ * confirm may still be there); rows marked `equal` must already equal the
+ * server.  Then one
+ * clean sync must make the store equal the server exactly (UIDs and
+ * flags), and the store must be consistent throughout.
+ *
+ * Seeds the convergence harness (tests/integration/test_converge.py)
+ * found are added here as rows when the mock can express them. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../fuzz/client_driver.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            printf("FAIL [%s] ", row->name);                                   \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+            fflush(stdout);                                                    \
+        }                                                                      \
+    } while (0)
+
+#define MAX_RULES 3
+
+struct row {
+    const char *name;
+    const char *caps;
+    unsigned n_msgs;       /* INBOX messages before anything */
+    unsigned window;       /* fetch window (0: 3) */
+    int presync;           /* a clean first sync before the perturbed one */
+    size_t presync_cut;    /* ... cut after this many server bytes (0: none) */
+    /* server changes between the first and the perturbed sync */
+    unsigned expunge_uid;  /* 0: none */
+    unsigned seen_uid;     /* mark \Seen (0: none) */
+    unsigned add_msgs;
+    int equal;             /* the perturbed sync alone must converge */
+    mock_rule rules[MAX_RULES];
+    /* UIDs put in the store after the first sync, as a replayed move does
+     * with the UID COPYUID names (0-terminated) */
+    unsigned stored[4];
+};
+
+static const struct row rows[] = {
+    /* Fault 1: no CONDSTORE; the answer to UID FETCH 1:3 (UID FLAGS) begins
+     * with message 3 (a legal unilateral FETCH, or just another order).
+     * Deleted 1 and 2 for good before. */
+    {"reconcile: 3 before 1, 2, 3", MOCK_CAPS_NONE, 3, 0, 1, 0, 0, 3, 0, 1,
+     {{"UID FETCH 1:3 (UID FLAGS)", MOCK_R_PREPEND, "* 3 FETCH (FLAGS (\\Seen) UID 3)\r\n",
+       0, 0, 0}}, {0}},
+    {"reconcile: answer in reverse order, one expunged", MOCK_CAPS_NONE, 6, 0, 1, 0, 4, 0,
+     0, 1, {{"UID FETCH 1:", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}},
+    {"reconcile: answer refused", MOCK_CAPS_NONE, 5, 0, 1, 0, 2, 0, 0, 0,
+     {{"UID FETCH 1:", MOCK_R_NO, NULL, 0, 1, 0}}, {0}},
+    /* Fault 3: a FETCH without UID inside the answer to a window; messages
+     * 3 and 4 were dropped and the sync said new 0. */
+    {"window: UID-less unilateral FETCH inside", MOCK_CAPS_NONE, 4, 2, 0, 0, 0, 1, 0, 1,
+     {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS (\\Seen))\r\n", 1, 0, 0}}, {0}},
+    {"window: UID-less unilateral FETCH inside, QRESYNC", MOCK_CAPS_FULL, 4, 2, 0, 0, 0, 0,
+     0, 1, {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS ())\r\n", 0, 0, 0}}, {0}},
+    /* Fault 2: a committed block must be complete. */
+    {"window: answered NO", MOCK_CAPS_FULL, 8, 2, 0, 0, 0, 0, 0, 0,
+     {{"FETCH 5:6 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}},
+    {"window: one answer without its UID", MOCK_CAPS_CONDSTORE, 8, 2, 0, 0, 0, 0, 0, 0,
+     {{"FETCH 5:6 (", MOCK_R_DROP_UID, NULL, 1, 0, 0}}, {0}},
+    {"window: answers in reverse order", MOCK_CAPS_NONE, 9, 3, 0, 0, 0, 0, 0, 1,
+     {{"FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}},
+    {"new messages: window refused after a first sync", MOCK_CAPS_CONDSTORE, 4, 2, 1, 0, 0,
+     0, 5, 0, {{"FETCH 6:7 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}},
+    /* A cut first sync leaves a kept block; its check and the resume
+     * windows answered in reverse order, with an expunge in the block. */
+    {"resume: block and windows reversed", MOCK_CAPS_NONE, 12, 3, 1, 2600, 11, 0, 2, 1,
+     {{"UID FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}},
+    {"resume: block check refused", MOCK_CAPS_CONDSTORE, 12, 3, 1, 2600, 0, 10, 0, 0,
+     {{"(UID FLAGS)", MOCK_R_NO, NULL, 0, 1, 0}}, {0}},
+    /* Seed 156969000913 (Cyrus): two messages moved in by a replay got UIDs
+     * 6 and 8 while another client delivered 7; the store took 6..8 for a
+     * block made by windows, trusted it, and never fetched 7. */
+    {"replayed moves above U leave a hole", MOCK_CAPS_FULL, 5, 0, 1, 0, 0, 0, 3, 1,
+     {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}},
+    {"replayed moves above U leave a hole, CONDSTORE", MOCK_CAPS_CONDSTORE, 5, 0, 1, 0, 0,
+     0, 3, 1, {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}},
+};
+
+/* What a replayed move leaves in its destination: the message under the
+ * UID the server named. */
+static int put_stored(satchel_store *s, const unsigned *uids)
+{
+    satchel_store_txn *t;
+    satchel_folder f;
+    satchel_msg m;
+    int rc;
+    if ((rc = satchel_store_folder_get(s, NULL, "INBOX", &f)) < 0 ||
+        (rc = satchel_store_begin(s, &t)) < 0)
+        return rc;
+    for (; *uids; uids++) {
+        memset(&m, 0, sizeof m);
+        m.uid = *uids;
+        m.flags = MOCK_F_FLAGGED;
+        snprintf(m.subject, sizeof m.subject, "moved here");
+        if ((rc = satchel_store_msg_put(t, &f, &m, NULL)) < 0) {
+            satchel_store_abort(t);
+            return rc;
+        }
+    }
+    if ((rc = satchel_store_folder_put(t, &f)) < 0) {
+        satchel_store_abort(t);
+        return rc;
+    }
+    return satchel_store_commit(t);
+}
+
+static void client_cfg(satchel_client_config *cfg, unsigned window)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->security = SATCHEL_SECURITY_NONE;
+    cfg->user = "alice";
+    cfg->password = "secret-pass-1";
+    cfg->fetch_window = window ? window : 3;
+}
+
+static int sync_once(satchel_store *s, mock_server *ms, unsigned window, size_t cut)
+{
+    satchel_client_config cfg;
+    satchel_client *c;
+    cd_run run;
+    int rc;
+    client_cfg(&cfg, window);
+    if ((rc = satchel_client_new(NULL, &cfg, s, &c)) < 0)
+        return rc;
+    memset(&run, 0, sizeof run);
+    run.now = 1000;
+    run.max_chunk = 97; /* any split gives the same result */
+    run.cut_after = cut;
+    rc = cd_drive_mock(c, ms, &run, 0);
+    satchel_client_free(c);
+    return rc;
+}
+
+struct collect {
+    uint32_t uids[64], flags[64];
+    unsigned n;
+};
+
+static int collect_cb(void *ctx, const satchel_msg *m)
+{
+    struct collect *c = ctx;
+    if (c->n < 64) {
+        c->uids[c->n] = m->uid;
+        c->flags[c->n] = m->flags & 0x1fu;
+        c->n++;
+    }
+    return 0;
+}
+
+/* Compare INBOX with the server.  exact: equal; else only what the store
+ * claims (nothing missing below UIDNEXT). */
+static void compare(const struct row *row, satchel_store *s, mock_server *ms, int exact,
+                    const char *when)
+{
+    satchel_folder f;
+    struct collect got;
+    const mock_folder *mf = &ms->f[0];
+    char why[300];
+    unsigned i, j;
+    CHECK(cd_store_check(s, why, sizeof why) == 0, "%s: store inconsistent: %s", when, why);
+    if (satchel_store_folder_get(s, NULL, "INBOX", &f) < 0) {
+        CHECK(!exact, "%s: INBOX not in the store", when);
+        return;
+    }
+    memset(&got, 0, sizeof got);
+    satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got);
+    for (i = 0; i < got.n; i++) {
+        for (j = 0; j < mf->n && mf->msgs[j].uid != got.uids[i]; j++)
+            ;
+        /* an unfinished sync may still hold what the server expunged:
+         * nothing was deleted on a guess */
+        CHECK(j < mf->n || !exact, "%s: UID %u stored but not on the server", when,
+              got.uids[i]);
+        if (j < mf->n && exact)
+            CHECK((mf->msgs[j].flags & 0x1fu) == got.flags[i],
+                  "%s: UID %u flags %#x, server %#x", when, got.uids[i], got.flags[i],
+                  mf->msgs[j].flags & 0x1fu);
+    }
+    for (j = 0; j < mf->n; j++) {
+        uint32_t u = mf->msgs[j].uid;
+        for (i = 0; i < got.n && got.uids[i] != u; i++)
+            ;
+        if (exact)
+            CHECK(i < got.n, "%s: server UID %u missing from the store", when, u);
+        else
+            CHECK(i < got.n || u >= f.uidnext,
+                  "%s: server UID %u missing below the stored UIDNEXT %u (it would never "
+                  "be fetched)", when, u, f.uidnext);
+    }
+}
+
+static void run_row(const struct row *row)
+{
+    mock_server ms;
+    mock_rule rules[MAX_RULES];
+    satchel_store *s;
+    char dir[256];
+    unsigned i, nr = 0;
+    int rc;
+    mock_init(&ms, row->caps);
+    mock_add_folder(&ms, "INBOX", "", 7001);
+    for (i = 0; i < row->n_msgs; i++)
+        mock_add_msg(&ms, 0, i % 2 ? MOCK_F_SEEN : 0, MOCK_V_PLAIN);
+    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+        satchel_store_open(NULL, dir, 0, &s) < 0) {
+        CHECK(0, "cannot make a store");
+        return;
+    }
+    if (row->presync) {
+        rc = sync_once(s, &ms, row->window, row->presync_cut);
+        CHECK(row->presync_cut || rc == 0, "first sync rc %d", rc);
+    }
+    if (row->expunge_uid)
+        mock_expunge(&ms, 0, row->expunge_uid);
+    if (row->seen_uid)
+        mock_set_flags(&ms, 0, row->seen_uid, MOCK_F_SEEN);
+    for (i = 0; i < row->add_msgs; i++)
+        mock_add_msg(&ms, 0, MOCK_F_FLAGGED, MOCK_V_PLAIN);
+    if (row->stored[0])
+        CHECK(put_stored(s, row->stored) == 0, "cannot put the moved messages");
+    for (i = 0; i < MAX_RULES && row->rules[i].match; i++)
+        rules[nr++] = row->rules[i];
+    ms.rules = rules;
+    ms.nrules = nr;
+    rc = sync_once(s, &ms, row->window, 0);
+    CHECK(rc == 0 || !row->equal, "perturbed sync rc %d", rc);
+    for (i = 0; i < nr; i++)
+        CHECK(rules[i].used > 0, "rule %u (%s) never applied: the row tests nothing", i,
+              rules[i].match);
+    compare(row, s, &ms, row->equal, "after the perturbed sync");
+    ms.nrules = 0;
+    rc = sync_once(s, &ms, row->window, 0);
+    CHECK(rc == 0, "clean sync rc %d", rc);
+    compare(row, s, &ms, 1, "after one clean sync");
+    satchel_store_close(s);
+    cd_rmdir(dir);
+    mock_free(&ms);
+}
+
+int main(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        run_row(&rows[i]);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
