@@ -171,7 +171,9 @@ struct replay {
     char reason[160];
     uint32_t done, failed; /* counters for the report */
     uint64_t verify_id;    /* move being checked in its destination */
-    int verify_found;
+    int verify_found;      /* a hit not already stored in the destination */
+    uint32_t verify_fid;   /* the destination's folder id (0: not stored) */
+    uint32_t verify_hits;  /* such hits: only exactly one maps a move */
     int map_mode;          /* the search maps a finished move (no COPYUID) */
     uint32_t found_uid;
     uint32_t uids[REPLAY_BATCH]; /* scratch: one command's UIDs */
@@ -226,7 +228,8 @@ struct cl_conn {
     int tls_active;
     int caps_known;
     uint32_t caps;
-    int qresync_on;
+    int qresync_on;        /* ENABLE QRESYNC asked for (not asked again) */
+    int qresync_confirmed; /* ... and the server said ENABLED QRESYNC */
     /* UTF8=ACCEPT (RFC 6855): asked for in the ENABLE sent after login when
      * offered; names are UTF-8 on the wire from then on, unless the ENABLE
      * fails or its ENABLED response does not confirm it. */
@@ -239,6 +242,8 @@ struct cl_conn {
     struct inflight inflight[MAX_INFLIGHT];
     uint32_t n_inflight;
     uint64_t last_activity;
+    uint32_t head_tag;   /* oldest command in flight, and since when */
+    uint64_t head_since;
     uint8_t out[SATCHEL_OPT_OUTBUF];
     size_t out_len, out_off;
     uint64_t out_sent;  /* bytes of this connection handed to the port */

@@ -503,37 +503,18 @@ static void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
 {
     const satchel_imap_arg *src = code->next ? code->next->next : NULL;
     const satchel_imap_arg *dst = src ? src->next : NULL;
-    satchel_seqset_iter si, di;
-    uint32_t slo, shi, dlo, dhi, s, d;
-    int a, b;
+    uint32_t i, d;
     if (!src || !dst || src->type != SATCHEL_ARG_ATOM || dst->type != SATCHEL_ARG_ATOM ||
         !(c->conn.caps & SATCHEL_CAP_UIDPLUS))
         return; /* (a server without UIDPLUS would not send it) */
-    satchel_seqset_init(&si, src->str, src->len, UINT32_MAX);
-    satchel_seqset_init(&di, dst->str, dst->len, UINT32_MAX);
-    /* The sets pair up in order (RFC 4315); walk both range by range. */
-    a = satchel_seqset_next(&si, &slo, &shi);
-    b = satchel_seqset_next(&di, &dlo, &dhi);
-    s = slo;
-    d = dlo;
-    while (a == 1 && b == 1) {
-        uint32_t i;
-        for (i = 0; i < c->rp.n; i++)
-            if (c->rp.ops[i].uid == s && c->rp.ops[i].type == SATCHEL_OP_MOVE)
-                c->rp.ops[i].mapped = d;
-        if (s == shi) {
-            a = satchel_seqset_next(&si, &slo, &shi);
-            s = slo;
-        } else {
-            s++;
-        }
-        if (d == dhi) {
-            b = satchel_seqset_next(&di, &dlo, &dhi);
-            d = dlo;
-        } else {
-            d++;
-        }
-    }
+    /* The sets pair up in order (RFC 4315).  Each move of the batch is
+     * looked up by arithmetic on the ranges: a set like 1:4294967295 costs
+     * what its text costs, not four billion steps. */
+    for (i = 0; i < c->rp.n; i++)
+        if (c->rp.ops[i].type == SATCHEL_OP_MOVE &&
+            satchel_seqset_pair(src->str, src->len, dst->str, dst->len, c->rp.ops[i].uid,
+                                &d) == 1)
+            c->rp.ops[i].mapped = d;
 }
 
 /* Look for a move's message in its destination by Message-ID: to map a
@@ -542,9 +523,13 @@ static void replay_copyuid(satchel_client *c, const satchel_imap_arg *code)
 static int search_dest(satchel_client *c, const satchel_op *op, int map)
 {
     int rc;
+    satchel_folder d;
     c->rp.verify_id = op->id;
     c->rp.verify_found = 0;
+    c->rp.verify_hits = 0;
     c->rp.found_uid = 0;
+    c->rp.verify_fid =
+        satchel_store_folder_get(c->store, NULL, op->dest, &d) == 0 ? d.id : 0;
     c->rp.map_mode = map;
     c->rp.selected[0] = '\0';
     c->job = J_REPLAY_VERIFY;
@@ -799,10 +784,24 @@ static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
         return 0;
     }
     if (satchel_imap_arg_is(a, "SEARCH")) {
-        if (c->job == J_REPLAY_VERIFY && cl_count_inflight(c, K_RVSEARCH) && a->next) {
+        const satchel_imap_arg *h;
+        if (c->job != J_REPLAY_VERIFY || !cl_count_inflight(c, K_RVSEARCH))
+            return 0;
+        /* Message-IDs are not unique: a hit the store already holds in the
+         * destination as a server message is another message with the same
+         * ID, not this move's copy.  Of the others, only a single one can
+         * be mapped; more than one proves a copy exists but not which. */
+        for (h = a->next; h; h = h->next) {
+            uint32_t uid;
+            satchel_msg *m = &c->scratch2;
+            if (satchel_imap_arg_u32(h, &uid) < 0 || uid == 0)
+                continue;
+            if (c->rp.verify_fid &&
+                satchel_store_msg_get(c->store, NULL, c->rp.verify_fid, uid, m) == 0 &&
+                !(m->mflags & SATCHEL_MSG_F_PENDING))
+                continue;
             c->rp.verify_found = 1;
-            if (satchel_imap_arg_u32(a->next, &c->rp.found_uid) < 0)
-                c->rp.found_uid = 0;
+            c->rp.found_uid = ++c->rp.verify_hits == 1 ? uid : 0;
         }
         return 0;
     }

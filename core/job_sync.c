@@ -264,7 +264,9 @@ static void sync_folder_event(satchel_client *c, int type, int err,
 static int send_select(satchel_client *c)
 {
     satchel_folder *f = &c->fs.f;
-    if (c->conn.qresync_on && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
+    /* QRESYNC only once the server confirmed it: a SELECT sent before
+     * ENABLE's answer uses CONDSTORE. */
+    if (c->conn.qresync_confirmed && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
         c->fs.used_qresync = 1;
         return cl_select(c, K_SELECT, f->name, f->uidvalidity, f->highestmodseq, 0);
     }
@@ -854,9 +856,11 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                 if (c->txn) {
                     satchel_store_abort(c->txn);
                     c->txn = NULL;
-                    /* the counts in memory included what was dropped */
-                    if ((rc = satchel_store_folder_get(c->store, NULL, fs->f.name,
-                                                       &fs->f)) < 0)
+                    /* the counts in memory included what was dropped (the
+                     * name is copied: the read overwrites the record) */
+                    char name[sizeof fs->f.name];
+                    memcpy(name, fs->f.name, sizeof name);
+                    if ((rc = satchel_store_folder_get(c->store, NULL, name, &fs->f)) < 0)
                         return cl_fail(c, rc, "cannot read folder");
                 }
                 fs->incomplete = 1;

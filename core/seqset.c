@@ -54,3 +54,35 @@ int satchel_seqset_next(satchel_seqset_iter *it, uint32_t *lo, uint32_t *hi)
     *hi = a < b ? b : a;
     return 1;
 }
+
+int satchel_seqset_pair(const char *src, size_t slen, const char *dst, size_t dlen,
+                        uint32_t uid, uint32_t *out)
+{
+    satchel_seqset_iter it;
+    uint32_t lo, hi;
+    uint64_t k = 0;
+    int rc, found = 0;
+    satchel_seqset_init(&it, src, slen, UINT32_MAX);
+    while ((rc = satchel_seqset_next(&it, &lo, &hi)) == 1) {
+        if (uid >= lo && uid <= hi) {
+            k += uid - lo;
+            found = 1;
+            break;
+        }
+        k += (uint64_t)(hi - lo) + 1u;
+    }
+    if (rc < 0)
+        return SATCHEL_E_PROTO;
+    if (!found)
+        return 0;
+    satchel_seqset_init(&it, dst, dlen, UINT32_MAX);
+    while ((rc = satchel_seqset_next(&it, &lo, &hi)) == 1) {
+        uint64_t n = (uint64_t)(hi - lo) + 1u;
+        if (k < n) {
+            *out = lo + (uint32_t)k;
+            return 1;
+        }
+        k -= n;
+    }
+    return rc < 0 ? SATCHEL_E_PROTO : 0;
+}

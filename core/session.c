@@ -251,7 +251,7 @@ static int on_untagged(satchel_client *c, const satchel_imap_resp *r)
     if (satchel_imap_arg_is(a, "ENABLED")) {
         for (a = a->next; a; a = a->next)
             if (satchel_imap_arg_is(a, "QRESYNC"))
-                c->conn.qresync_on = 1;
+                c->conn.qresync_on = c->conn.qresync_confirmed = 1;
             else if (satchel_imap_arg_is(a, "UTF8=ACCEPT"))
                 c->conn.utf8_confirmed = 1;
         return 0;
@@ -293,8 +293,10 @@ static int start_authenticated(satchel_client *c)
              * form; a refusal, or an ENABLED that does not name UTF8=ACCEPT,
              * turns it off again (K_ENABLE below) before anything relies on
              * it being granted. */
-            if (q)
+            if (q) {
                 c->conn.qresync_on = 1;
+                c->conn.qresync_confirmed = 0;
+            }
             if (u) {
                 c->conn.utf8_on = 1;
                 c->conn.utf8_confirmed = 0;
@@ -437,8 +439,10 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
         }
         return start_authenticated(c);
     case K_ENABLE:
-        if (!ok)
-            c->conn.qresync_on = 0;
+        /* QRESYNC is on only once the server said so (RFC 5161: an OK
+         * without ENABLED QRESYNC enabled nothing). */
+        if (!ok || !c->conn.qresync_confirmed)
+            c->conn.qresync_on = c->conn.qresync_confirmed = 0;
         if (!ok || !c->conn.utf8_confirmed)
             c->conn.utf8_on = 0;
         return 0;
@@ -736,12 +740,49 @@ int satchel_client_want(const satchel_client *c)
     return w | SATCHEL_WANT_READ;
 }
 
+/* Most bytes an answer to this command can legitimately take. */
+static uint64_t answer_budget(const satchel_client *c, const struct inflight *in)
+{
+    uint32_t lo = (uint32_t)(in->arg >> 32), hi = (uint32_t)in->arg;
+    switch (in->kind) {
+    case K_WINDOW:
+    case K_RESUME: /* headers, structure and preview of each message; an
+                      open-ended range at most the whole folder */
+        return (uint64_t)(hi == 0 ? c->fs.exists + 1u : hi >= lo ? hi - lo + 1u : 1u) *
+               65536u;
+    case K_BODYFETCH:
+        return SATCHEL_OPT_BODY_REQUEST + 65536u;
+    case K_RECONCILE:
+    case K_BLOCK:
+    case K_CHANGED:
+    case K_NEWUIDS: /* a short FETCH per message of a check chunk or folder */
+        return (uint64_t)VERIFY_BITS * 64u + 65536u;
+    default:
+        return 65536u;
+    }
+}
+
 int satchel_client_tick(satchel_client *c, uint64_t now_ms)
 {
     c->now = now_ms;
     if ((c->conn.n_inflight || c->conn.ph == PH_GREETING) &&
         now_ms - c->conn.last_activity > c->timeout_ms)
         return cl_fail(c, SATCHEL_E_TIMEOUT, "server did not answer in time");
+    if (c->conn.n_inflight || c->conn.ph == PH_GREETING) {
+        /* the greeting counts as a command of a few KB (tag 0: none) */
+        const struct inflight *in = c->conn.n_inflight ? &c->conn.inflight[0] : NULL;
+        uint32_t tag = in ? in->tag : 0;
+        uint64_t budget = in ? answer_budget(c, in) : 4096u;
+        if (tag != c->conn.head_tag || c->conn.head_since == 0) {
+            c->conn.head_tag = tag;
+            c->conn.head_since = now_ms;
+        } else if (now_ms - c->conn.head_since >
+                   c->timeout_ms + budget * 1000u / SATCHEL_OPT_MIN_RATE) {
+            return cl_fail(c, SATCHEL_E_TIMEOUT,
+                           "server answers too slowly: a command took longer than its "
+                           "answer can need");
+        }
+    }
     return 0;
 }
 

@@ -100,6 +100,14 @@
 #define SATCHEL_OPT_TIMEOUT_MS 30000u
 #endif
 
+/* Slowest answer accepted, in bytes per second: besides the silence
+ * timeout, the oldest command in flight must end within the timeout plus
+ * what it can legitimately return at this rate (a server that sends a
+ * byte every few seconds otherwise keeps a command alive forever). */
+#ifndef SATCHEL_OPT_MIN_RATE
+#define SATCHEL_OPT_MIN_RATE 512u
+#endif
+
 /* LMDB map size: the hard ceiling of the store file. */
 /* Longest store directory path the store's open checks handle. */
 #ifndef SATCHEL_OPT_STORE_PATH_MAX

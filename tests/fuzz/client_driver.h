@@ -196,6 +196,7 @@ typedef struct cd_run {
                            bytes (0: never) */
     size_t delivered;   /* server bytes given to the client so far */
     int recv_rc;        /* the first fatal rc from recv/tick, or 0 */
+    uint64_t step_ms;   /* clock advance per chunk given (0: 3 ms) */
     unsigned steps;
 } cd_run;
 
@@ -257,7 +258,7 @@ static CD_UNUSED int cd_drive_mock(satchel_client *c, mock_server *ms,
             fprintf(stderr, "S: %.*s", (int)n, (const char *)p);
         rc = satchel_client_recv(c, p, n, run->now);
         mock_consume(ms, n);
-        run->now += 3;
+        run->now += run->step_ms ? run->step_ms : 3;
         if (rc < 0 && SATCHEL_ERR_IS_FATAL(rc)) {
             run->recv_rc = rc;
             break;

@@ -76,6 +76,7 @@ typedef struct mock_folder {
 #define MOCK_R_REVERSE 3  /* untagged responses in reverse order */
 #define MOCK_R_NO 4       /* the tagged OK becomes NO */
 #define MOCK_R_DROP_UID 5 /* untagged response number arg loses "UID n " */
+#define MOCK_R_DROP 6     /* untagged responses left out */
 
 typedef struct mock_rule {
     const char *match;
@@ -659,6 +660,8 @@ static MOCK_UNUSED void mock_rewrite(mock_server *ms, const char *cmd, size_t st
                 mock_send(ms, "NO Simulated failure\r\n", 23);
                 continue;
             }
+            if (!tagged && ru->action == MOCK_R_DROP)
+                continue;
             if (i == ru->arg && !tagged && ru->action == MOCK_R_DROP_UID) {
                 const char *u = NULL, *b = (const char *)old + off[k];
                 size_t j;

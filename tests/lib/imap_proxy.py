@@ -124,6 +124,8 @@ class _Session:
                 self.cut_s2c = r.randrange(0, proxy.cut_max)
             else:
                 self.cut_c2s = r.randrange(0, 4000)
+        if proxy.cut_once is not None and index == 1:
+            self.cut_s2c = proxy.cut_once
         self.s2c_bytes = self.c2s_bytes = 0
         self.events = []
 
@@ -435,16 +437,18 @@ class PerturbingProxy:
     perturb:   False = plain relay
     inject:    allow injected unilateral responses
     cut_prob:  chance that a connection is cut; cut_max bounds where
+    cut_once:  cut the first connection after this many bytes to the client
     ssl_context: TLS to the server (None = plain)
     """
 
     def __init__(self, up_host, up_port, seed, ssl_context=None, perturb=True,
-                 inject=True, cut_prob=0.0, cut_max=60000):
+                 inject=True, cut_prob=0.0, cut_max=60000, cut_once=None):
         self.up_host, self.up_port = up_host, up_port
         self.seed = seed
         self.ssl_context = ssl_context
         self.perturb, self.inject = perturb, inject
         self.cut_prob, self.cut_max = cut_prob, cut_max
+        self.cut_once = cut_once
         self.cuts = self.reordered = self.injected = self.conns = 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))

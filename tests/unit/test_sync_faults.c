@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../fuzz/client_driver.h"
+#include "satchel/seqset.h"
 
 static int passed, failed;
 
@@ -53,6 +54,7 @@ struct row {
     /* UIDs put in the store after the first sync, as a replayed move does
      * with the UID COPYUID names (0-terminated) */
     unsigned stored[4];
+    unsigned unused_rule; /* 1-based: this rule must never apply */
 };
 
 static const struct row rows[] = {
@@ -61,40 +63,80 @@ static const struct row rows[] = {
      * Deleted 1 and 2 for good before. */
     {"reconcile: 3 before 1, 2, 3", MOCK_CAPS_NONE, 3, 0, 1, 0, 0, 3, 0, 1,
      {{"UID FETCH 1:3 (UID FLAGS)", MOCK_R_PREPEND, "* 3 FETCH (FLAGS (\\Seen) UID 3)\r\n",
-       0, 0, 0}}, {0}},
+       0, 0, 0}}, {0}, 0},
     {"reconcile: answer in reverse order, one expunged", MOCK_CAPS_NONE, 6, 0, 1, 0, 4, 0,
-     0, 1, {{"UID FETCH 1:", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}},
+     0, 1, {{"UID FETCH 1:", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0},
     {"reconcile: answer refused", MOCK_CAPS_NONE, 5, 0, 1, 0, 2, 0, 0, 0,
-     {{"UID FETCH 1:", MOCK_R_NO, NULL, 0, 1, 0}}, {0}},
+     {{"UID FETCH 1:", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0},
     /* Fault 3: a FETCH without UID inside the answer to a window; messages
      * 3 and 4 were dropped and the sync said new 0. */
     {"window: UID-less unilateral FETCH inside", MOCK_CAPS_NONE, 4, 2, 0, 0, 0, 1, 0, 1,
-     {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS (\\Seen))\r\n", 1, 0, 0}}, {0}},
+     {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS (\\Seen))\r\n", 1, 0, 0}}, {0}, 0},
     {"window: UID-less unilateral FETCH inside, QRESYNC", MOCK_CAPS_FULL, 4, 2, 0, 0, 0, 0,
-     0, 1, {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS ())\r\n", 0, 0, 0}}, {0}},
+     0, 1, {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS ())\r\n", 0, 0, 0}}, {0}, 0},
     /* Fault 2: a committed block must be complete. */
     {"window: answered NO", MOCK_CAPS_FULL, 8, 2, 0, 0, 0, 0, 0, 0,
-     {{"FETCH 5:6 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}},
+     {{"FETCH 5:6 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0},
     {"window: one answer without its UID", MOCK_CAPS_CONDSTORE, 8, 2, 0, 0, 0, 0, 0, 0,
-     {{"FETCH 5:6 (", MOCK_R_DROP_UID, NULL, 1, 0, 0}}, {0}},
+     {{"FETCH 5:6 (", MOCK_R_DROP_UID, NULL, 1, 0, 0}}, {0}, 0},
     {"window: answers in reverse order", MOCK_CAPS_NONE, 9, 3, 0, 0, 0, 0, 0, 1,
-     {{"FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}},
+     {{"FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0},
     {"new messages: window refused after a first sync", MOCK_CAPS_CONDSTORE, 4, 2, 1, 0, 0,
-     0, 5, 0, {{"FETCH 6:7 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}},
+     0, 5, 0, {{"FETCH 6:7 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0},
     /* A cut first sync leaves a kept block; its check and the resume
      * windows answered in reverse order, with an expunge in the block. */
     {"resume: block and windows reversed", MOCK_CAPS_NONE, 12, 3, 1, 2600, 11, 0, 2, 1,
-     {{"UID FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}},
+     {{"UID FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0},
     {"resume: block check refused", MOCK_CAPS_CONDSTORE, 12, 3, 1, 2600, 0, 10, 0, 0,
-     {{"(UID FLAGS)", MOCK_R_NO, NULL, 0, 1, 0}}, {0}},
+     {{"(UID FLAGS)", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0},
     /* Seed 156969000913 (Cyrus): two messages moved in by a replay got UIDs
      * 6 and 8 while another client delivered 7; the store took 6..8 for a
      * block made by windows, trusted it, and never fetched 7. */
     {"replayed moves above U leave a hole", MOCK_CAPS_FULL, 5, 0, 1, 0, 0, 0, 3, 1,
-     {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}},
+     {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0},
     {"replayed moves above U leave a hole, CONDSTORE", MOCK_CAPS_CONDSTORE, 5, 0, 1, 0, 0,
-     0, 3, 1, {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}},
+     0, 3, 1, {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0},
+    /* Fault 5: ENABLE QRESYNC answered OK without "* ENABLED QRESYNC":
+     * QRESYNC must not be used (the second rule would refuse it). */
+    {"ENABLE OK without ENABLED QRESYNC", MOCK_CAPS_FULL, 6, 0, 1, 0, 2, 3, 1, 1,
+     {{"ENABLE ", MOCK_R_DROP, NULL, 0, 0, 0}, {"(QRESYNC", MOCK_R_NO, NULL, 0, 0, 0}},
+     {0}, 2},
 };
+
+/* COPYUID pairing (fault 7): arithmetic on ranges, whatever they span. */
+static const struct {
+    const char *src, *dst;
+    uint32_t uid, want;
+    int rc;
+} pairs[] = {
+    {"1:4294967295", "1:4294967295", 4294967295u, 4294967295u, 1},
+    {"1:4294967295", "1:4294967295", 7, 7, 1},
+    {"2", "1:4294967295", 2, 1, 1},
+    {"4:6,9,20:21", "100:105", 20, 104, 1},
+    {"4:6,9,20:21", "100:102,200,300:301", 21, 301, 1},
+    {"4:6,9", "100:102", 9, 0, 0},      /* destination shorter */
+    {"4:6,9", "100:103", 7, 0, 0},      /* not in the source */
+    {"6:4", "13:11", 5, 12, 1},         /* ranges written high to low */
+    {"1:4294967295,5", "1:4294967295,9", 5, 5, 1},
+    {"1,,2", "1:2", 2, 0, SATCHEL_E_PROTO},
+    {"1:2", "0:3", 2, 0, SATCHEL_E_PROTO},
+};
+
+static void run_pairs(void)
+{
+    struct row r0, *row = &r0;
+    size_t i;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "COPYUID pairing";
+    for (i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        uint32_t out = 0;
+        int rc = satchel_seqset_pair(pairs[i].src, strlen(pairs[i].src), pairs[i].dst,
+                                     strlen(pairs[i].dst), pairs[i].uid, &out);
+        CHECK(rc == pairs[i].rc && (rc != 1 || out == pairs[i].want),
+              "[COPYUID %s %s] UID %u: rc %d out %u, want rc %d out %u", pairs[i].src,
+              pairs[i].dst, pairs[i].uid, rc, out, pairs[i].rc, pairs[i].want);
+    }
+}
 
 /* What a replayed move leaves in its destination: the message under the
  * UID the server named. */
@@ -244,9 +286,14 @@ static void run_row(const struct row *row)
     ms.nrules = nr;
     rc = sync_once(s, &ms, row->window, 0);
     CHECK(rc == 0 || !row->equal, "perturbed sync rc %d", rc);
-    for (i = 0; i < nr; i++)
-        CHECK(rules[i].used > 0, "rule %u (%s) never applied: the row tests nothing", i,
-              rules[i].match);
+    for (i = 0; i < nr; i++) {
+        if (i + 1 == row->unused_rule)
+            CHECK(rules[i].used == 0, "rule %u (%s) applied: the client sent what it must "
+                  "not", i, rules[i].match);
+        else
+            CHECK(rules[i].used > 0, "rule %u (%s) never applied: the row tests nothing", i,
+                  rules[i].match);
+    }
     compare(row, s, &ms, row->equal, "after the perturbed sync");
     ms.nrules = 0;
     rc = sync_once(s, &ms, row->window, 0);
@@ -257,11 +304,60 @@ static void run_row(const struct row *row)
     mock_free(&ms);
 }
 
+/* Fault 12: a server that sends one byte every 5 s never trips the
+ * silence timeout; the per-command deadline must end it, long before the
+ * session could finish at that pace. */
+static void run_slow_drip(void)
+{
+    struct row r0, *row = &r0;
+    mock_server ms;
+    satchel_store *s;
+    satchel_client_config cfg;
+    satchel_client *c;
+    cd_run run;
+    char dir[256];
+    int rc;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "one byte every 5 s";
+    mock_init(&ms, MOCK_CAPS_FULL);
+    mock_add_folder(&ms, "INBOX", "", 7001);
+    mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+        satchel_store_open(NULL, dir, 0, &s) < 0) {
+        CHECK(0, "cannot make a store");
+        return;
+    }
+    client_cfg(&cfg, 0);
+    if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+        CHECK(0, "cannot make a client");
+        return;
+    }
+    memset(&run, 0, sizeof run);
+    run.now = 1000;
+    run.max_chunk = 1;
+    run.step_ms = 5000;
+    rc = cd_drive_mock(c, &ms, &run, 0);
+    CHECK(rc == SATCHEL_E_TIMEOUT, "rc %d (%s), want a timeout", rc,
+          satchel_client_error_text(c));
+    CHECK(strstr(satchel_client_error_text(c), "too slowly") != NULL,
+          "error says why: %s", satchel_client_error_text(c));
+    printf("slow drip: ended after %zu bytes, %llu s of server time\n", run.delivered,
+           (unsigned long long)(run.now - 1000) / 1000);
+    CHECK(run.delivered < 400, "ended after %zu bytes (%llu s)", run.delivered,
+          (unsigned long long)(run.now - 1000) / 1000);
+    satchel_client_free(c);
+    satchel_store_close(s);
+    cd_rmdir(dir);
+    mock_free(&ms);
+}
+
 int main(void)
 {
     size_t i;
     for (i = 0; i < sizeof rows / sizeof rows[0]; i++)
         run_row(&rows[i]);
+    run_pairs();
+    run_slow_drip();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
