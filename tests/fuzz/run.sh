@@ -26,7 +26,7 @@ dir=${SATCHEL_FUZZ_BUILD_DIR:-$root/build-fuzz}
 secs=${SATCHEL_FUZZ_SECONDS:-60}
 jobs=${SATCHEL_FUZZ_JOBS:-1}
 extra=${SATCHEL_FUZZ_ARGS:-}
-all="fuzz_imap_parser fuzz_bodystructure fuzz_seqset fuzz_mime fuzz_store_record fuzz_client_session"
+all="fuzz_imap_parser fuzz_bodystructure fuzz_seqset fuzz_mime fuzz_store_record fuzz_client_session fuzz_fetch_map"
 harnesses=${*:-$all}
 
 command -v clang >/dev/null || { echo "run.sh: clang not found" >&2; exit 2; }
