@@ -696,7 +696,7 @@ int satchel_store_salvage(satchel_store *s, const char *dir,
     v.c.cb = cb;
     v.c.ctx = ctx;
     v.c.r = out;
-    if ((rc = store_prepare_dir(s, dir, v.c.line, sizeof v.c.line)) < 0) {
+    if ((rc = store_prepare_dir(s->fs, dir, v.c.line, sizeof v.c.line)) < 0) {
         if (cb)
             cb(ctx, v.c.line);
         return rc;
@@ -735,7 +735,7 @@ int satchel_store_salvage(satchel_store *s, const char *dir,
 
 /* ---- backup ---- */
 
-int store_prepare_dir(satchel_store *s, const char *dir, char *err, size_t cap)
+int store_prepare_dir(const satchel_store_fs *fs, const char *dir, char *err, size_t cap)
 {
     char path[SATCHEL_OPT_STORE_PATH_MAX + 16];
     uint64_t size = 0;
@@ -746,7 +746,7 @@ int store_prepare_dir(satchel_store *s, const char *dir, char *err, size_t cap)
         store_txt(err, cap, n ? "directory path too long" : "no directory given");
         return SATCHEL_E_INVAL;
     }
-    if (s->fs && s->fs->mkdir && (rc = s->fs->mkdir(s->fs->ctx, dir)) != 0 &&
+    if (fs && fs->mkdir && (rc = fs->mkdir(fs->ctx, dir)) != 0 &&
         rc != EEXIST) {
         store_txt(err, cap, dir);
         store_txt(err, cap, ": ");
@@ -755,7 +755,7 @@ int store_prepare_dir(satchel_store *s, const char *dir, char *err, size_t cap)
     }
     memcpy(path, dir, n);
     memcpy(path + n, "/data.mdb", 10);
-    if (s->fs && s->fs->stat && s->fs->stat(s->fs->ctx, path, &size, &is_dir) == 0) {
+    if (fs && fs->stat && fs->stat(fs->ctx, path, &size, &is_dir) == 0) {
         store_txt(err, cap, path);
         store_txt(err, cap, ": already exists; give a new directory");
         return SATCHEL_E_BUSY;
@@ -772,7 +772,7 @@ int satchel_store_backup(satchel_store *s, const char *dir, char *err,
         err = buf;
         err_cap = sizeof buf;
     }
-    if ((rc = store_prepare_dir(s, dir, err, err_cap)) < 0)
+    if ((rc = store_prepare_dir(s->fs, dir, err, err_cap)) < 0)
         return rc;
     rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
     if (rc) {

@@ -100,8 +100,22 @@ int store_check_files(const satchel_store_fs *fs, const char *dir,
 int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc,
                       const char *dir, char *err, size_t cap);
 
+/* Salvage without LMDB: walk the newest sound commit of dir's data.mdb
+ * through the port's read hook, going on past damaged pages and nodes
+ * (each reported to problem), and hand every record of the named
+ * database want to leaf (key and value valid during the call; a negative
+ * return stops the walk and is returned). */
+#define STORE_SALVAGE_VALUE_MAX 65536u
+typedef int (*store_leaf_fn)(void *ctx, const uint8_t *k, size_t klen,
+                             const uint8_t *v, size_t vlen);
+typedef void (*store_problem_fn)(void *ctx, uint64_t page, const char *why);
+int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
+                    const char *dir, const char *want, store_leaf_fn leaf,
+                    store_problem_fn problem, void *ctx);
+
 /* Create dir (through the port) and make sure it holds no store yet. */
-int store_prepare_dir(satchel_store *s, const char *dir, char *err, size_t cap);
+int store_prepare_dir(const satchel_store_fs *fs, const char *dir, char *err,
+                      size_t cap);
 
 /* The cache budget that leaves room for everything else in the map. */
 uint64_t store_default_budget(const satchel_store *s);

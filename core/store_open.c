@@ -402,12 +402,24 @@ struct walk {
     uint64_t psize, last_pg, pages;
     uint64_t bad_pg;
     const char *bad;
+    /* Salvage: go on past damage (reporting it), descend into the named
+     * database want only, and hand every record of it to leaf. */
+    int tolerant;
+    const char *want;
+    store_leaf_fn leaf;
+    store_problem_fn problem;
+    void *ctx;
+    uint8_t *vbuf; /* a large value, read from its overflow pages */
+    size_t vcap;
+    int stop; /* leaf returned an error */
 };
 
 static int walk_fail(struct walk *w, uint64_t pg, const char *why)
 {
     w->bad_pg = pg;
     w->bad = why;
+    if (w->tolerant && w->problem)
+        w->problem(w->ctx, pg, why);
     return -1;
 }
 
@@ -422,6 +434,64 @@ static int walk_read(struct walk *w, uint64_t pg)
 
 static int walk_db(struct walk *w, uint64_t root, uint64_t levels, int is_main);
 
+/* Why node i of page p (with free space starting at upper) is unusable,
+ * or NULL. */
+static const char *node_bad(const struct walk *w, const uint8_t *p, unsigned upper,
+                            unsigned i, int leaf, int is_main)
+{
+    unsigned off = rd_u16n(p + PAGEHDR + 2 * i), ksize, nflags;
+    const uint8_t *node;
+    if (off < upper || off + NODE_HDR > w->psize)
+        return "a node outside its page";
+    node = p + off;
+    nflags = rd_u16n(node + 4);
+    ksize = rd_u16n(node + 6);
+    if (off + NODE_HDR + ksize > w->psize)
+        return "a key running past its page";
+    if (leaf) {
+        uint64_t dsize = (uint64_t)rd_u16n(node) | (uint64_t)rd_u16n(node + 2) << 16;
+        const uint8_t *data = node + NODE_HDR + ksize;
+        if (nflags & ~(unsigned)(F_BIGDATA | F_SUBDATA))
+            return "a node with flags Satchel never writes";
+        if (nflags & F_BIGDATA) {
+            uint64_t ov, npages;
+            if (off + NODE_HDR + ksize + W > w->psize)
+                return "a node running past its page";
+            ov = rd_w(data);
+            npages = (PAGEHDR + dsize + w->psize - 1) / w->psize;
+            if (ov < 2 || ov > w->last_pg || npages > w->last_pg - ov + 1)
+                return "a large value outside the file";
+        } else if (off + NODE_HDR + ksize + dsize > w->psize) {
+            return "a value running past its page";
+        } else if ((nflags & F_SUBDATA) && (!is_main || dsize != DB_REC)) {
+            return "a database record in the wrong place";
+        }
+    }
+    return NULL;
+}
+
+/* A record of the wanted database: its value, read from overflow pages
+ * when large, to the visitor. */
+static void walk_leaf(struct walk *w, uint64_t pg, const uint8_t *node)
+{
+    unsigned nflags = rd_u16n(node + 4), ksize = rd_u16n(node + 6);
+    uint64_t dsize = (uint64_t)rd_u16n(node) | (uint64_t)rd_u16n(node + 2) << 16;
+    const uint8_t *key = node + NODE_HDR, *data = key + ksize;
+    int rc;
+    if (nflags & F_BIGDATA) {
+        if (dsize > w->vcap ||
+            w->fs->read(w->fs->ctx, w->path, rd_w(data) * w->psize + PAGEHDR, w->vbuf,
+                        (size_t)dsize)) {
+            walk_fail(w, pg, "a large value that cannot be read");
+            return;
+        }
+        data = w->vbuf;
+    }
+    rc = w->leaf(w->ctx, key, ksize, data, (size_t)dsize);
+    if (rc < 0)
+        w->stop = rc;
+}
+
 /* Check page pg at level (1 = root) of a tree of levels levels, then its
  * children.  The one page buffer is reread after each child, so memory
  * stays at one page whatever the depth (at most 32). */
@@ -430,6 +500,7 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
 {
     const uint8_t *p = w->buf;
     unsigned flags, lower, upper, n, i;
+    int leaf = level == levels;
     if (walk_read(w, pg) < 0)
         return -1;
     w->pages++;
@@ -438,8 +509,7 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
     flags = rd_u16n(p + W + 2);
     lower = rd_u16n(p + W + 4);
     upper = rd_u16n(p + W + 6);
-    if ((flags & (P_BRANCH | P_LEAF | P_OVERFLOW | P_META)) !=
-        (level == levels ? P_LEAF : P_BRANCH))
+    if ((flags & (P_BRANCH | P_LEAF | P_OVERFLOW | P_META)) != (leaf ? P_LEAF : P_BRANCH))
         return walk_fail(w, pg, "a page of the wrong kind for its level");
     if (lower < PAGEHDR || lower > upper || upper > w->psize || (lower - PAGEHDR) % 2)
         return walk_fail(w, pg, "a page whose free-space bounds are impossible");
@@ -447,52 +517,37 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
     if (n == 0 && (level != 1 || levels != 1))
         return walk_fail(w, pg, "an empty page inside a tree");
     /* The page itself first, before following anything it names. */
-    for (i = 0; i < n; i++) {
-        unsigned off = rd_u16n(p + PAGEHDR + 2 * i), ksize, nflags;
-        const uint8_t *node;
-        if (off < upper || off + NODE_HDR > w->psize)
-            return walk_fail(w, pg, "a node outside its page");
-        node = p + off;
-        nflags = rd_u16n(node + 4);
-        ksize = rd_u16n(node + 6);
-        if (off + NODE_HDR + ksize > w->psize)
-            return walk_fail(w, pg, "a key running past its page");
-        if (level == levels) {
-            uint64_t dsize = (uint64_t)rd_u16n(node) | (uint64_t)rd_u16n(node + 2) << 16;
-            const uint8_t *data = node + NODE_HDR + ksize;
-            if (nflags & ~(unsigned)(F_BIGDATA | F_SUBDATA))
-                return walk_fail(w, pg, "a node with flags Satchel never writes");
-            if (nflags & F_BIGDATA) {
-                uint64_t ov, npages;
-                if (off + NODE_HDR + ksize + W > w->psize)
-                    return walk_fail(w, pg, "a node running past its page");
-                ov = rd_w(data);
-                npages = (PAGEHDR + dsize + w->psize - 1) / w->psize;
-                if (ov < 2 || ov > w->last_pg || npages > w->last_pg - ov + 1)
-                    return walk_fail(w, pg, "a large value outside the file");
-            } else if (off + NODE_HDR + ksize + dsize > w->psize) {
-                return walk_fail(w, pg, "a value running past its page");
-            } else if ((nflags & F_SUBDATA) && (!is_main || dsize != DB_REC)) {
-                return walk_fail(w, pg, "a database record in the wrong place");
-            }
-        }
+    for (i = 0; i < n && !w->tolerant; i++) {
+        const char *why = node_bad(w, p, upper, i, leaf, is_main);
+        if (why)
+            return walk_fail(w, pg, why);
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && !w->stop; i++) {
         const uint8_t *node;
-        unsigned ksize;
+        const char *why;
         if (i > 0 && walk_read(w, pg) < 0)
             return -1;
+        if ((why = node_bad(w, p, upper, i, leaf, is_main)) != NULL) {
+            walk_fail(w, pg, why); /* tolerant: skip this node */
+            continue;
+        }
         node = p + rd_u16n(p + PAGEHDR + 2 * i);
-        ksize = rd_u16n(node + 6);
-        if (level < levels) {
+        if (!leaf) {
             uint64_t child = (uint64_t)rd_u16n(node) | (uint64_t)rd_u16n(node + 2) << 16 |
                              (W > 4 ? (uint64_t)rd_u16n(node + 4) << 32 : 0);
-            if (walk_page(w, child, level + 1, levels, is_main) < 0)
+            if (walk_page(w, child, level + 1, levels, is_main) < 0 && !w->tolerant)
                 return -1;
         } else if (rd_u16n(node + 4) & F_SUBDATA) {
+            unsigned ksize = rd_u16n(node + 6);
             const uint8_t *data = node + NODE_HDR + ksize;
-            if (walk_db(w, rd_w(data + 8 + 4 * W), rd_u16n(data + 6), 0) < 0)
+            if (w->want && (ksize != strlen(w->want) ||
+                            memcmp(node + NODE_HDR, w->want, ksize) != 0))
+                continue;
+            if (walk_db(w, rd_w(data + 8 + 4 * W), rd_u16n(data + 6), 0) < 0 &&
+                !w->tolerant)
                 return -1;
+        } else if (!is_main && w->leaf) {
+            walk_leaf(w, pg, node);
         }
     }
     return 0;
@@ -505,6 +560,69 @@ static int walk_db(struct walk *w, uint64_t root, uint64_t levels, int is_main)
     if (levels == 0 || levels > 32)
         return walk_fail(w, root, "a tree of impossible depth");
     return walk_page(w, root, 1, levels, is_main);
+}
+
+int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
+                    const char *dir, const char *want, store_leaf_fn leaf,
+                    store_problem_fn problem, void *ctx)
+{
+    char path[SATCHEL_OPT_STORE_PATH_MAX + 16];
+    uint8_t hdr[PAGEHDR + META_LEN];
+    static const uint32_t sizes[] = {4096, 8192, 16384, 32768, 65536, 512, 1024, 2048};
+    struct meta m[2];
+    struct walk w;
+    unsigned i, use;
+    int rc;
+    if (!fs || !fs->read || join(path, sizeof path, dir, "data.mdb") < 0)
+        return SATCHEL_E_INVAL;
+    /* Both meta pages, whatever the page size; the newest sound one wins.
+     * Pages past the end of a truncated file are simply unreadable. */
+    memset(m, 0, sizeof m);
+    m[0].bad = m[1].bad = "unreadable";
+    if (fs->read(fs->ctx, path, 0, hdr, sizeof hdr) == 0)
+        meta_parse(hdr, 0, UINT64_MAX, &m[0]);
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (!m[0].bad && sizes[i] != m[0].psize)
+            continue;
+        if (fs->read(fs->ctx, path, sizes[i], hdr, sizeof hdr) == 0) {
+            meta_parse(hdr, 1, UINT64_MAX, &m[1]);
+            if (!m[1].bad && m[1].psize == sizes[i])
+                break;
+        }
+    }
+    if (m[0].bad && m[1].bad)
+        return SATCHEL_E_DAMAGED;
+    use = m[0].bad ? 1 : m[1].bad ? 0 : m[1].txnid > m[0].txnid ? 1 : 0;
+    if (problem && (m[0].bad || m[1].bad))
+        problem(ctx, 1u - use, "a damaged meta page: salvaging the commit in the other one, "
+                               "which may be one commit older than the last");
+    else if (problem && !(m[0].txnid == m[1].txnid + 1 || m[1].txnid == m[0].txnid + 1))
+        problem(ctx, use, "the meta pages disagree about the last commit: salvaging the "
+                          "one with the higher transaction id, which may be the older one");
+    memset(&w, 0, sizeof w);
+    w.fs = fs;
+    w.path = path;
+    w.psize = m[use].psize;
+    w.last_pg = m[use].last_pg;
+    w.tolerant = 1;
+    w.want = want;
+    w.leaf = leaf;
+    w.problem = problem;
+    w.ctx = ctx;
+    w.vcap = STORE_SALVAGE_VALUE_MAX;
+    w.buf = alloc->alloc(alloc->ctx, (size_t)w.psize);
+    w.vbuf = alloc->alloc(alloc->ctx, w.vcap);
+    if (!w.buf || !w.vbuf) {
+        rc = SATCHEL_E_NOMEM;
+    } else {
+        walk_db(&w, m[use].root[1], m[use].depth[1], 1);
+        rc = w.stop;
+    }
+    if (w.buf)
+        alloc->free(alloc->ctx, w.buf, (size_t)w.psize);
+    if (w.vbuf)
+        alloc->free(alloc->ctx, w.vbuf, w.vcap);
+    return rc;
 }
 
 int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc,
@@ -564,8 +682,8 @@ int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc
         store_txt(err, cap, " is damaged (");
         store_txt(err, cap, w.bad);
         store_txt(err, cap, "); LMDB cannot read the store safely. The file is "
-                            "left as it is: restore a backup, or sync again "
-                            "into a new store");
+                            "left as it is: salvage what is readable into a new "
+                            "store, or restore a backup");
     }
     return rc;
 }

@@ -18,6 +18,12 @@
 #include "slirp_link.h"
 #endif
 
+static void print_problem(void *ctx, const char *what)
+{
+    (void)ctx;
+    printf("problem: %s\n", what);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -26,7 +32,7 @@ static void usage(FILE *f)
             "                   [--offline] [--json] [--fetch-window N] [--preview newest|on|off]\n"
             "                   [--timeout 30s] [--retries N]\n"
             "                   [--cache-max SIZE] [--map-size SIZE] [--sync-wait 10s]\n"
-            "                   [--no-session-cache] [--backoff MS]\n"
+            "                   [--no-session-cache] [--backoff MS] [--salvage NEWDIR]\n"
             "                   [--prefetch N --prefetch-folders A,B\n"
             "                    --prefetch-max-size SIZE]\n"
             "                   [--stack posix|lwip] [--link SPEC]\n"
@@ -256,6 +262,7 @@ int main(int argc, char **argv)
         {"cache-max", required_argument, 0, 'M'},
         {"map-size", required_argument, 0, 'A'},
         {"sync-wait", required_argument, 0, 'W'},
+        {"salvage", required_argument, 0, 'X'},
         {"no-session-cache", no_argument, 0, 'K'},
         {"retries", required_argument, 0, 'R'},
         {"backoff", required_argument, 0, 'B'},
@@ -277,6 +284,7 @@ int main(int argc, char **argv)
     char *host = NULL, *password = NULL;
     int json = 0, opt, rc = 0;
     uint64_t map_size = 0;
+    const char *salvage_to = NULL;
     satchel_store_config scfg;
     char serr[512];
 
@@ -368,6 +376,7 @@ int main(int argc, char **argv)
                 return 2;
             break;
         case 'K': app.cfg.no_session_cache = 1; break;
+        case 'X': salvage_to = optarg; break;
         case 'W':
             if (parse_duration_ms("sync-wait", optarg, &app.cfg.sync_wait_ms) < 0)
                 return 2;
@@ -454,10 +463,25 @@ int main(int argc, char **argv)
     scfg.fs = satchel_store_fs_posix();
     scfg.err = serr;
     scfg.err_cap = sizeof serr;
+    if (salvage_to) {
+        /* The store is read page by page, never opened: this is for a store
+         * that does not open. */
+        satchel_store_report r;
+        rc = satchel_store_salvage_file(&scfg, db, salvage_to, print_problem, NULL, &r);
+        printf("salvage: %llu records read, %llu damaged, %llu problems, %llu records "
+               "copied to %s%s%s\n",
+               (unsigned long long)r.records, (unsigned long long)r.damaged,
+               (unsigned long long)r.problems, (unsigned long long)r.copied, salvage_to,
+               rc < 0 ? "; error: " : "", rc < 0 ? satchel_strerror(rc) : "");
+        return rc < 0 ? 1 : 0;
+    }
     rc = satchel_store_open_config(&scfg, db, &app.store);
     if (rc < 0) {
         fprintf(stderr, "satchel-sim: cannot open store: %s (%s)\n",
                 serr[0] ? serr : db, satchel_strerror(rc));
+        if (rc == SATCHEL_E_DAMAGED)
+            fprintf(stderr, "satchel-sim: --salvage NEWDIR copies what is readable "
+                            "(the queue of offline changes first) into a new store\n");
         return 1;
     }
     if (satchel_store_notice(app.store)[0])

@@ -528,6 +528,18 @@ int satchel_store_salvage(satchel_store *s, const char *dir,
                           satchel_store_problem_cb cb, void *ctx,
                           satchel_store_report *out);
 
+/* salvage for a store that does not open (or should not be trusted to):
+ * its data.mdb in directory src is read page by page through cfg->fs
+ * (which must have read, stat and mkdir), never mapped by LMDB, so damage
+ * anywhere only costs the records it touches.  Records that pass their
+ * checks go into a new store in dir (opened with cfg's allocator, map size
+ * and hooks): the queue first, then meta values, folders, messages with
+ * their counts rebuilt, and pins; cached bodies are left behind.  Damaged
+ * pages and records are reported through cb.  Returns as salvage. */
+int satchel_store_salvage_file(const satchel_store_config *cfg, const char *src,
+                               const char *dir, satchel_store_problem_cb cb,
+                               void *ctx, satchel_store_report *out);
+
 /* A consistent, compacted copy of the store as it was when the call began,
  * taken while it stays in use (LMDB's mdb_env_copy2 with MDB_CP_COMPACT),
  * into directory dir (created when missing; it must not hold a data.mdb).

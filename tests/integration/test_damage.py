@@ -13,6 +13,10 @@ listing of every folder, store check).  No run may end by a signal or hang;
 none may open as an empty store without saying so; none may lose a queued
 change unless the store reports that it fell back to the previous commit.
 
+A store refused for a damaged page is salvaged (--salvage, page by page,
+never mapped): that must not die or hang, and the new store must open and
+check clean; how often every queued change came across is printed.
+
 Then each way of pointing at an unusable store (--db '', a file, read-only
 media, no permission) must fail with its own message and exit status.
 
@@ -98,6 +102,31 @@ def judge(label, pristine_queue, rc, lines, err):
     if q is None and not fell_back:
         return check(said, "%s: queue unreadable without a word" % label)
     return True
+
+
+def salvage(db, dest, label):
+    """--salvage reads a store that does not open, page by page, into a new
+    one: it must not die or hang, and what it writes must open and check
+    clean.  Returns the salvaged queue, or None."""
+    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        p = subprocess.run([st.satchel_sim_path(), "--db", db, "--salvage", dest],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+    except subprocess.TimeoutExpired:
+        check(False, "%s: salvage hung" % label)
+        return None
+    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    if not check(p.returncode >= 0 and "Sanitizer" not in out,
+                 "%s: salvage died (%d): %s" % (label, p.returncode, out[-500:])):
+        return None
+    if p.returncode != 0:
+        return check(False, "%s: salvage failed: %s" % (label, out[-300:])) and None
+    rc, lines, err = read_store(dest)
+    if not check(rc == 0, "%s: the salvaged store opens and checks clean: %s %r" % (
+            label, rc, (err + str(lines))[-400:])):
+        return None
+    return queue_of(lines)
 
 
 def make_store(work):
@@ -211,6 +240,15 @@ def main():
                 print("  %s -> %s: %s" % (label, outcome, err.strip()[-200:]))
             if not ok:
                 print("  case: %s -> exit %s, stderr %r" % (label, rc, err[-300:]))
+            if outcome == "refused" and kind == "flip":
+                salvaged = salvage(case_dir, os.path.join(work, "salvaged"), label)
+                if salvaged is not None:
+                    kinds["refused, salvaged"] = kinds.get("refused, salvaged", 0) + 1
+                    if salvaged != pristine_queue and os.environ.get("SATCHEL_VERBOSE"):
+                        print("  salvaged %s: queue %s" % (label, salvaged))
+                    if salvaged == pristine_queue:
+                        kinds["refused, salvaged with every queued change"] = \
+                            kinds.get("refused, salvaged with every queued change", 0) + 1
         print("%d cases: %s" % (len(cases), ", ".join("%s %d" % kv for kv in sorted(kinds.items()))))
         error_cases(work, db)
     finally:
