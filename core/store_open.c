@@ -562,6 +562,21 @@ static int walk_db(struct walk *w, uint64_t root, uint64_t levels, int is_main)
     return walk_page(w, root, 1, levels, is_main);
 }
 
+/* Whether the main tree of commit m starts with a page of the right kind. */
+static int root_ok(const satchel_store_fs *fs, const char *path, const struct meta *m)
+{
+    uint8_t hdr[16];
+    uint64_t pg = m->root[1];
+    if (pg == PGNO_INVALID)
+        return m->depth[1] == 0;
+    if (pg < 2 || pg > m->last_pg ||
+        fs->read(fs->ctx, path, pg * m->psize, hdr, PAGEHDR) != 0)
+        return 0;
+    return rd_w(hdr) == pg &&
+           (rd_u16n(hdr + W + 2) & (P_BRANCH | P_LEAF | P_OVERFLOW | P_META)) ==
+               (m->depth[1] == 1 ? P_LEAF : P_BRANCH);
+}
+
 int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
                     const char *dir, const char *want, store_leaf_fn leaf,
                     store_problem_fn problem, void *ctx)
@@ -593,6 +608,12 @@ int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
     if (m[0].bad && m[1].bad)
         return SATCHEL_E_DAMAGED;
     use = m[0].bad ? 1 : m[1].bad ? 0 : m[1].txnid > m[0].txnid ? 1 : 0;
+    if (!m[0].bad && !m[1].bad && !root_ok(fs, path, &m[use]) && root_ok(fs, path, &m[1 - use])) {
+        /* The newest commit's main tree does not start with a page of the
+         * right kind: its meta page is damaged in a way its fields hide. */
+        m[use].bad = "a main tree root that is not one";
+        use = 1 - use;
+    }
     if (problem && (m[0].bad || m[1].bad))
         problem(ctx, 1u - use, "a damaged meta page: salvaging the commit in the other one, "
                                "which may be one commit older than the last");

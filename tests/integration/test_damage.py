@@ -122,9 +122,12 @@ def salvage(db, dest, label):
         return None
     if p.returncode != 0:
         return check(False, "%s: salvage failed: %s" % (label, out[-300:])) and None
-    rc, lines, err = read_store(dest)
-    if not check(rc == 0, "%s: the salvaged store opens and checks clean: %s %r" % (
-            label, rc, (err + str(lines))[-400:])):
+    p = subprocess.run([st.satchel_sim_path(), "--db", dest, "--offline", "--json", "-c",
+                        "queue; store check"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    lines = [st._json.loads(x) for x in p.stdout.decode().splitlines() if x.startswith("{")]
+    if not check(p.returncode == 0, "%s: the salvaged store opens and checks clean: %s %r" % (
+            label, p.returncode, (p.stderr.decode() + str(lines))[-400:])):
         return None
     return queue_of(lines)
 
