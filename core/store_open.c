@@ -412,6 +412,7 @@ struct walk {
     uint8_t *vbuf; /* a large value, read from its overflow pages */
     size_t vcap;
     int stop; /* leaf returned an error */
+    uint64_t leaves; /* records seen in the tree being walked */
 };
 
 static int walk_fail(struct walk *w, uint64_t pg, const char *why)
@@ -522,6 +523,8 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
         if (why)
             return walk_fail(w, pg, why);
     }
+    if (leaf)
+        w->leaves += n;
     for (i = 0; i < n && !w->stop; i++) {
         const uint8_t *node;
         const char *why;
@@ -540,12 +543,23 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
         } else if (rd_u16n(node + 4) & F_SUBDATA) {
             unsigned ksize = rd_u16n(node + 6);
             const uint8_t *data = node + NODE_HDR + ksize;
+            uint64_t entries = rd_w(data + 8 + 3 * W), outer = w->leaves;
             if (w->want && (ksize != strlen(w->want) ||
                             memcmp(node + NODE_HDR, w->want, ksize) != 0))
                 continue;
+            w->leaves = 0;
             if (walk_db(w, rd_w(data + 8 + 4 * W), rd_u16n(data + 6), 0) < 0 &&
                 !w->tolerant)
                 return -1;
+            /* A page that lost nodes (a smaller free-space bound) reads as
+             * a valid, shorter tree: the count its database record keeps
+             * tells. */
+            if (w->leaves != entries && !w->stop &&
+                walk_fail(w, pg, "a database holding a different number of records "
+                                 "than it counts (records lost in a damaged page)") < 0 &&
+                !w->tolerant)
+                return -1;
+            w->leaves = outer;
         } else if (!is_main && w->leaf) {
             walk_leaf(w, pg, node);
         }

@@ -242,7 +242,11 @@ def main():
             if os.environ.get("SATCHEL_VERBOSE"):
                 print("  %s -> %s: %s" % (label, outcome, err.strip()[-200:]))
             if not ok:
-                print("  case: %s -> exit %s, stderr %r" % (label, rc, err[-300:]))
+                keep = tempfile.mkdtemp(prefix="satchel-damage-failed-")
+                shutil.copytree(case_dir, os.path.join(keep, "case"))
+                shutil.copytree(db, os.path.join(keep, "pristine"))
+                print("  case: %s -> exit %s, stderr %r (kept in %s)" % (
+                    label, rc, err[-300:], keep))
             if outcome == "refused" and kind == "flip":
                 salvaged = salvage(case_dir, os.path.join(work, "salvaged"), label)
                 if salvaged is not None:
