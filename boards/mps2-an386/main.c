@@ -338,6 +338,7 @@ int main(void)
         satchel_console_io io = {con_write, NULL};
         satchel_console_init(&con, &app, &io, 0);
     }
+    printf("ready: %lu ms after reset\n", (unsigned long)(board_now_us() / 1000u));
     con.store_path = "satchel.db";
     con.stack = "lwip";
     uart_write(PROMPT, sizeof PROMPT - 1);
