@@ -26,26 +26,27 @@ static size_t bkey(uint8_t *k, uint32_t fid, uint32_t uid, const char *section)
     return 8 + n + 1;
 }
 
-static void bodymeta_encode(const satchel_body_info *bi, uint8_t *b)
+static void bodymeta_encode(const satchel_body_info *bi, uint8_t *b, const uint8_t *k,
+                            size_t klen)
 {
     b[0] = BODYMETA_VERSION;
     le64(b + 1, bi->stored);
     le64(b + 9, bi->expected);
     le64(b + 17, bi->atime);
     b[25] = bi->complete;
-    store_seal(b, BODYMETA_LEN);
+    store_seal(b, BODYMETA_LEN, k, klen);
 }
 
-int store_bodymeta_decode(const MDB_val *vp, satchel_body_info *bi)
+int store_bodymeta_decode(const MDB_val *k, const MDB_val *vp, satchel_body_info *bi)
 {
     MDB_val v = *vp;
     const uint8_t *b = v.mv_data;
     size_t len = v.mv_size;
-    if (len == BODYMETA_LEN + REC_CRC && b[0] == BODYMETA_VERSION &&
-        store_unseal(b, &len) < 0)
+    if (len == BODYMETA_LEN + REC_CRC && b[0] >= 2 && b[0] <= BODYMETA_VERSION &&
+        store_unseal(b, &len, k->mv_data, b[0] == BODYMETA_VERSION ? k->mv_size : 0) < 0)
         return SATCHEL_E_STORE;
-    if (len != BODYMETA_LEN || (b[0] != 1 && b[0] != BODYMETA_VERSION) ||
-        (b[0] == BODYMETA_VERSION) != (v.mv_size == len + REC_CRC) || b[25] > 1)
+    if (len != BODYMETA_LEN || b[0] < 1 || b[0] > BODYMETA_VERSION ||
+        (b[0] >= 2) != (v.mv_size == len + REC_CRC) || b[25] > 1)
         return SATCHEL_E_STORE;
     bi->stored = rd64(b + 1);
     bi->expected = rd64(b + 9);
@@ -61,7 +62,7 @@ static int bodymeta_get(MDB_txn *txn, satchel_store *s, const uint8_t *k,
     int rc = store_get(txn, s->bodymeta, &key, &v);
     if (rc)
         return store_err(rc);
-    return store_bodymeta_decode(&v, bi);
+    return store_bodymeta_decode(&key, &v, bi);
 }
 
 static int bodymeta_put(MDB_txn *txn, satchel_store *s, const uint8_t *k,
@@ -69,7 +70,7 @@ static int bodymeta_put(MDB_txn *txn, satchel_store *s, const uint8_t *k,
 {
     uint8_t b[BODYMETA_LEN + REC_CRC];
     MDB_val key = {klen, (void *)k}, v = {sizeof b, b};
-    bodymeta_encode(bi, b);
+    bodymeta_encode(bi, b, k, klen);
     return store_err(mdb_put(txn, s->bodymeta, &key, &v, 0));
 }
 

@@ -248,7 +248,7 @@ static void check_bodies(struct ck *c, MDB_txn *txn)
         int brc;
         c->r->records++;
         if (k.mv_size < 10 || k.mv_size + 8 > sizeof ck ||
-            store_bodymeta_decode(&v, &bi) < 0) {
+            store_bodymeta_decode(&k, &v, &bi) < 0) {
             line_start(c, "");
             line_num(c, "cached body record of folder id ",
                      k.mv_size >= 8 ? rd_be32(k.mv_data) : 0);
@@ -637,7 +637,7 @@ static int sv_bodies(struct sv *v, MDB_txn *txn)
         v->c.r->records++;
         if (k.mv_size < 10 || k.mv_size + 8 > sizeof ck ||
             ((const uint8_t *)k.mv_data)[k.mv_size - 1] != 0 ||
-            store_bodymeta_decode(&val, &bi) < 0 || !bi.complete) {
+            store_bodymeta_decode(&k, &val, &bi) < 0 || !bi.complete) {
             rc = store_cstep(cur, &k, &val, MDB_NEXT, &v->c.r->damaged);
             continue; /* partial or damaged: the cache fetches it again */
         }

@@ -27,7 +27,7 @@ static void folder_encode(const satchel_folder *f, uint8_t *b)
     b[33] = f->role;
     b[34] = f->flags;
     b[35] = (uint8_t)f->delim;
-    store_seal(b, FOLDER_REC_LEN);
+    store_seal(b, FOLDER_REC_LEN, f->name, strlen(f->name));
 }
 
 int store_folder_decode(const MDB_val *k, const MDB_val *v, satchel_folder *f)
@@ -35,11 +35,11 @@ int store_folder_decode(const MDB_val *k, const MDB_val *v, satchel_folder *f)
     const uint8_t *b = v->mv_data;
     size_t len = v->mv_size;
     memset(f, 0, sizeof *f);
-    if (len == FOLDER_REC_LEN + REC_CRC && b[0] == FOLDER_REC_VERSION &&
-        store_unseal(b, &len) < 0)
+    if (len == FOLDER_REC_LEN + REC_CRC && b[0] >= 2 && b[0] <= FOLDER_REC_VERSION &&
+        store_unseal(b, &len, k->mv_data, b[0] == FOLDER_REC_VERSION ? k->mv_size : 0) < 0)
         return SATCHEL_E_STORE;
-    if (len != FOLDER_REC_LEN || (b[0] != 1 && b[0] != FOLDER_REC_VERSION) ||
-        (b[0] == FOLDER_REC_VERSION) != (v->mv_size == len + REC_CRC) ||
+    if (len != FOLDER_REC_LEN || b[0] < 1 || b[0] > FOLDER_REC_VERSION ||
+        (b[0] >= 2) != (v->mv_size == len + REC_CRC) ||
         k->mv_size == 0 || k->mv_size > SATCHEL_OPT_MAX_FOLDER_NAME ||
         memchr(k->mv_data, 0, k->mv_size) != NULL || b[33] > SATCHEL_ROLE_FLAGGED)
         return SATCHEL_E_STORE;

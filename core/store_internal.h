@@ -20,10 +20,12 @@
  * before it (LMDB checks nothing of what it stores); older versions without
  * one are still read. */
 #define REC_CRC 4u
-#define MSG_REC_VERSION 3u   /* 1: before previews; 2: before the CRC */
-#define FOLDER_REC_VERSION 2u
-#define BODYMETA_VERSION 2u
-#define OP_REC_VERSION 2u
+/* The CRC covers the record's key too (a flipped key byte would otherwise
+ * move a record unseen); the version before it covers the value only. */
+#define MSG_REC_VERSION 4u   /* 1: before previews; 2: before the CRC */
+#define FOLDER_REC_VERSION 3u
+#define BODYMETA_VERSION 3u
+#define OP_REC_VERSION 3u
 #define BODYMETA_LEN 26u     /* without the CRC */
 #define FOLDER_REC_LEN 36u   /* without the CRC */
 #define MSG_REC_FIXED 41u
@@ -135,16 +137,17 @@ int store_meta_add64(MDB_txn *txn, MDB_dbi dbi, const char *name, int64_t d);
 
 /* CRC-32C (Castagnoli) of n bytes. */
 uint32_t store_crc32c(const uint8_t *p, size_t n);
-/* Append the CRC of b[0, len) at b + len; returns the sealed length. */
-size_t store_seal(uint8_t *b, size_t len);
-/* 0 when the record's last four bytes are the CRC of the rest (*len then
- * excludes them), SATCHEL_E_STORE otherwise. */
-int store_unseal(const uint8_t *b, size_t *len);
+/* Append the CRC of key k (klen bytes, may be 0) then b[0, len) at
+ * b + len; returns the sealed length. */
+size_t store_seal(uint8_t *b, size_t len, const void *k, size_t klen);
+/* 0 when the record's last four bytes are that CRC (*len then excludes
+ * them), SATCHEL_E_STORE otherwise. */
+int store_unseal(const uint8_t *b, size_t *len, const void *k, size_t klen);
 
 /* Record decoders shared with store_check.c; SATCHEL_E_STORE when damaged. */
 int store_folder_decode(const MDB_val *k, const MDB_val *v, satchel_folder *f);
 int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op);
-int store_bodymeta_decode(const MDB_val *v, satchel_body_info *bi);
+int store_bodymeta_decode(const MDB_val *k, const MDB_val *v, satchel_body_info *bi);
 
 /* Length-prefixed strings inside records. */
 int store_put_str(uint8_t *buf, size_t cap, size_t *pos, const char *s,

@@ -4,7 +4,14 @@
 
 #include <string.h>
 
+static uint32_t crc_more(uint32_t c, const uint8_t *p, size_t n);
+
 uint32_t store_crc32c(const uint8_t *p, size_t n)
+{
+    return crc_more(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
+}
+
+static uint32_t crc_more(uint32_t c, const uint8_t *p, size_t n)
 {
     /* Nibble-wise: 64 bytes of table instead of 1 KB, fast enough for
      * records of a few hundred bytes. */
@@ -12,26 +19,30 @@ uint32_t store_crc32c(const uint8_t *p, size_t n)
         0x00000000, 0x105EC76F, 0x20BD8EDE, 0x30E349B1, 0x417B1DBC, 0x5125DAD3,
         0x61C69362, 0x7198540D, 0x82F63B78, 0x92A8FC17, 0xA24BB5A6, 0xB21572C9,
         0xC38D26C4, 0xD3D3E1AB, 0xE330A81A, 0xF36E6F75};
-    uint32_t c = 0xFFFFFFFFu;
     size_t i;
     for (i = 0; i < n; i++) {
         c ^= p[i];
         c = (c >> 4) ^ t[c & 15];
         c = (c >> 4) ^ t[c & 15];
     }
-    return c ^ 0xFFFFFFFFu;
+    return c;
 }
 
-size_t store_seal(uint8_t *b, size_t len)
+static uint32_t crc_kv(const void *k, size_t klen, const uint8_t *b, size_t len)
 {
-    le32(b + len, store_crc32c(b, len));
+    return crc_more(crc_more(0xFFFFFFFFu, k, klen), b, len) ^ 0xFFFFFFFFu;
+}
+
+size_t store_seal(uint8_t *b, size_t len, const void *k, size_t klen)
+{
+    le32(b + len, crc_kv(k, klen, b, len));
     return len + REC_CRC;
 }
 
-int store_unseal(const uint8_t *b, size_t *len)
+int store_unseal(const uint8_t *b, size_t *len, const void *k, size_t klen)
 {
     if (*len < REC_CRC + 1 ||
-        rd32(b + *len - REC_CRC) != store_crc32c(b, *len - REC_CRC))
+        rd32(b + *len - REC_CRC) != crc_kv(k, klen, b, *len - REC_CRC))
         return SATCHEL_E_STORE;
     *len -= REC_CRC;
     return 0;
@@ -94,7 +105,11 @@ int satchel_store_msg_encode(const satchel_msg *m, uint8_t *b, size_t cap)
         return rc;
     if (pos + REC_CRC > cap)
         return SATCHEL_E_RANGE;
-    return (int)store_seal(b, pos);
+    {
+        uint8_t k[4];
+        be32(k, m->uid);
+        return (int)store_seal(b, pos, k, sizeof k);
+    }
 }
 
 int satchel_store_msg_decode(const uint8_t *b, size_t len, uint32_t uid,
@@ -105,8 +120,12 @@ int satchel_store_msg_decode(const uint8_t *b, size_t len, uint32_t uid,
     memset(m, 0, sizeof *m);
     if (len < MSG_REC_FIXED || b[0] < 1 || b[0] > MSG_REC_VERSION)
         return SATCHEL_E_STORE;
-    if (b[0] == MSG_REC_VERSION && store_unseal(b, &len) < 0)
-        return SATCHEL_E_STORE;
+    if (b[0] >= 3) {
+        uint8_t k[4];
+        be32(k, uid);
+        if (store_unseal(b, &len, k, b[0] == MSG_REC_VERSION ? sizeof k : 0) < 0)
+            return SATCHEL_E_STORE;
+    }
     if (len < MSG_REC_FIXED)
         return SATCHEL_E_STORE;
     m->uid = uid;

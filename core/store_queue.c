@@ -38,7 +38,11 @@ static int op_encode(const satchel_op *op, uint8_t *b, size_t cap)
         return rc;
     if (pos + REC_CRC > cap)
         return SATCHEL_E_RANGE;
-    return (int)store_seal(b, pos);
+    {
+        uint8_t k[8];
+        be64(k, op->id);
+        return (int)store_seal(b, pos, k, sizeof k);
+    }
 }
 
 int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op)
@@ -46,9 +50,13 @@ int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op)
     size_t pos = 44;
     int rc;
     memset(op, 0, sizeof *op);
-    if (len > pos && b[0] == OP_REC_VERSION && store_unseal(b, &len) < 0)
-        return SATCHEL_E_STORE;
-    if (len < pos || (b[0] != 1 && b[0] != OP_REC_VERSION) || b[1] < SATCHEL_OP_FLAG ||
+    if (len > pos && b[0] >= 2 && b[0] <= OP_REC_VERSION) {
+        uint8_t k[8];
+        be64(k, id);
+        if (store_unseal(b, &len, k, b[0] == OP_REC_VERSION ? sizeof k : 0) < 0)
+            return SATCHEL_E_STORE;
+    }
+    if (len < pos || b[0] < 1 || b[0] > OP_REC_VERSION || b[1] < SATCHEL_OP_FLAG ||
         b[1] > SATCHEL_OP_MKDIR || b[2] > SATCHEL_OP_FAILED)
         return SATCHEL_E_STORE;
     op->id = id;
