@@ -178,7 +178,9 @@ def evil_server():
         conn.send(b"* OK [ALERT] Alert \x1b[2J\x07 from the server\r\n")
         conn.default(tag, "SELECT", args)
 
-    return FakeImap(mail={"INBOX": msgs}, hooks={"UID FETCH": uid_fetch,
+    # A folder whose modified UTF-7 name decodes to ESC [2J (screen clear).
+    return FakeImap(mail={"INBOX": msgs, "Evil&ABs-[2J": make_messages(1)},
+                    hooks={"UID FETCH": uid_fetch,
                                                   "SELECT": select})
 
 
@@ -218,6 +220,8 @@ def test_hostile_output(root):
               % shown[:600])
         check(b"line one" in shown and b"line three" in shown, "body text shown")
         check(b"Alert \\x1B[2J\\x07 from" in shown, "server alert shown escaped")
+        check(b"Evil\\x1B[2J" in shown, "a folder name with ESC is shown escaped: %r"
+              % shown[:300])
 
         # JSON: valid, and the strings exact.
         r = srv.run_sim(db, ["list INBOX", "parts INBOX 1", "body INBOX 1",
