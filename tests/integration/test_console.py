@@ -180,8 +180,7 @@ def evil_server():
 
     # A folder whose modified UTF-7 name decodes to ESC [2J (screen clear).
     return FakeImap(mail={"INBOX": msgs, "Evil&ABs-[2J": make_messages(1)},
-                    hooks={"UID FETCH": uid_fetch,
-                                                  "SELECT": select})
+                    hooks={"UID FETCH": uid_fetch, "SELECT": select})
 
 
 def raw_controls(b):
