@@ -267,6 +267,8 @@ struct satchel_client {
     uint8_t security;
     uint32_t fetch_window, timeout_ms, disable_caps;
     uint8_t preview;    /* satchel_preview */
+    uint32_t preview_n; /* "newest": this many messages (the configured
+                           window, not one halved after a cut) */
     char user[MAX_USER];
     char pass[MAX_PASS];
 

@@ -345,14 +345,20 @@ static int send_window(satchel_client *c)
 {
     struct folder_sync *fs = &c->fs;
     uint32_t hi = fs->win_next_hi, lo;
+    uint32_t pb = fs->exists > c->preview_n ? fs->exists - c->preview_n : 0;
     int rc;
     if (hi < fs->win_lo || hi == 0)
         return 0;
     lo = hi - fs->win_lo + 1 > c->fetch_window ? hi - c->fetch_window + 1
                                                : fs->win_lo;
+    /* "newest": the top preview_n sequence numbers get a preview.  No
+     * window straddles that line, so a window halved after a cut changes
+     * nothing about which messages have one. */
+    if (c->preview == SATCHEL_PREVIEW_NEWEST && hi > pb && lo <= pb)
+        lo = pb + 1;
     if ((rc = cl_cmd_begin(c, K_WINDOW)) < 0 || (rc = cl_out_str(c, "FETCH ")) < 0 ||
         (rc = cl_out_u64(c, lo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
-        (rc = cl_out_u64(c, hi)) < 0 || (rc = out_header_items(c, hi == fs->exists)) < 0 ||
+        (rc = cl_out_u64(c, hi)) < 0 || (rc = out_header_items(c, hi > pb)) < 0 ||
         (rc = cl_cmd_end(c)) < 0)
         return rc;
     cl_cmd_arg(c, (uint64_t)lo << 32 | hi);

@@ -548,6 +548,7 @@ int satchel_client_new(const satchel_allocator *alloc,
     c->security = cfg->security;
     c->fetch_window = cfg->fetch_window ? cfg->fetch_window : SATCHEL_OPT_FETCH_WINDOW;
     c->preview = cfg->preview <= SATCHEL_PREVIEW_OFF ? cfg->preview : SATCHEL_PREVIEW_NEWEST;
+    c->preview_n = c->fetch_window;
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : SATCHEL_OPT_TIMEOUT_MS;
     c->disable_caps = cfg->disable_caps;
     memcpy(c->user, cfg->user, strlen(cfg->user) + 1);

@@ -33,7 +33,11 @@ def dump(db, folders):
 
 
 def extra_args():
-    return []  # (run_sim adds --stack from SATCHEL_STACK)
+    # (run_sim adds --stack from SATCHEL_STACK.)  Previews for every message:
+    # with the default (newest window only), a cut that leaves part of the
+    # newest window to the resumed, UID-keyed fetch leaves that part
+    # without one, which is the policy, not the resume under test.
+    return ["--preview", "on"]
 
 
 def main():
