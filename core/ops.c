@@ -314,12 +314,16 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
         if ((rc = satchel_store_op_index(t, f.id, uid, 0)) < 0)
             return finish(t, rc);
         if (strcmp(op->folder, dest) == 0) {
-            /* Back where it came from: the move cancels out. */
+            /* Back where it came from: the move cancels out.  Where it came
+             * from may itself be a placeholder of an earlier offline move
+             * (Trash, moved on, moved back): it stays one, or the changes
+             * queued for it would name a UID the server never gave. */
             uint64_t mid = op->id;
             uint32_t orig = op->uid;
-            if ((rc = relocate(t, &f, uid, &d, orig, m, 0)) < 0 ||
+            uint8_t ph = op->on_placeholder;
+            if ((rc = relocate(t, &f, uid, &d, orig, m, ph)) < 0 ||
                 (rc = satchel_store_op_del(t, mid)) < 0 ||
-                (rc = follow(s, t, folder, uid, dest, orig, mid, 0, 0)) < 0)
+                (rc = follow(s, t, folder, uid, dest, orig, mid, 0, ph)) < 0)
                 return finish(t, rc);
             *new_uid = orig;
             return finish(t, 0);
