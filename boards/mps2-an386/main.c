@@ -209,17 +209,21 @@ static int board_command(const char *line)
         shim_stats(&writes, &bytes);
         printf(con.json ? "{\"static\":%lu,\"heap_high_water\":%lu,\"stack_high_water\":%lu,"
                           "\"engine_heap_peak\":%lu,\"tls_heap_peak\":%lu,\"frames_in\":%lu,\"frames_out\":%lu,"
-                          "\"rx_dropped\":%lu,\"storage_writes\":%lu,\"uptime_ms\":%lu}\n"
+                          "\"rx_dropped\":%lu,\"ip\":\"%lu.%lu.%lu.%lu\",\"storage_writes\":%lu,"
+                          "\"storage_bytes\":%lu,\"uptime_ms\":%lu}\n"
                         : "static:   %lu (data + bss)\nheap:     %lu (high-water)\nstack:    %lu "
                           "(high-water)\nengine:   %lu (peak)\ntls:      %lu (peak)\nframes:   %lu in, %lu "
-                          "out, %lu dropped\nwrites:   %lu\nuptime:   %lu ms\n",
+                          "out, %lu dropped\nip:       %lu.%lu.%lu.%lu\nwrites:   %lu (%lu bytes)\n"
+                          "uptime:   %lu ms\n",
                (unsigned long)(&__bss_end__ - &__data_start__),
                (unsigned long)board_heap_high_water(),
                (unsigned long)board_stack_high_water(), (unsigned long)heap.peak,
                (unsigned long)tls_peak,
                (unsigned long)in, (unsigned long)out, (unsigned long)err,
-               (unsigned long)writes, (unsigned long)(board_now_us() / 1000u));
-        (void)bytes;
+               (unsigned long)(ip >> 24), (unsigned long)(ip >> 16 & 255),
+               (unsigned long)(ip >> 8 & 255), (unsigned long)(ip & 255),
+               (unsigned long)writes, (unsigned long)bytes,
+               (unsigned long)(board_now_us() / 1000u));
         return 1;
     }
     return 0;

@@ -80,6 +80,9 @@ def main():
             h = dev.jcmd("tls-handshake")
             check(h.get("ok") is True and h.get("version") == "TLSv1.2",
                   "a timed full handshake: %s" % h)
+            m = dev.jcmd("mem")
+            check(m.get("ip") == "10.0.2.15" and m.get("storage_writes", 0) > 0,
+                  "DHCP address and storage writes: %s" % m)
             st_ = dev.jcmd("status")
             check(st_["tls"]["version"] == "TLSv1.2", "status shows TLS 1.2: %s" % st_)
 
