@@ -92,8 +92,11 @@ static int atom_char(unsigned char ch)
 }
 
 /* A string as the fewest bytes its content allows: an atom, a quoted
- * string, or a literal when it holds CR, LF, NUL or 8-bit bytes.  n may be
- * any length: a literal is never copied anywhere but the output. */
+ * string, or a literal when it holds CR, LF, NUL or 8-bit bytes.  The
+ * whole command, literal included, must fit the output buffer: a longer
+ * one gets SATCHEL_E_RANGE (folder names, credentials and Message-IDs are
+ * bounded far below it; a message to APPEND would need its literal
+ * streamed from the store, which this writer does not do yet). */
 int cl_out_nstring(satchel_client *c, const char *s, size_t n)
 {
     struct cl_conn *k = &c->conn;
