@@ -100,27 +100,44 @@ int store_meta_put32(MDB_txn *txn, MDB_dbi dbi, const char *key, uint32_t v)
     return store_err(mdb_put(txn, dbi, &k, &d, 0));
 }
 
-static int open_dbis(satchel_store *s, MDB_txn *txn)
+/* Open the named databases.  In a store that has its meta database, the
+ * ones every store has had from the start must be there: creating an
+ * empty queue in place of one a damaged page hides would lose it.  *missing
+ * names the first that is not. */
+static int open_dbis(satchel_store *s, MDB_txn *txn, const char **missing)
 {
     static const struct {
         const char *name;
         size_t off;
+        int required;
     } dbs[] = {
-        {"meta", offsetof(satchel_store, meta)},
-        {"folders", offsetof(satchel_store, folders)},
-        {"msgs", offsetof(satchel_store, msgs)},
-        {"bodies", offsetof(satchel_store, bodies)},
-        {"bodymeta", offsetof(satchel_store, bodymeta)},
-        {"lru", offsetof(satchel_store, lru)},
-        {"pins", offsetof(satchel_store, pins)},
-        {"queue", offsetof(satchel_store, queue)},
-        {"qidx", offsetof(satchel_store, qidx)},
+        {"meta", offsetof(satchel_store, meta), 0},
+        {"folders", offsetof(satchel_store, folders), 1},
+        {"msgs", offsetof(satchel_store, msgs), 1},
+        {"bodies", offsetof(satchel_store, bodies), 0},
+        {"bodymeta", offsetof(satchel_store, bodymeta), 0},
+        {"lru", offsetof(satchel_store, lru), 0},
+        {"pins", offsetof(satchel_store, pins), 0},
+        {"queue", offsetof(satchel_store, queue), 1},
+        {"qidx", offsetof(satchel_store, qidx), 0},
     };
     size_t i;
+    int existing = 0;
+    *missing = NULL;
     for (i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE,
-                              (MDB_dbi *)((char *)s + dbs[i].off));
-        if (rc)
+        MDB_dbi *dbi = (MDB_dbi *)((char *)s + dbs[i].off);
+        int rc = mdb_dbi_open(txn, dbs[i].name, 0, dbi);
+        if (rc == 0) {
+            existing |= i == 0;
+            continue;
+        }
+        if (rc != MDB_NOTFOUND)
+            return rc;
+        if (existing && dbs[i].required) {
+            *missing = dbs[i].name;
+            return MDB_NOTFOUND;
+        }
+        if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbi)) != 0)
             return rc;
     }
     return 0;
@@ -150,6 +167,7 @@ int satchel_store_open_config(const satchel_store_config *cfg,
     satchel_store *s;
     MDB_txn *txn = NULL;
     MDB_envinfo info;
+    const char *missing = NULL;
     uint32_t ver;
     int rc;
 
@@ -206,7 +224,17 @@ int satchel_store_open_config(const satchel_store_config *cfg,
                        : rc == ENOENT ? "no such directory" : NULL);
         goto fail_quiet;
     }
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) || (rc = open_dbis(s, txn))) {
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) == 0 &&
+        (rc = open_dbis(s, txn, &missing)) == MDB_NOTFOUND && missing) {
+        s->notice[0] = '\0';
+        store_txt(s->notice, sizeof s->notice, "damaged: its '");
+        store_txt(s->notice, sizeof s->notice, missing);
+        store_txt(s->notice, sizeof s->notice, "' database is gone (a damaged page); "
+                                               "salvage what is readable");
+        rc = open_fail(cfg, path, "data.mdb", SATCHEL_E_DAMAGED, s->notice);
+        goto fail_quiet;
+    }
+    if (rc) {
         rc = open_fail(cfg, path, "data.mdb", store_err(rc),
                        rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND
                            ? "damaged (LMDB cannot read its database table)"

@@ -106,14 +106,16 @@ int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc
  * through the port's read hook, going on past damaged pages and nodes
  * (each reported to problem), and hand every record of the named
  * database want to leaf (key and value valid during the call; a negative
- * return stops the walk and is returned). */
+ * return stops the walk and is returned).  When want's database record is
+ * gone the walk returns 1; with scan set, every leaf record of every page
+ * of the file then goes to leaf instead (stale copies included). */
 #define STORE_SALVAGE_VALUE_MAX 65536u
 typedef int (*store_leaf_fn)(void *ctx, const uint8_t *k, size_t klen,
                              const uint8_t *v, size_t vlen);
 typedef void (*store_problem_fn)(void *ctx, uint64_t page, const char *why);
 int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
                     const char *dir, const char *want, store_leaf_fn leaf,
-                    store_problem_fn problem, void *ctx);
+                    store_problem_fn problem, void *ctx, int scan);
 
 /* Create dir (through the port) and make sure it holds no store yet. */
 int store_prepare_dir(const satchel_store_fs *fs, const char *dir, char *err,

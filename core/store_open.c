@@ -412,6 +412,7 @@ struct walk {
     uint8_t *vbuf; /* a large value, read from its overflow pages */
     size_t vcap;
     int stop; /* leaf returned an error */
+    int found; /* the wanted database was reached */
     uint64_t leaves; /* records seen in the tree being walked */
 };
 
@@ -523,6 +524,17 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
         if (why)
             return walk_fail(w, pg, why);
     }
+    /* Keys strictly ascending (LMDB's default order: bytes, then length;
+     * a branch page's first key is not stored).  A node pointer that now
+     * names another node, or a changed key, breaks it. */
+    for (i = leaf ? 1 : 2; i < n && !w->tolerant; i++) {
+        const uint8_t *a = p + rd_u16n(p + PAGEHDR + 2 * (i - 1)),
+                      *b = p + rd_u16n(p + PAGEHDR + 2 * i);
+        size_t al = rd_u16n(a + 6), bl = rd_u16n(b + 6);
+        int d = memcmp(a + NODE_HDR, b + NODE_HDR, al < bl ? al : bl);
+        if (d > 0 || (d == 0 && al >= bl))
+            return walk_fail(w, pg, "keys out of order");
+    }
     if (leaf)
         w->leaves += n;
     for (i = 0; i < n && !w->stop; i++) {
@@ -548,6 +560,7 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
                             memcmp(node + NODE_HDR, w->want, ksize) != 0))
                 continue;
             w->leaves = 0;
+            w->found = 1;
             if (walk_db(w, rd_w(data + 8 + 4 * W), rd_u16n(data + 6), 0) < 0 &&
                 !w->tolerant)
                 return -1;
@@ -593,7 +606,7 @@ static int root_ok(const satchel_store_fs *fs, const char *path, const struct me
 
 int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
                     const char *dir, const char *want, store_leaf_fn leaf,
-                    store_problem_fn problem, void *ctx)
+                    store_problem_fn problem, void *ctx, int scan)
 {
     char path[SATCHEL_OPT_STORE_PATH_MAX + 16];
     uint8_t hdr[PAGEHDR + META_LEN];
@@ -652,6 +665,34 @@ int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
     } else {
         walk_db(&w, m[use].root[1], m[use].depth[1], 1);
         rc = w.stop;
+        if (rc == 0 && want && !w.found && !scan) {
+            rc = 1;
+        } else if (rc == 0 && want && !w.found) {
+            /* Its database record is gone: look at every leaf page of the
+             * file instead.  The visitor must tell records from stale
+             * copies (the CRC covers the key). */
+            uint64_t pg;
+            w.want = NULL;
+            for (pg = 2; pg <= w.last_pg && !w.stop; pg++) {
+                unsigned n, j, upper;
+                if (fs->read(fs->ctx, path, pg * w.psize, w.buf, (size_t)w.psize) ||
+                    rd_w(w.buf) != pg || (rd_u16n(w.buf + W + 2) & 0x7fu) != P_LEAF)
+                    continue;
+                upper = rd_u16n(w.buf + W + 6);
+                n = (rd_u16n(w.buf + W + 4) - PAGEHDR) / 2;
+                if (rd_u16n(w.buf + W + 4) < PAGEHDR || upper > w.psize || n > w.psize / 2)
+                    continue;
+                for (j = 0; j < n && !w.stop; j++) {
+                    const uint8_t *node;
+                    if (node_bad(&w, w.buf, upper, j, 1, 0))
+                        continue;
+                    node = w.buf + rd_u16n(w.buf + PAGEHDR + 2 * j);
+                    if (!(rd_u16n(node + 4) & (F_BIGDATA | F_SUBDATA)))
+                        walk_leaf(&w, pg, node);
+                }
+            }
+            rc = w.stop ? w.stop : 1;
+        }
     }
     if (w.buf)
         alloc->free(alloc->ctx, w.buf, (size_t)w.psize);

@@ -96,6 +96,33 @@ static int leaf_queue(void *ctx, const uint8_t *k, size_t kl, const uint8_t *val
     return fsv_flush(v, 0);
 }
 
+/* The queue's database record was lost: every leaf record of the file that
+ * is a queue entry by its CRC (which covers the id) comes back as a failed
+ * entry, for the user to retry or drop.  Free pages hold stale copies of
+ * entries the server already has, so none is replayed blindly. */
+static int leaf_queue_scan(void *ctx, const uint8_t *k, size_t kl, const uint8_t *val,
+                           size_t vl)
+{
+    struct fsv *v = ctx;
+    int rc;
+    if (kl != 8 || vl < 1 || val[0] < 2 ||
+        store_op_decode(val, vl, rd_be64(k), &v->op) < 0)
+        return 0;
+    v->op.state = SATCHEL_OP_FAILED;
+    v->op.inflight = 0;
+    {
+        static const char why[] = "recovered by salvage from a damaged store: retry it "
+                                  "if it is still wanted";
+        memcpy(v->op.reason, why, sizeof why);
+    }
+    if (v->op.id > v->max_op)
+        v->max_op = v->op.id;
+    if ((rc = satchel_store_op_put(v->t, &v->op)) < 0)
+        return rc;
+    v->r->copied++;
+    return fsv_flush(v, 0);
+}
+
 static int leaf_qidx(void *ctx, const uint8_t *k, size_t kl, const uint8_t *val, size_t vl)
 {
     struct fsv *v = ctx;
@@ -230,7 +257,17 @@ int satchel_store_salvage_file(const satchel_store_config *cfg, const char *src,
     rc = satchel_store_begin(v->d, &v->t);
     for (i = 0; rc == 0 && i < sizeof passes / sizeof passes[0]; i++) {
         rc = store_walk_file(cfg->fs, alloc, src, passes[i].db, passes[i].fn,
-                             fsv_problem, v);
+                             fsv_problem, v, 0);
+        if (rc == 1 && i == 0) {
+            if (cb)
+                cb(ctx, "the queue's database record is gone: queue entries found "
+                        "anywhere in the file come back as failed entries (queue "
+                        "retry ID to send one)");
+            rc = store_walk_file(cfg->fs, alloc, src, "queue", leaf_queue_scan, fsv_problem,
+                                 v, 1) == 1 ? 0 : SATCHEL_E_INTERNAL;
+        } else if (rc == 1) {
+            rc = 0; /* a database that is gone; its records stay behind */
+        }
         if (rc == 0 && v->have_f)
             rc = satchel_store_folder_put(v->t, &v->f);
         v->have_f = 0;
