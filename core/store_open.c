@@ -413,6 +413,7 @@ struct walk {
     size_t vcap;
     int stop; /* leaf returned an error */
     int found; /* the wanted database was reached */
+    int intkeys; /* LMDB's free list: keys are native size_t integers */
     uint64_t leaves; /* records seen in the tree being walked */
 };
 
@@ -531,7 +532,19 @@ static int walk_page(struct walk *w, uint64_t pg, uint64_t level,
         const uint8_t *a = p + rd_u16n(p + PAGEHDR + 2 * (i - 1)),
                       *b = p + rd_u16n(p + PAGEHDR + 2 * i);
         size_t al = rd_u16n(a + 6), bl = rd_u16n(b + 6);
-        int d = memcmp(a + NODE_HDR, b + NODE_HDR, al < bl ? al : bl);
+        int d;
+        if (w->intkeys) {
+            uint64_t x, y;
+            if (al != W || bl != W)
+                return walk_fail(w, pg, "a free-list key of the wrong size");
+            x = rd_w(a + NODE_HDR);
+            y = rd_w(b + NODE_HDR);
+            d = x < y ? -1 : x > y;
+            al = 0;
+            bl = 1;
+        } else {
+            d = memcmp(a + NODE_HDR, b + NODE_HDR, al < bl ? al : bl);
+        }
         if (d > 0 || (d == 0 && al >= bl))
             return walk_fail(w, pg, "keys out of order");
     }
@@ -739,8 +752,10 @@ int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc
         use = m[1].txnid > m[0].txnid ? 1 : 0;
         txnid = m[use].txnid;
         w.last_pg = m[use].last_pg;
-        rc = walk_db(&w, m[use].root[0], m[use].depth[0], 0) == 0 &&
-                     walk_db(&w, m[use].root[1], m[use].depth[1], 1) == 0
+        w.intkeys = 1;
+        rc = walk_db(&w, m[use].root[0], m[use].depth[0], 0);
+        w.intkeys = 0;
+        rc = rc == 0 && walk_db(&w, m[use].root[1], m[use].depth[1], 1) == 0
                  ? 0
                  : SATCHEL_E_DAMAGED;
         if (rc == 0 || tries == 3 || fs->stat(fs->ctx, path, &size, &is_dir) != 0)
