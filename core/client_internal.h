@@ -91,6 +91,10 @@ struct body_job {
     int lit_skip;         /* ignore the rest of this literal */
     int done, retry, seen, completed;
     size_t chunk_len;
+    uint32_t n_req;       /* partial requests sent since ... */
+    uint64_t req_base;    /* ... the download (re)started from this offset */
+    uint32_t stalls;      /* answers in a row that added nothing */
+    uint64_t last_end;    /* committed after the previous answer */
 };
 
 struct folder_sync {

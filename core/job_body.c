@@ -97,12 +97,25 @@ int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
         if (!body_item(c, item, &origin))
             return 0;
         b->lit_origin = origin;
-        /* Only bytes that continue exactly where the store ends are kept;
-         * a repeat after a retry or a gap is dropped. */
-        b->lit_skip = origin != b->committed + b->written + b->chunk_len || b->retry;
+        /* Only bytes that continue exactly where the store ends are kept:
+         * what the store has already is skipped (an answer that starts
+         * earlier, such as the whole part sent again), a gap or a repeat
+         * after a retry is dropped. */
+        b->lit_skip = origin > b->committed + b->written + b->chunk_len || b->retry;
     }
     if (b->lit_skip)
         return 0;
+    {
+        uint64_t at = b->lit_origin + off, end = b->committed + b->written + b->chunk_len;
+        if (at > end) {
+            b->lit_skip = 1;
+            return 0;
+        }
+        if (at + len <= end)
+            return 0;
+        data += (size_t)(end - at);
+        len -= (size_t)(end - at);
+    }
     if (c->ctr.body_first_ms == 0)
         c->ctr.body_first_ms = c->now ? c->now : 1;
     while (len > 0) {
@@ -164,7 +177,11 @@ static int body_on_fetch(satchel_client *c, const satchel_imap_arg *list)
         }
         if (!b->retry && (rc = body_flush(c)) < 0)
             return rc;
-        if (size < SATCHEL_OPT_BODY_REQUEST && origin <= b->committed + b->written)
+        /* Judged by what it contains: shorter than asked is the end; longer
+         * than asked is a server that ignored <start.size> and sent the
+         * whole part (kept when it started where the store ends, or had
+         * been kept from an earlier answer), so it is the end too. */
+        if (size != SATCHEL_OPT_BODY_REQUEST && origin + size <= b->committed + b->written)
             b->done = 1;
     }
     return 0;
@@ -183,6 +200,7 @@ static int body_request(satchel_client *c)
         return cl_fail(c, rc, "command does not fit the output buffer");
     cl_cmd_arg(c, b->next_req);
     b->next_req += SATCHEL_OPT_BODY_REQUEST;
+    b->n_req++;
     return 0;
 }
 
@@ -193,9 +211,18 @@ static int body_pump(satchel_client *c)
     struct body_job *b = &c->body;
     int rc;
     while (!b->done && !c->conn.failed && cl_count_inflight(c, K_BODYFETCH) < 2) {
-        if (b->expected && b->next_req > b->expected + SATCHEL_OPT_BODY_REQUEST &&
+        /* At or past the size BODYSTRUCTURE announced: wait for the answer
+         * (a part smaller than one request takes one request). */
+        if (b->expected && b->next_req >= b->expected &&
             cl_count_inflight(c, K_BODYFETCH) > 0)
-            break; /* far past the announced size: wait for the answer */
+            break;
+        /* Never more requests than the announced size needs, plus a few
+         * for a size that was wrong. */
+        if (b->expected &&
+            b->n_req > (b->expected > b->req_base ? b->expected - b->req_base : 0) /
+                               SATCHEL_OPT_BODY_REQUEST + 4)
+            return cl_fail(c, SATCHEL_E_PROTO, "server sends more of the part than its "
+                                               "BODYSTRUCTURE size, request after request");
         if ((rc = body_request(c)) < 0)
             return rc;
     }
@@ -236,12 +263,23 @@ static int body_tagged(satchel_client *c, int ok, const satchel_imap_resp *r)
             c->job = J_DONE;
         return 0;
     }
+    if (!b->retry && cl_count_inflight(c, K_BODYFETCH) == 0) {
+        /* Answers that add nothing, again and again: the server is not
+         * giving the part out in pieces; stop instead of asking forever. */
+        if (b->committed == b->last_end && ++b->stalls >= 3)
+            return cl_fail(c, SATCHEL_E_PROTO, "server answers body requests without "
+                                               "giving more of the part");
+        if (b->committed != b->last_end)
+            b->stalls = 0;
+        b->last_end = b->committed;
+    }
     if (b->retry) {
         if (cl_count_inflight(c, K_BODYFETCH))
             return 0; /* let the other answer drain first */
         b->retry = 0;
         b->done = 0;
-        b->next_req = b->committed;
+        b->next_req = b->req_base = b->committed;
+        b->n_req = 0;
     }
     return body_pump(c);
 }
@@ -273,7 +311,7 @@ int satchel_client_fetch_body(satchel_client *c, const char *folder,
     } else if (rc != SATCHEL_E_NOTFOUND) {
         return rc;
     }
-    c->body.next_req = c->body.committed;
+    c->body.next_req = c->body.req_base = c->body.last_end = c->body.committed;
     memcpy(c->job_folder, folder, strlen(folder) + 1);
     c->job_all = 0;
     c->job_rc = 0;
@@ -337,7 +375,8 @@ static void body_resume(satchel_client *c)
     if (satchel_store_body_info(c->store, NULL, c->body.fid, c->body.uid,
                                 c->body.section, &bi) == 0)
         c->body.committed = bi.stored;
-    c->body.next_req = c->body.committed;
+    c->body.next_req = c->body.req_base = c->body.last_end = c->body.committed;
+    c->body.n_req = c->body.stalls = 0;
 }
 
 const struct cl_job cl_job_body = {body_untagged, body_tagged_any, body_advance,

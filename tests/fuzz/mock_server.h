@@ -89,6 +89,11 @@ typedef struct mock_rule {
 typedef struct mock_server {
     mock_rule *rules;
     unsigned nrules;
+    /* BODY.PEEK[1]<o.l>: every message's part 1 is body_len bytes; with
+     * body_whole the server ignores <o.l> and sends the whole part */
+    uint32_t body_len;
+    int body_whole;
+    unsigned body_requests;
     const char *greeting_caps;
     const char *caps;
     int sasl_ir;
@@ -492,6 +497,26 @@ static MOCK_UNUSED void mock_fetch_one(mock_server *ms, int fi, uint32_t seq,
                    " BODY[HEADER.FIELDS (DATE FROM SUBJECT MESSAGE-ID)] {%zu}\r\n",
                    strlen(buf));
         mock_send(ms, buf, strlen(buf));
+    }
+    if (strstr(items, "BODY.PEEK[1]<")) {
+        unsigned long long o = 0, l = 0, k;
+        sscanf(strstr(items, "BODY.PEEK[1]<") + 13, "%llu.%llu", &o, &l);
+        ms->body_requests++;
+        if (ms->body_whole) {
+            o = 0;
+            l = ms->body_len;
+            mock_sendf(ms, " BODY[1] {%llu}\r\n", l);
+        } else {
+            if (o > ms->body_len)
+                o = ms->body_len;
+            if (l > ms->body_len - o)
+                l = ms->body_len - o;
+            mock_sendf(ms, " BODY[1]<%llu> {%llu}\r\n", o, l);
+        }
+        for (k = o; k < o + l; k++) {
+            char ch = (char)('a' + (k * 7 + m->uid) % 26);
+            mock_send(ms, &ch, 1);
+        }
     }
     if (with_modseq)
         mock_sendf(ms, " MODSEQ (%llu)", (unsigned long long)m->modseq);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../fuzz/client_driver.h"
+#include "satchel/opt.h"
 #include "satchel/seqset.h"
 
 static int passed, failed;
@@ -351,6 +352,81 @@ static void run_slow_drip(void)
     mock_free(&ms);
 }
 
+/* Fault 8: body downloads judged by what the answers contain, bounded in
+ * requests: never more than size/request + a few, a part smaller than one
+ * request takes one, a longer answer (a server that ignores <start.size>)
+ * is the whole part. */
+static const struct {
+    const char *name;
+    uint32_t len;       /* the part on the server */
+    uint64_t expected;  /* what BODYSTRUCTURE said (0: unknown) */
+    int whole;          /* the server ignores <start.size> */
+    unsigned max_requests;
+} bodies[] = {
+    {"part smaller than one request", 5000, 5000, 0, 1},
+    {"server ignores <start.size>, 800 KB part", 800000, 800000, 1, 2},
+    {"server ignores <start.size>, size unknown", 300000, 0, 1, 2},
+    {"BODYSTRUCTURE size too small", 5000, 1000, 0, 1},
+    {"exactly two requests' worth", 2 * SATCHEL_OPT_BODY_REQUEST,
+     2 * SATCHEL_OPT_BODY_REQUEST, 0, 3},
+    {"1 MB part", 1000000, 1000000, 0, 4},
+};
+
+static void run_bodies(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        struct row r0, *row = &r0;
+        mock_server ms;
+        satchel_store *s;
+        satchel_client_config cfg;
+        satchel_client *c;
+        satchel_body_info bi;
+        satchel_folder f;
+        cd_run run;
+        char dir[256];
+        int rc;
+        memset(&r0, 0, sizeof r0);
+        r0.name = bodies[i].name;
+        mock_init(&ms, MOCK_CAPS_FULL);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+        ms.body_len = bodies[i].len;
+        ms.body_whole = bodies[i].whole;
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+        client_cfg(&cfg, 0);
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            return;
+        }
+        ms.body_requests = 0;
+        rc = satchel_client_fetch_body(c, "INBOX", 1, "1", bodies[i].expected);
+        CHECK(rc == 0, "fetch_body rc %d", rc);
+        memset(&run, 0, sizeof run);
+        run.now = 1000;
+        run.cut_after = 64u << 20; /* a client that asks forever stops here */
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        CHECK(rc == 0, "body download rc %d (%s)", rc, satchel_client_error_text(c));
+        CHECK(ms.body_requests <= bodies[i].max_requests, "%u requests for %u bytes, "
+              "at most %u", ms.body_requests, bodies[i].len, bodies[i].max_requests);
+        memset(&bi, 0, sizeof bi);
+        CHECK(satchel_store_folder_get(s, NULL, "INBOX", &f) == 0 &&
+                  satchel_store_body_info(s, NULL, f.id, 1, "1", &bi) == 0 && bi.complete &&
+                  bi.stored == bodies[i].len,
+              "stored %llu bytes, complete %d; the part has %u",
+              (unsigned long long)bi.stored, bi.complete, bodies[i].len);
+        satchel_client_free(c);
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+}
+
 int main(void)
 {
     size_t i;
@@ -358,6 +434,7 @@ int main(void)
         run_row(&rows[i]);
     run_pairs();
     run_slow_drip();
+    run_bodies();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
