@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "satchel/client.h"
+#include "satchel/ops.h"
 #include "satchel/store.h"
 
 #include "mock_server.h"
@@ -184,6 +185,49 @@ static CD_UNUSED int cd_store_check(satchel_store *s, char *why, size_t cap)
         return -1;
     }
     return 0;
+}
+
+/* ---- offline changes, so a session replays a queue ---------------------- */
+
+struct cd_newest {
+    uint32_t uids[3];
+    unsigned n;
+};
+
+static int cd_newest_cb(void *ctx, const satchel_msg *m)
+{
+    struct cd_newest *nw = ctx;
+    if (m->mflags & SATCHEL_MSG_F_PENDING)
+        return 0;
+    nw->uids[nw->n++] = m->uid;
+    return nw->n == 3;
+}
+
+/* Queue changes on INBOX's three newest messages, as a user offline would:
+ * +\Seen and a keyword on the newest, the next moved to the second folder
+ * in name order (or Trash), the third deleted.  Returns how many were
+ * recorded; *newest gets the newest UID (0 when INBOX is empty), for a
+ * body job. */
+static CD_UNUSED int cd_queue_changes(satchel_store *s, uint32_t *newest)
+{
+    satchel_folder f, d;
+    struct cd_newest nw;
+    uint32_t ph;
+    int trashed, n = 0;
+    *newest = 0;
+    memset(&nw, 0, sizeof nw);
+    if (satchel_store_folder_get(s, NULL, "INBOX", &f) < 0)
+        return 0;
+    satchel_store_msg_list(s, f.id, 0, 3, cd_newest_cb, &nw);
+    if (nw.n == 0)
+        return 0;
+    *newest = nw.uids[0];
+    n += satchel_ops_flag(s, "INBOX", nw.uids[0], SATCHEL_FLAG_SEEN, 0, "$Fuzz", "") == 0;
+    if (nw.n > 1 && satchel_store_folder_next(s, NULL, "INBOX", &d) == 0)
+        n += satchel_ops_move(s, "INBOX", nw.uids[1], d.name, &ph) == 0;
+    if (nw.n > 2)
+        n += satchel_ops_delete(s, "INBOX", nw.uids[2], &trashed, &ph) == 0;
+    return n;
 }
 
 /* ---- drive the client against the mock server -------------------------- */

@@ -5,7 +5,11 @@
  * "\r\n==RECONNECT==\r\n" ends a connection and starts the next one with a
  * new client on the same store, as the app does for every sync (so a resync
  * runs against what the first session stored); "\r\n==RESUME==\r\n" ends
- * the connection and reconnects the same client (its job starts over).
+ * the connection and reconnects the same client (its job starts over);
+ * "\r\n==QUEUE==\r\n" is a reconnect after offline changes on INBOX's
+ * newest messages (cd_queue_changes: a flag, a move, a delete), so the next
+ * sync replays them first; "\r\n==BODY==\r\n" is a reconnect whose job
+ * is the download of part 1 of INBOX's newest message instead of a sync.
  * Chunks never extend past a line end, so the client acts on each response
  * before it sees the next, as with a real server.
  *   config bits 0-1: 0 security none (plain), 1 implicit TLS, 2 STARTTLS
@@ -29,6 +33,8 @@
 
 #define SEP "\r\n==RECONNECT==\r\n"
 #define SEP_RESUME "\r\n==RESUME==\r\n"
+#define SEP_QUEUE "\r\n==QUEUE==\r\n"
+#define SEP_BODY "\r\n==BODY==\r\n"
 #define USER "alice"
 #define PASS "secret-pass-1"
 /* base64("\0alice\0secret-pass-1") */
@@ -148,19 +154,18 @@ static void check_rc(int rc, const char *what)
  * *seplen its length. */
 static size_t find_sep(const uint8_t *d, size_t n, int *resume, size_t *seplen)
 {
-    size_t k1 = strlen(SEP), k2 = strlen(SEP_RESUME), i;
+    static const char *const seps[] = {SEP, SEP_RESUME, SEP_QUEUE, SEP_BODY};
+    size_t i, j;
     for (i = 0; i < n; i++) {
         if (d[i] != '\r')
             continue;
-        if (n - i >= k1 && memcmp(d + i, SEP, k1) == 0) {
-            *resume = 0;
-            *seplen = k1;
-            return i;
-        }
-        if (n - i >= k2 && memcmp(d + i, SEP_RESUME, k2) == 0) {
-            *resume = 1;
-            *seplen = k2;
-            return i;
+        for (j = 0; j < 4; j++) {
+            size_t k = strlen(seps[j]);
+            if (n - i >= k && memcmp(d + i, seps[j], k) == 0) {
+                *resume = (int)j;
+                *seplen = k;
+                return i;
+            }
         }
     }
     *seplen = 0;
@@ -191,6 +196,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t now = 1000;
     size_t pos = 0;
     unsigned sessions = 0;
+    int next_body = 0;
+    uint32_t body_uid = 1;
     char why[512];
 
     if (size < 2 || size > 1u << 20)
@@ -228,6 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     while (pos <= size && sessions < 8) {
         int resume = 0, logout_sent = 0;
+        int body_job = next_body;
         size_t seplen = 0;
         size_t end = pos + find_sep(data + pos, size - pos, &resume, &seplen);
         sessions++;
@@ -237,8 +245,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         os.lit_left = 0;
         rc = satchel_client_connected(c, now, tls_active);
         check_rc(rc, "connected");
-        rc = satchel_client_sync(c, (conf & 4) ? "INBOX" : NULL);
-        FZ_CHECK(rc == 0 || rc == SATCHEL_E_BUSY, "sync rc %d", rc);
+        if (body_job) {
+            rc = satchel_client_fetch_body(c, "INBOX", body_uid, "1", 0);
+            FZ_CHECK(rc == 0 || rc == SATCHEL_E_BUSY || rc == SATCHEL_E_NOTFOUND ||
+                         rc == SATCHEL_E_INVAL,
+                     "fetch_body rc %d", rc);
+        } else {
+            rc = satchel_client_sync(c, (conf & 4) ? "INBOX" : NULL);
+            FZ_CHECK(rc == 0 || rc == SATCHEL_E_BUSY, "sync rc %d", rc);
+        }
         while (pos < end) {
             size_t n;
             int w;
@@ -305,7 +320,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (end >= size)
             break;
         pos = end + seplen;
-        if (!resume) {
+        next_body = 0;
+        if (resume == 2) {
+            uint32_t newest;
+            cd_queue_changes(store, &newest);
+        } else if (resume == 3) {
+            uint32_t newest;
+            struct cd_newest nw;
+            satchel_folder f;
+            memset(&nw, 0, sizeof nw);
+            if (satchel_store_folder_get(store, NULL, "INBOX", &f) == 0)
+                satchel_store_msg_list(store, f.id, 0, 3, cd_newest_cb, &nw);
+            newest = nw.n ? nw.uids[0] : 0;
+            body_uid = newest ? newest : 1;
+            next_body = 1;
+        }
+        if (resume != 1) {
             satchel_client_free(c);
             c = new_client(&heap, &cfg, store, &evs);
         }

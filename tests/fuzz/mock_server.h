@@ -613,6 +613,143 @@ static MOCK_UNUSED void mock_fetch(mock_server *ms, const char *tag,
     mock_sendf(ms, "%s OK Fetch completed (0.001 + 0.000 secs).\r\n", tag);
 }
 
+static MOCK_UNUSED uint32_t mock_flag_bits(const char *list)
+{
+    uint32_t f = 0;
+    if (strstr(list, "\\Seen"))
+        f |= MOCK_F_SEEN;
+    if (strstr(list, "\\Answered"))
+        f |= MOCK_F_ANSWERED;
+    if (strstr(list, "\\Flagged"))
+        f |= MOCK_F_FLAGGED;
+    if (strstr(list, "\\Deleted"))
+        f |= MOCK_F_DELETED;
+    if (strstr(list, "\\Draft"))
+        f |= MOCK_F_DRAFT;
+    if (strstr(list, "$Forwarded"))
+        f |= MOCK_F_KEYWORD;
+    return f;
+}
+
+/* UID STORE set +FLAGS[.SILENT] (...) / -FLAGS / FLAGS */
+static MOCK_UNUSED void mock_store(mock_server *ms, const char *tag, const char *args)
+{
+    mock_folder *f;
+    const char *op = strchr(args, ' ');
+    uint32_t i, bits, star;
+    if (ms->sel < 0 || !op) {
+        mock_sendf(ms, "%s BAD No mailbox selected.\r\n", tag);
+        return;
+    }
+    f = &ms->f[ms->sel];
+    op++;
+    bits = mock_flag_bits(op);
+    star = f->n ? f->msgs[f->n - 1].uid : 0;
+    for (i = 0; i < f->n; i++) {
+        mock_msg *m = &f->msgs[i];
+        char set[256];
+        size_t n = (size_t)(op - 1 - args);
+        if (n >= sizeof set)
+            n = sizeof set - 1;
+        memcpy(set, args, n);
+        set[n] = '\0';
+        if (!mock_in_set(set, m->uid, star))
+            continue;
+        if (op[0] == '+')
+            m->flags |= bits;
+        else if (op[0] == '-')
+            m->flags &= ~bits;
+        else
+            m->flags = bits;
+        m->modseq = ++f->hms;
+        if (!strstr(op, ".SILENT"))
+            mock_fetch_one(ms, ms->sel, i + 1, m, "FLAGS", 1, ms->condstore);
+    }
+    mock_sendf(ms, "%s OK Store completed.\r\n", tag);
+}
+
+/* UID COPY/MOVE set dest: new UIDs in dest, COPYUID, and for MOVE the
+ * source's expunges. */
+static MOCK_UNUSED void mock_copy(mock_server *ms, const char *tag, const char *args,
+                                  int move)
+{
+    char set[256], name[256], src[1024] = "", dst[1024] = "";
+    const char *sp = strchr(args, ' ');
+    mock_folder *f;
+    int di;
+    uint32_t i, star;
+    size_t n;
+    if (ms->sel < 0 || !sp) {
+        mock_sendf(ms, "%s BAD No mailbox selected.\r\n", tag);
+        return;
+    }
+    n = (size_t)(sp - args) < sizeof set - 1 ? (size_t)(sp - args) : sizeof set - 1;
+    memcpy(set, args, n);
+    set[n] = '\0';
+    mock_astring(sp + 1, name, sizeof name);
+    di = mock_folder_by_name(ms, name);
+    if (di < 0) {
+        mock_sendf(ms, "%s NO [TRYCREATE] Mailbox doesn't exist: %s\r\n", tag, name);
+        return;
+    }
+    f = &ms->f[ms->sel];
+    star = f->n ? f->msgs[f->n - 1].uid : 0;
+    for (i = 0; i < f->n; i++) {
+        mock_msg m = f->msgs[i];
+        uint32_t nu;
+        if (!mock_in_set(set, m.uid, star) || di == ms->sel)
+            continue;
+        nu = mock_add_msg(ms, di, m.flags, m.variant);
+        f = &ms->f[ms->sel]; /* (the destination may have grown) */
+        if (strlen(src) + 24 < sizeof src && strlen(dst) + 24 < sizeof dst) {
+            snprintf(src + strlen(src), sizeof src - strlen(src), "%s%u", src[0] ? "," : "",
+                     m.uid);
+            snprintf(dst + strlen(dst), sizeof dst - strlen(dst), "%s%u", dst[0] ? "," : "",
+                     nu);
+        }
+    }
+    if (move) {
+        for (i = f->n; i-- > 0;) {
+            uint32_t u = f->msgs[i].uid;
+            if (!mock_in_set(set, u, star))
+                continue;
+            if (ms->qresync)
+                mock_sendf(ms, "* VANISHED %u\r\n", u);
+            else
+                mock_sendf(ms, "* %u EXPUNGE\r\n", i + 1);
+            mock_expunge(ms, ms->sel, u);
+        }
+    }
+    if (src[0])
+        mock_sendf(ms, "%s OK [COPYUID %u %s %s] %s completed.\r\n", tag,
+                   ms->f[di].uidvalidity, src, dst, move ? "Move" : "Copy");
+    else
+        mock_sendf(ms, "%s OK No messages found.\r\n", tag);
+}
+
+static MOCK_UNUSED void mock_uid_expunge(mock_server *ms, const char *tag, const char *set)
+{
+    mock_folder *f;
+    uint32_t i, star;
+    if (ms->sel < 0) {
+        mock_sendf(ms, "%s BAD No mailbox selected.\r\n", tag);
+        return;
+    }
+    f = &ms->f[ms->sel];
+    star = f->n ? f->msgs[f->n - 1].uid : 0;
+    for (i = f->n; i-- > 0;) {
+        uint32_t u = f->msgs[i].uid;
+        if (!mock_in_set(set, u, star) || !(f->msgs[i].flags & MOCK_F_DELETED))
+            continue;
+        if (ms->qresync)
+            mock_sendf(ms, "* VANISHED %u\r\n", u);
+        else
+            mock_sendf(ms, "* %u EXPUNGE\r\n", i + 1);
+        mock_expunge(ms, ms->sel, u);
+    }
+    mock_sendf(ms, "%s OK Expunge completed.\r\n", tag);
+}
+
 static MOCK_UNUSED void mock_logged_in(mock_server *ms, const char *tag)
 {
     if (ms->no_login_caps)
@@ -787,6 +924,16 @@ static MOCK_UNUSED void mock_command_inner(mock_server *ms, char *line)
         mock_sendf(ms, "%s OK List completed (0.001 + 0.000 secs).\r\n", tag);
     } else if (MOCK_IS("SELECT ") || MOCK_IS("EXAMINE ")) {
         mock_select(ms, tag, strchr(cmd, ' ') + 1);
+    } else if (MOCK_IS("UID STORE ")) {
+        mock_store(ms, tag, cmd + 10);
+    } else if (MOCK_IS("UID MOVE ")) {
+        mock_copy(ms, tag, cmd + 9, 1);
+    } else if (MOCK_IS("UID COPY ")) {
+        mock_copy(ms, tag, cmd + 9, 0);
+    } else if (MOCK_IS("UID EXPUNGE ")) {
+        mock_uid_expunge(ms, tag, cmd + 12);
+    } else if (MOCK_IS("UID SEARCH ")) {
+        mock_sendf(ms, "* SEARCH\r\n%s OK Search completed.\r\n", tag);
     } else if (MOCK_IS("UID FETCH ")) {
         mock_fetch(ms, tag, cmd + 10, 1);
     } else if (MOCK_IS("FETCH ")) {

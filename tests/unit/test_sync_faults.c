@@ -427,9 +427,82 @@ static void run_bodies(void)
     }
 }
 
-int main(void)
+/* Seeds for fuzz_client_session that reach the replay and the body
+ * download: a first sync, offline changes (==QUEUE==), a sync that
+ * replays them, then the newest message's part 1 (==BODY==), recorded
+ * from the scripted server with MOVE, without MOVE, and without CONDSTORE. */
+static int write_seed(const char *dir, const char *name, const char *caps)
+{
+    mock_server ms;
+    satchel_store *s;
+    satchel_client_config cfg;
+    satchel_client *c;
+    cd_run run;
+    char sdir[256], path[512];
+    uint32_t newest = 0;
+    FILE *out;
+    int k, i;
+    mock_init(&ms, caps);
+    mock_add_folder(&ms, "INBOX", "", 7001);
+    mock_add_folder(&ms, "Archive", "\\Archive", 7002);
+    mock_add_folder(&ms, "Trash", "\\Trash", 7003);
+    for (i = 0; i < 7; i++)
+        mock_add_msg(&ms, 0, i % 2 ? MOCK_F_SEEN : 0, i % 3 ? MOCK_V_PLAIN : MOCK_V_MULTIPART);
+    mock_add_msg(&ms, 1, 0, MOCK_V_PLAIN);
+    ms.body_len = 20000;
+    ms.logging = 1;
+    if (cd_mkdtemp(sdir, sizeof sdir, "seeds") < 0 || satchel_store_open(NULL, sdir, 0, &s) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!(out = fopen(path, "wb")))
+        return -1;
+    fputc(0, out);    /* config: plain, every folder, default window */
+    fputc(0x37, out); /* chunking seed */
+    for (k = 0; k < 3; k++) {
+        client_cfg(&cfg, 0);
+        cfg.fetch_window = 0;
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0)
+            return -1;
+        if (k == 2)
+            satchel_client_fetch_body(c, "INBOX", newest ? newest : 1, "1", 0);
+        memset(&run, 0, sizeof run);
+        run.now = 1000;
+        cd_drive_mock(c, &ms, &run, 0);
+        satchel_client_free(c);
+        fwrite(ms.log, 1, ms.log_len, out);
+        ms.log_len = 0;
+        if (k == 0) {
+            fputs("\r\n==QUEUE==\r\n", out);
+            cd_queue_changes(s, &newest);
+        } else if (k == 1) {
+            struct cd_newest nw;
+            satchel_folder f;
+            fputs("\r\n==BODY==\r\n", out);
+            memset(&nw, 0, sizeof nw);
+            if (satchel_store_folder_get(s, NULL, "INBOX", &f) == 0)
+                satchel_store_msg_list(s, f.id, 0, 3, cd_newest_cb, &nw);
+            newest = nw.n ? nw.uids[0] : 0;
+        }
+    }
+    fclose(out);
+    satchel_store_close(s);
+    cd_rmdir(sdir);
+    mock_free(&ms);
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     size_t i;
+    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0) {
+        int rc = write_seed(argv[2], "replay-body-move", MOCK_CAPS_FULL);
+        rc |= write_seed(argv[2], "replay-body-condstore", MOCK_CAPS_CONDSTORE);
+        rc |= write_seed(argv[2], "replay-body-copy",
+                         "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ "
+                         "NAMESPACE UIDPLUS SPECIAL-USE");
+        return rc ? 1 : 0;
+    }
     for (i = 0; i < sizeof rows / sizeof rows[0]; i++)
         run_row(&rows[i]);
     run_pairs();
