@@ -42,7 +42,7 @@
 #define SATCHEL_OPT_FETCH_WINDOW 250
 #endif
 
-/* Header windows in flight at most (each one command slot and 8 bytes of
+/* Header windows in flight at most (each one command slot and 13 bytes of
  * bookkeeping).  How many are sent is decided from what is measured, up to
  * this: see SATCHEL_OPT_PIPE_MS. */
 #ifndef SATCHEL_OPT_WINDOWS_MAX
@@ -51,11 +51,12 @@
 
 /* Header responses kept asked for: twice the bandwidth-delay product plus
  * this many milliseconds of responses at the rate measured so far, and at
- * least SATCHEL_OPT_PIPE_MIN bytes.  The extra time covers what the
- * transport holds between the server and the parser (socket and TLS
- * buffers): the server never waits for the client's next command, yet on a
- * slow link a command sent after the sync waits at most about this long.
- * Costs no client memory: the bytes wait in the network. */
+ * least SATCHEL_OPT_PIPE_MIN bytes.  The extra covers what the transport
+ * holds between the server and the parser (socket and TLS buffers, several
+ * MB on a loopback), so the server never waits for the client's next
+ * command.  It costs no client memory (the answers wait in the network) and
+ * asks only for headers the sync needs anyway; what a cut loses is
+ * uncommitted and fetched again. */
 #ifndef SATCHEL_OPT_PIPE_MS
 #define SATCHEL_OPT_PIPE_MS 4000u
 #endif
