@@ -125,7 +125,7 @@ static int finish(satchel_store_txn *t, int rc)
     return satchel_store_commit(t);
 }
 
-int satchel_ops_flag(satchel_store *s, const char *folder, uint32_t uid,
+static int flag_once(satchel_store *s, const char *folder, uint32_t uid,
                      uint32_t add, uint32_t del, const char *kwa, const char *kwd)
 {
     satchel_store_txn *t;
@@ -284,7 +284,7 @@ static int follow(satchel_store *s, satchel_store_txn *t, const char *from,
     return 0;
 }
 
-int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
+static int move_once(satchel_store *s, const char *folder, uint32_t uid,
                      const char *dest, uint32_t *new_uid)
 {
     satchel_store_txn *t;
@@ -368,6 +368,26 @@ int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
     return finish(t, 0);
 }
 
+/* A full store: queued changes come before cached bodies, so make room in
+ * the cache and try once more. */
+int satchel_ops_flag(satchel_store *s, const char *folder, uint32_t uid,
+                     uint32_t add, uint32_t del, const char *kwa, const char *kwd)
+{
+    int rc = flag_once(s, folder, uid, add, del, kwa, kwd);
+    if (rc == SATCHEL_E_STORE_FULL && satchel_store_make_room(s) == 0)
+        rc = flag_once(s, folder, uid, add, del, kwa, kwd);
+    return rc;
+}
+
+int satchel_ops_move(satchel_store *s, const char *folder, uint32_t uid,
+                     const char *dest, uint32_t *new_uid)
+{
+    int rc = move_once(s, folder, uid, dest, new_uid);
+    if (rc == SATCHEL_E_STORE_FULL && satchel_store_make_room(s) == 0)
+        rc = move_once(s, folder, uid, dest, new_uid);
+    return rc;
+}
+
 static int find_trash(satchel_store *s, satchel_store_txn *t, satchel_folder *out)
 {
     char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
@@ -436,7 +456,7 @@ int satchel_ops_delete(satchel_store *s, const char *folder, uint32_t uid,
     return finish(t, 0);
 }
 
-int satchel_ops_mkdir(satchel_store *s, const char *name)
+static int mkdir_once(satchel_store *s, const char *name)
 {
     satchel_store_txn *t;
     satchel_folder f;
@@ -465,6 +485,14 @@ int satchel_ops_mkdir(satchel_store *s, const char *name)
         (rc = satchel_store_op_add(t, op)) < 0)
         return finish(t, rc);
     return finish(t, 0);
+}
+
+int satchel_ops_mkdir(satchel_store *s, const char *name)
+{
+    int rc = mkdir_once(s, name);
+    if (rc == SATCHEL_E_STORE_FULL && satchel_store_make_room(s) == 0)
+        rc = mkdir_once(s, name);
+    return rc;
 }
 
 int satchel_ops_retry(satchel_store *s, uint64_t id)

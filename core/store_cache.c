@@ -255,6 +255,39 @@ int satchel_store_cache_free(satchel_store_txn *t, uint64_t bytes, uint32_t fid,
     return bytes ? evict_lru(t, 0, bytes, klen ? k : NULL, klen) : 0;
 }
 
+int satchel_store_make_room(satchel_store *s)
+{
+    satchel_store_txn *t;
+    uint64_t want = s->map_size / 16, before;
+    int rc;
+    if (want < 256u * 1024u)
+        want = 256u * 1024u;
+    if ((rc = satchel_store_begin_reserve(s, &t)) < 0)
+        return rc;
+    before = store_meta_get64(t->txn, s->meta, "cache_bytes");
+    rc = evict_lru(t, 0, want, NULL, 0);
+    if (rc < 0 && rc != SATCHEL_E_STORE_FULL) {
+        satchel_store_abort(t);
+        return rc;
+    }
+    if (store_meta_get64(t->txn, s->meta, "cache_bytes") >= before) {
+        satchel_store_abort(t);
+        return SATCHEL_E_STORE_FULL; /* nothing to evict */
+    }
+    if ((rc = satchel_store_commit(t)) < 0)
+        return rc;
+    /* LMDB hands out pages a commit freed only from the second commit
+     * after it (the one between may still be read): make that one now, so
+     * the caller's retry finds the room. */
+    if ((rc = satchel_store_begin_reserve(s, &t)) < 0)
+        return rc;
+    if ((rc = store_meta_add64(t->txn, s->meta, "room_made", 1)) < 0) {
+        satchel_store_abort(t);
+        return rc;
+    }
+    return satchel_store_commit(t);
+}
+
 int satchel_store_cache_make_room(satchel_store_txn *t, uint64_t need)
 {
     if (t->s->budget && need > t->s->budget)

@@ -356,6 +356,10 @@ int satchel_app_sync(satchel_app *app, const char *folder, satchel_event_cb cb,
     if ((rc = sync_lock(app)) < 0)
         return rc;
     rc = session(app, &j, cb, ctx, app->cfg.prefetch_count ? prefetch_next : NULL, &pf);
+    /* Headers come before cached bodies: a full store gives up cache and
+     * the sync goes on from what it committed. */
+    if (rc == SATCHEL_E_STORE_FULL && satchel_store_make_room(app->store) == 0)
+        rc = session(app, &j, cb, ctx, app->cfg.prefetch_count ? prefetch_next : NULL, &pf);
     satchel_store_sync_unlock(app->store);
     return rc;
 }

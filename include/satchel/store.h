@@ -368,6 +368,13 @@ int satchel_store_body_evict(satchel_store_txn *t, uint32_t fid, uint32_t uid,
  * SATCHEL_E_RANGE when need alone is larger than the budget, or
  * SATCHEL_E_STORE_FULL when nothing is left to evict. */
 int satchel_store_cache_make_room(satchel_store_txn *t, uint64_t need);
+/* After SATCHEL_E_STORE_FULL: headers and queued changes come before
+ * cached bodies.  In a transaction of its own (it may use the reserve),
+ * evict least recently used, unpinned bodies, 1/16 of the map size (at
+ * least 256 KB) or all there are.  Returns 0 when something was evicted
+ * (try the write again), SATCHEL_E_STORE_FULL when nothing could be,
+ * SATCHEL_E_BUSY when s has a write transaction open, or another error. */
+int satchel_store_make_room(satchel_store *s);
 /* Evict least recently used, unpinned bodies until bytes were freed,
  * whatever the budget (after SATCHEL_E_STORE_FULL), never the body named by
  * (fid, uid, section) (section NULL: protect nothing), so that a download

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "satchel/ops.h"
 #include "satchel/store.h"
 
 static int passed, failed;
@@ -174,6 +175,70 @@ static void test_full_map(const char *base)
     satchel_store_close(s);
 }
 
+/* Headers fill a store holding cached bodies: an offline change still
+ * records, by evicting bodies first. */
+static void test_change_room(const char *base)
+{
+    char dir[300];
+    satchel_store *s;
+    satchel_store_txn *t;
+    satchel_folder f;
+    satchel_cache_stats cs;
+    static uint8_t chunk[16384];
+    uint32_t uid, i;
+    int rc = 0;
+    snprintf(dir, sizeof dir, "%s/room", base);
+    if (mkdir(dir, 0700) != 0 || satchel_store_open(NULL, dir, 1u << 20, &s) != 0)
+        return;
+    memset(chunk, 'y', sizeof chunk);
+    memset(&f, 0, sizeof f);
+    strcpy(f.name, "INBOX");
+    satchel_store_begin(s, &t);
+    satchel_store_folder_put(t, &f);
+    for (i = 0; i < 12; i++)
+        satchel_store_body_write(t, f.id, 1, "1", (uint64_t)i * sizeof chunk, chunk,
+                                 sizeof chunk, 0);
+    CHECK(satchel_store_commit(t) == 0, "room: a cached body");
+    for (uid = 100; rc == 0 && uid < 100000; uid += 20) {
+        if (satchel_store_begin(s, &t) < 0)
+            break;
+        for (i = 0; i < 20 && rc == 0; i++) {
+            mk(uid + i, 0);
+            memset(m.bodystructure, 'b', sizeof m.bodystructure - 1);
+            m.bodystructure[sizeof m.bodystructure - 1] = '\0';
+            rc = satchel_store_msg_put(t, &f, &m, NULL);
+        }
+        if (rc == 0)
+            rc = satchel_store_folder_put(t, &f);
+        if (rc == 0)
+            rc = satchel_store_commit(t);
+        else
+            satchel_store_abort(t);
+    }
+    CHECK(rc == SATCHEL_E_STORE_FULL, "room: headers fill the store (%d)", rc);
+    /* To the last page: one header at a time. */
+    for (rc = 0; rc == 0 && uid < 200000; uid++) {
+        if (satchel_store_begin(s, &t) < 0)
+            break;
+        mk(uid, 0);
+        rc = satchel_store_msg_put(t, &f, &m, NULL);
+        if (rc == 0)
+            rc = satchel_store_folder_put(t, &f);
+        if (rc == 0)
+            rc = satchel_store_commit(t);
+        else
+            satchel_store_abort(t);
+    }
+    rc = 0;
+    for (i = 0; i < 40 && rc == 0; i++)
+        rc = satchel_ops_flag(s, "INBOX", 100 + i, SATCHEL_FLAG_FLAGGED, 0, "", "");
+    satchel_store_cache_stats(s, &cs);
+    CHECK(rc == 0 && cs.bytes < 12 * sizeof chunk,
+          "room: 40 offline changes recorded in the full store by evicting the body "
+          "(%d, %llu cached)", rc, (unsigned long long)cs.bytes);
+    satchel_store_close(s);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/satchel-store-XXXXXX";
@@ -293,6 +358,7 @@ int main(void)
     satchel_store_close(s);
     test_damaged_record(dir);
     test_full_map(dir);
+    test_change_room(dir);
     {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
