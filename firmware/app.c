@@ -679,8 +679,12 @@ int satchel_app_connect(satchel_app *app, satchel_event_cb cb, void *ctx)
 
 int satchel_app_start_sync(satchel_app *app, const char *folder)
 {
+    int rc;
     if (!app->client)
         return SATCHEL_E_INVAL;
+    /* Held until disconnect: a session kept open is the syncing one. */
+    if ((rc = sync_lock(app)) < 0)
+        return rc;
     return satchel_client_sync(app->client, folder);
 }
 
@@ -697,6 +701,7 @@ int satchel_app_disconnect(satchel_app *app)
     int rc = 0;
     if (!app->client)
         return SATCHEL_E_INVAL;
+    satchel_store_sync_unlock(app->store);
     if (app->conn) {
         if (satchel_client_logout(app->client) == 0)
             while ((rc = satchel_app_step(app, cfg_timeout(app))) > 0)

@@ -143,7 +143,9 @@ int satchel_app_body_ensure(satchel_app *app, const satchel_folder *f,
 int satchel_app_connect(satchel_app *app, satchel_event_cb cb, void *ctx);
 
 /* Start a job in the open session (see satchel_client_sync and
- * satchel_client_fetch_body): 0, SATCHEL_E_BUSY while another job runs,
+ * satchel_client_fetch_body): 0, SATCHEL_E_BUSY while another job runs or
+ * (start_sync) while another process syncs the same store (app->last_error
+ * names it; the sync lock is then held until satchel_app_disconnect),
  * SATCHEL_E_INVAL without a session or for bad arguments. */
 int satchel_app_start_sync(satchel_app *app, const char *folder);
 int satchel_app_start_body(satchel_app *app, const char *folder, uint32_t uid,
