@@ -197,6 +197,29 @@ static int finish_move(satchel_client *c, satchel_op *op, uint32_t to)
     return 0;
 }
 
+/* A server with neither MOVE nor UIDPLUS: the move was a COPY and a
+ * \Deleted mark, and the original stays in the source until some client
+ * expunges it (Satchel never sends a plain EXPUNGE: it would also remove
+ * what others marked).  Every device must show what the server has, so the
+ * original comes back into the source, marked \Deleted, as any other
+ * device sees it; the expunge that removes it reaches every store alike. */
+static int keep_deleted_original(satchel_client *c, const satchel_op *op)
+{
+    satchel_folder f, d;
+    satchel_msg *m = &c->scratch2;
+    int rc;
+    if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) < 0 ||
+        satchel_store_folder_get(c->store, c->txn, op->dest, &d) < 0 ||
+        satchel_store_msg_get(c->store, c->txn, d.id, op->dest_uid, m) < 0)
+        return 0; /* nothing kept to put back: the sync brings it */
+    m->uid = op->uid;
+    m->flags |= SATCHEL_FLAG_DELETED;
+    m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
+    if ((rc = satchel_store_msg_put(c->txn, &f, m, NULL)) < 0)
+        return rc;
+    return satchel_store_folder_put(c->txn, &f);
+}
+
 static int replay_finish_batch(satchel_client *c)
 {
     uint32_t i;
@@ -230,6 +253,10 @@ static int replay_finish_batch(satchel_client *c)
                 rc = satchel_store_op_put(c->txn, op);
             }
         } else {
+            if (op->type == SATCHEL_OP_MOVE && r->exists &&
+                !(c->conn.caps & (SATCHEL_CAP_MOVE | SATCHEL_CAP_UIDPLUS)) &&
+                (rc = keep_deleted_original(c, op)) < 0)
+                return cl_fail(c, rc, "cannot keep the moved message's original");
             if (op->type == SATCHEL_OP_MOVE && !r->mapped && op->message_id[0] &&
                 !(c->conn.caps & SATCHEL_CAP_UIDPLUS) && r->exists) {
                 /* Moved, but the server named no new UID: find it by
@@ -249,10 +276,21 @@ static int replay_finish_batch(satchel_client *c)
             {
                 satchel_folder f;
                 uint64_t latest;
+                memset(&f, 0, sizeof f);
                 if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) == 0 &&
                     satchel_store_op_latest(c->store, c->txn, f.id, op->uid, &latest) == 0 &&
                     latest == op->id)
                     satchel_store_op_index(c->txn, f.id, op->uid, 0);
+                if (op->type == SATCHEL_OP_EXPUNGE && r->exists && f.id &&
+                    !(c->conn.caps & SATCHEL_CAP_UIDPLUS) && f.uidnext > op->uid) {
+                    /* Only marked \Deleted, not expunged (see
+                     * keep_deleted_original): the original is the server's
+                     * until someone expunges it.  No copy of it is kept here,
+                     * so the next sync fetches it again, from its UID up. */
+                    f.uidnext = op->uid;
+                    if ((rc = satchel_store_folder_put(c->txn, &f)) < 0)
+                        return cl_fail(c, rc, "cannot update folder");
+                }
             }
             rc = satchel_store_op_del(c->txn, op->id);
             c->rp.done++;

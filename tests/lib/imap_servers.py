@@ -104,6 +104,7 @@ def _nodelay(c):
 
 class _Base:
     host = "127.0.0.1"
+    client_disable_caps = 0
     upstream_tls = False
     user = "alice"
     password = "secret-pass-1"
@@ -297,8 +298,16 @@ class DovecotServer(_Base):
     sep = "/"
     upstream_tls = True
 
+    # Client capability mask per server name: "plain" is Dovecot as a
+    # server with neither MOVE nor UIDPLUS looks to the client (IMAP4rev1,
+    # GNU imap4d): the client is told to ignore both.
+    CLIENT_MASKS = {"plain": (1 << 11) | (1 << 12)}
+
     def __init__(self, profile):
         self.name = "dovecot-" + profile
+        self.client_disable_caps = self.CLIENT_MASKS.get(profile, 0)
+        if profile in self.CLIENT_MASKS:
+            profile = "full"
         self.dc = st.Dovecot(profile=profile, users={self.user: self.password})
         self.port = self.dc.imaps_port
         self.ssl_context = self.dc.ssl_context()
@@ -324,4 +333,5 @@ def make(name):
     raise ValueError("unknown server %r" % name)
 
 
-SERVERS = ("dovecot-full", "dovecot-condstore", "dovecot-none", "cyrus", "courier")
+SERVERS = ("dovecot-full", "dovecot-condstore", "dovecot-none", "cyrus", "courier",
+           "dovecot-plain")
