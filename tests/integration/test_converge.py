@@ -622,13 +622,14 @@ def main():
     per = {n: [0, 0] for n in servers}
     t0 = time.time()
     lock = threading.Lock()
-    todo = list(seeds)
+    lanes_of = {n: list(seeds[i::len(servers)]) for i, n in enumerate(servers)}
 
     def lane(n):
         """One server's schedules, one after another (its one account);
-        the servers run side by side and share the seed list."""
+        the servers run side by side, each with an equal share."""
         sv = servers[n]
         k = SERVER_INDEX[n]
+        todo = lanes_of[n]
         while True:
             with lock:
                 if not todo:
