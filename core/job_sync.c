@@ -400,12 +400,17 @@ static int finish_folder(satchel_client *c)
         fs->n_new = fs->n_new > n ? fs->n_new - n : 0;
     }
     if (!fs->incomplete) {
-        uint32_t next = fs->uidnext;
+        /* The server's UIDNEXT is a claim: never below what was seen.  And
+         * after UID 4294967295 (the last a server can give) UIDNEXT would
+         * be 2^32, which does not fit: it stays at 2^32-1, which leaves
+         * that one message "at or above U", checked as a kept block by the
+         * next sync instead of the whole folder fetched again. */
+        uint64_t next = fs->uidnext;
         if (next == 0 || next <= fs->max_uid)
-            next = fs->max_uid + 1;
+            next = (uint64_t)fs->max_uid + 1;
         if (next < fs->f.uidnext)
             next = fs->f.uidnext;
-        fs->f.uidnext = next;
+        fs->f.uidnext = next > UINT32_MAX ? UINT32_MAX : (uint32_t)next;
         fs->f.highestmodseq =
             (c->conn.caps & SATCHEL_CAP_CONDSTORE) && !fs->nomodseq ? fs->hms : 0;
     }
@@ -563,6 +568,18 @@ static int fill_windows(satchel_client *c)
     return 0;
 }
 
+/* The next older UID window of a resumed sync. */
+static int send_down_window(satchel_client *c)
+{
+    struct folder_sync *fs = &c->fs;
+    uint32_t hi = fs->rnext_hi, lo;
+    lo = hi - fs->f.uidnext + 1 > fs->rwidth ? hi - fs->rwidth + 1 : fs->f.uidnext;
+    fs->rnext_hi = lo > fs->f.uidnext ? lo - 1 : 0;
+    if (fs->rwidth < (1u << 24))
+        fs->rwidth *= 2; /* sparse UIDs: fewer, wider windows */
+    return resume_fetch(c, lo, hi);
+}
+
 static int start_windows(satchel_client *c)
 {
     struct folder_sync *fs = &c->fs;
@@ -582,6 +599,15 @@ static int start_windows(satchel_client *c)
         fs->vflags = 1;
         if ((rc = verify_send(c, K_BLOCK, fs->minp)) < 0)
             return rc;
+        if (fs->maxp == UINT32_MAX) {
+            /* nothing can be newer than UID 2^32-1 */
+            fs->upward = 0;
+            if (!cl_count_inflight(c, K_BLOCK) && !fs->rnext_hi)
+                return finish_folder(c);
+            if (fs->rnext_hi && !cl_count_inflight(c, K_BLOCK))
+                return send_down_window(c); /* the older windows start at once */
+            return 0;
+        }
         /* the open-ended newer range is a window too (hi 0) */
         win_push(c, fs->maxp + 1, 0);
         return resume_fetch(c, fs->maxp + 1, 0);
@@ -636,9 +662,9 @@ static int after_select(satchel_client *c)
     if ((rc = satchel_store_msg_span_from(c->store, c->txn, f->id, U, &partial,
                                           &fs->minp, &fs->maxp)) < 0)
         return cl_fail(c, rc, "cannot read partial messages");
-    if (partial && fs->maxp < UINT32_MAX && fs->uidvalidity == f->uidvalidity) {
+    if (partial && fs->uidvalidity == f->uidvalidity) {
         fs->resume = 1;
-        fs->newuid_from = fs->maxp + 1;
+        fs->newuid_from = fs->maxp < UINT32_MAX ? fs->maxp + 1 : UINT32_MAX;
     } else if ((rc = satchel_store_msg_del_server_range(c->txn, f, U, UINT32_MAX,
                                                         &partial)) < 0) {
         return cl_fail(c, rc, "cannot drop partial messages");
@@ -814,6 +840,11 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             if ((rc = resume_fetch(c, c->fs.minp, c->fs.maxp)) < 0)
                 return rc;
         }
+        /* No newer range (the block ends at UID 2^32-1): the older windows
+         * wait for nothing but this check. */
+        if (ok && c->job == J_WINDOWS && c->fs.rnext_hi && !cl_count_inflight(c, K_RESUME) &&
+            !cl_count_inflight(c, K_BLOCK) && (rc = send_down_window(c)) < 0)
+            return rc;
         if (cl_count_inflight(c, K_RESUME) == 0 && c->job == J_WINDOWS && !c->fs.rnext_hi) {
             if ((rc = finish_folder(c)) < 0)
                 return rc;
@@ -826,16 +857,9 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         c->fs.upward = 0;
         if (ok && (rc = win_done(c, (uint32_t)(arg >> 32), (uint32_t)arg, 0)) < 0)
             return rc;
-        while (ok && c->fs.rnext_hi && cl_count_inflight(c, K_RESUME) < WINDOWS_IN_FLIGHT) {
-            struct folder_sync *fs = &c->fs;
-            uint32_t hi = fs->rnext_hi, lo;
-            lo = hi - fs->f.uidnext + 1 > fs->rwidth ? hi - fs->rwidth + 1 : fs->f.uidnext;
-            fs->rnext_hi = lo > fs->f.uidnext ? lo - 1 : 0;
-            if (fs->rwidth < (1u << 24))
-                fs->rwidth *= 2; /* sparse UIDs: fewer, wider windows */
-            if ((rc = resume_fetch(c, lo, hi)) < 0)
+        while (ok && c->fs.rnext_hi && cl_count_inflight(c, K_RESUME) < WINDOWS_IN_FLIGHT)
+            if ((rc = send_down_window(c)) < 0)
                 return rc;
-        }
         if (cl_count_inflight(c, K_RESUME) == 0 && cl_count_inflight(c, K_BLOCK) == 0) {
             if ((rc = finish_folder(c)) < 0)
                 return rc;
