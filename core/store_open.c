@@ -471,6 +471,9 @@ static const char *node_bad(const struct walk *w, const uint8_t *p, unsigned upp
             return "a value running past its page";
         } else if ((nflags & F_SUBDATA) && (!is_main || dsize != DB_REC)) {
             return "a database record in the wrong place";
+        } else if (is_main && !(nflags & F_SUBDATA)) {
+            /* Satchel keeps nothing but named databases in the main one. */
+            return "a main-database record that names no database";
         }
     }
     return NULL;
@@ -608,16 +611,25 @@ static int walk_db(struct walk *w, uint64_t root, uint64_t levels, int is_main)
 /* Whether the main tree of commit m starts with a page of the right kind. */
 static int root_ok(const satchel_store_fs *fs, const char *path, const struct meta *m)
 {
-    uint8_t hdr[16];
+    uint8_t hdr[24];
     uint64_t pg = m->root[1];
+    unsigned off;
     if (pg == PGNO_INVALID)
         return m->depth[1] == 0;
     if (pg < 2 || pg > m->last_pg ||
-        fs->read(fs->ctx, path, pg * m->psize, hdr, PAGEHDR) != 0)
+        fs->read(fs->ctx, path, pg * m->psize, hdr, PAGEHDR + 2) != 0 ||
+        rd_w(hdr) != pg ||
+        (rd_u16n(hdr + W + 2) & (P_BRANCH | P_LEAF | P_OVERFLOW | P_META)) !=
+            (m->depth[1] == 1 ? P_LEAF : P_BRANCH))
         return 0;
-    return rd_w(hdr) == pg &&
-           (rd_u16n(hdr + W + 2) & (P_BRANCH | P_LEAF | P_OVERFLOW | P_META)) ==
-               (m->depth[1] == 1 ? P_LEAF : P_BRANCH);
+    if (m->depth[1] != 1)
+        return 1;
+    /* A leaf of the main database holds named databases only. */
+    off = rd_u16n(hdr + PAGEHDR);
+    if (off + NODE_HDR > m->psize ||
+        fs->read(fs->ctx, path, pg * m->psize + off, hdr, NODE_HDR) != 0)
+        return 0;
+    return (rd_u16n(hdr + 4) & F_SUBDATA) != 0;
 }
 
 int store_walk_file(const satchel_store_fs *fs, const satchel_allocator *alloc,
@@ -756,11 +768,18 @@ int store_check_trees(const satchel_store_fs *fs, const satchel_allocator *alloc
         txnid = m[use].txnid;
         w.last_pg = m[use].last_pg;
         w.intkeys = 1;
+        w.leaves = 0;
         rc = walk_db(&w, m[use].root[0], m[use].depth[0], 0);
+        if (rc == 0 && w.leaves != m[use].entries[0])
+            rc = walk_fail(&w, m[use].root[0], "a free list holding a different "
+                                               "number of records than it counts");
         w.intkeys = 0;
-        rc = rc == 0 && walk_db(&w, m[use].root[1], m[use].depth[1], 1) == 0
-                 ? 0
-                 : SATCHEL_E_DAMAGED;
+        w.leaves = 0;
+        if (rc == 0 && (rc = walk_db(&w, m[use].root[1], m[use].depth[1], 1)) == 0 &&
+            w.leaves != m[use].entries[1])
+            rc = walk_fail(&w, m[use].root[1], "a main database holding a different "
+                                               "number of records than it counts");
+        rc = rc == 0 ? 0 : SATCHEL_E_DAMAGED;
         if (rc == 0 || tries == 3 || fs->stat(fs->ctx, path, &size, &is_dir) != 0)
             break;
         read_metas(fs, path, size, w.psize, m);
