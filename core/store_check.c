@@ -129,7 +129,7 @@ static void check_folders(struct ck *c, MDB_txn *txn, uint32_t next_fid)
             while (rc == 0 && mk.mv_size == 8 && rd_be32(mk.mv_data) == f.id) {
                 if (mv.mv_size >= 5) {
                     count++;
-                    if (!(rd32((const uint8_t *)mv.mv_data + 1) & SATCHEL_FLAG_SEEN))
+                    if (!(store_msg_peek(mv.mv_data, mv.mv_size, 0) & SATCHEL_FLAG_SEEN))
                         unseen++;
                 }
                 rc = store_cstep(mc, &mk, &mv, MDB_NEXT, &c->r->damaged);

@@ -29,9 +29,10 @@
 #define BODYMETA_LEN 26u     /* without the CRC */
 #define FOLDER_REC_LEN 36u   /* without the CRC */
 #define MSG_REC_FIXED 41u
+#define MSG_REC_COMPACT 5u   /* written now: core/store_msgrec.c */
 
 #define MSG_REC_MAX                                                          \
-    (MSG_REC_FIXED + 6 * 2 + 128 + 4 * SATCHEL_OPT_MAX_FIELD +               \
+    (MSG_REC_FIXED + 16 + 6 * 2 + 128 + 4 * SATCHEL_OPT_MAX_FIELD +          \
      SATCHEL_OPT_MAX_BODYSTRUCTURE + REC_CRC)
 
 /* A store is used from one thread; the scratch buffers below keep large
@@ -142,6 +143,9 @@ uint32_t store_crc32c(const uint8_t *p, size_t n);
 /* Append the CRC of key k (klen bytes, may be 0) then b[0, len) at
  * b + len; returns the sealed length. */
 size_t store_seal(uint8_t *b, size_t len, const void *k, size_t klen);
+int store_msg_encode_v5(const satchel_msg *m, uint8_t *b, size_t cap);
+int store_msg_decode_v5(const uint8_t *b, size_t len, uint32_t uid, satchel_msg *m);
+uint32_t store_msg_peek(const void *p, size_t len, int which_mflags);
 /* 0 when the record's last four bytes are that CRC (*len then excludes
  * them), SATCHEL_E_STORE otherwise. */
 int store_unseal(const uint8_t *b, size_t *len, const void *k, size_t klen);

@@ -80,44 +80,19 @@ int store_get_str(const uint8_t *buf, size_t len, size_t *pos, char *out,
 
 int satchel_store_msg_encode(const satchel_msg *m, uint8_t *b, size_t cap)
 {
-    size_t pos = MSG_REC_FIXED;
-    int rc;
-    if (cap < MSG_REC_FIXED)
-        return SATCHEL_E_RANGE;
-    b[0] = MSG_REC_VERSION;
-    le32(b + 1, m->flags);
-    le32(b + 5, m->size);
-    le32(b + 9, m->mflags);
-    le64(b + 13, (uint64_t)m->internaldate);
-    le64(b + 21, (uint64_t)m->date);
-    b[29] = (uint8_t)(uint16_t)m->internaldate_tz;
-    b[30] = (uint8_t)((uint16_t)m->internaldate_tz >> 8);
-    b[31] = (uint8_t)(uint16_t)m->date_tz;
-    b[32] = (uint8_t)((uint16_t)m->date_tz >> 8);
-    le64(b + 33, m->modseq);
-    if ((rc = store_put_str(b, cap, &pos, m->keywords, sizeof m->keywords)) < 0 ||
-        (rc = store_put_str(b, cap, &pos, m->from, sizeof m->from)) < 0 ||
-        (rc = store_put_str(b, cap, &pos, m->subject, sizeof m->subject)) < 0 ||
-        (rc = store_put_str(b, cap, &pos, m->message_id, sizeof m->message_id)) < 0 ||
-        (rc = store_put_str(b, cap, &pos, m->bodystructure,
-                      sizeof m->bodystructure)) < 0 ||
-        (rc = store_put_str(b, cap, &pos, m->preview, sizeof m->preview)) < 0)
-        return rc;
-    if (pos + REC_CRC > cap)
-        return SATCHEL_E_RANGE;
-    {
-        uint8_t k[4];
-        be32(k, m->uid);
-        return (int)store_seal(b, pos, k, sizeof k);
-    }
+    return store_msg_encode_v5(m, b, cap);
 }
 
+/* Versions 1 to 4 had fixed-width numbers and 2-byte string lengths;
+ * MSG_REC_COMPACT (core/store_msgrec.c) is written now. */
 int satchel_store_msg_decode(const uint8_t *b, size_t len, uint32_t uid,
                              satchel_msg *m)
 {
     size_t pos = MSG_REC_FIXED;
     int rc;
     memset(m, 0, sizeof *m);
+    if (len >= 1 && b[0] == MSG_REC_COMPACT)
+        return store_msg_decode_v5(b, len, uid, m);
     if (len < MSG_REC_FIXED || b[0] < 1 || b[0] > MSG_REC_VERSION)
         return SATCHEL_E_STORE;
     if (b[0] >= 3) {
@@ -188,7 +163,7 @@ int store_del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
         if (uid > hi)
             break;
         if (keep_pending && v.mv_size >= 13 &&
-            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING)) {
+            (store_msg_peek(v.mv_data, v.mv_size, 1) & SATCHEL_MSG_F_PENDING)) {
             if (uid == hi)
                 break;
             rc = store_cget(cur, &k, &v, MDB_NEXT);
@@ -196,7 +171,7 @@ int store_del_range(satchel_store_txn *t, satchel_folder *f, uint32_t lo,
         }
         if (v.mv_size >= 5 && f->count > 0) {
             f->count--;
-            if (!(rd32((const uint8_t *)v.mv_data + 1) & SATCHEL_FLAG_SEEN) &&
+            if (!(store_msg_peek(v.mv_data, v.mv_size, 0) & SATCHEL_FLAG_SEEN) &&
                 f->unseen > 0)
                 f->unseen--;
         }
@@ -252,7 +227,7 @@ int satchel_store_msg_put(satchel_store_txn *t, satchel_folder *f,
     if (rc && !fresh)
         return store_err(rc);
     if (!fresh && old.mv_size >= 5 &&
-        !(rd32((const uint8_t *)old.mv_data + 1) & SATCHEL_FLAG_SEEN) &&
+        !(store_msg_peek(old.mv_data, old.mv_size, 0) & SATCHEL_FLAG_SEEN) &&
         f->unseen > 0)
         f->unseen--;
     v.mv_size = (size_t)len;
@@ -352,7 +327,7 @@ static int scan_from(satchel_store *s, satchel_store_txn *t, uint32_t folder_id,
         uint32_t u = rd_be32((const uint8_t *)k.mv_data + 4);
         out->all++;
         if (v.mv_size >= 13 &&
-            (rd32((const uint8_t *)v.mv_data + 9) & SATCHEL_MSG_F_PENDING)) {
+            (store_msg_peek(v.mv_data, v.mv_size, 1) & SATCHEL_MSG_F_PENDING)) {
             out->pending++;
         } else {
             if (!out->server)
