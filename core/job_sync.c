@@ -408,6 +408,12 @@ static int finish_folder(satchel_client *c)
         uint64_t next = fs->uidnext;
         if (next == 0 || next <= fs->max_uid)
             next = (uint64_t)fs->max_uid + 1;
+        /* A kept block that the server listed (complete, as this sync
+         * made sure) is below the next UID too, even when nothing newer
+         * came and the server names no UIDNEXT (Courier): otherwise it is
+         * a "kept block" again on every later sync. */
+        if (fs->resume && next <= fs->maxp)
+            next = (uint64_t)fs->maxp + 1;
         if (next < fs->f.uidnext)
             next = fs->f.uidnext;
         fs->f.uidnext = next > UINT32_MAX ? UINT32_MAX : (uint32_t)next;

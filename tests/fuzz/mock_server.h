@@ -77,6 +77,7 @@ typedef struct mock_folder {
 #define MOCK_R_NO 4       /* the tagged OK becomes NO */
 #define MOCK_R_DROP_UID 5 /* untagged response number arg loses "UID n " */
 #define MOCK_R_DROP 6     /* untagged responses left out */
+#define MOCK_R_DROP_TEXT 7 /* untagged responses containing text left out */
 
 typedef struct mock_rule {
     const char *match;
@@ -824,6 +825,14 @@ static MOCK_UNUSED void mock_rewrite(mock_server *ms, const char *cmd, size_t st
             }
             if (!tagged && ru->action == MOCK_R_DROP)
                 continue;
+            if (!tagged && ru->action == MOCK_R_DROP_TEXT) {
+                size_t tl = strlen(ru->text), j;
+                int hit = 0;
+                for (j = 0; j + tl <= ln[k] && !hit; j++)
+                    hit = memcmp(old + off[k] + j, ru->text, tl) == 0;
+                if (hit)
+                    continue;
+            }
             if (i == ru->arg && !tagged && ru->action == MOCK_R_DROP_UID) {
                 const char *u = NULL, *b = (const char *)old + off[k];
                 size_t j;

@@ -57,6 +57,8 @@ struct row {
     unsigned stored[4];
     unsigned unused_rule; /* 1-based: this rule must never apply */
     uint32_t first_uid;   /* the folder's UIDs start here (0: at 1) */
+    uint32_t want_uidnext; /* the stored UIDNEXT after the perturbed sync
+                              must be at least this (0: not checked) */
 };
 
 static const struct row rows[] = {
@@ -65,52 +67,61 @@ static const struct row rows[] = {
      * Deleted 1 and 2 for good before. */
     {"reconcile: 3 before 1, 2, 3", MOCK_CAPS_NONE, 3, 0, 1, 0, 0, 3, 0, 1,
      {{"UID FETCH 1:3 (UID FLAGS)", MOCK_R_PREPEND, "* 3 FETCH (FLAGS (\\Seen) UID 3)\r\n",
-       0, 0, 0}}, {0}, 0, 0},
+       0, 0, 0}}, {0}, 0, 0, 0},
     {"reconcile: answer in reverse order, one expunged", MOCK_CAPS_NONE, 6, 0, 1, 0, 4, 0,
-     0, 1, {{"UID FETCH 1:", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0},
+     0, 1, {{"UID FETCH 1:", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
     {"reconcile: answer refused", MOCK_CAPS_NONE, 5, 0, 1, 0, 2, 0, 0, 0,
-     {{"UID FETCH 1:", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0},
+     {{"UID FETCH 1:", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0, 0},
     /* Fault 3: a FETCH without UID inside the answer to a window; messages
      * 3 and 4 were dropped and the sync said new 0. */
     {"window: UID-less unilateral FETCH inside", MOCK_CAPS_NONE, 4, 2, 0, 0, 0, 1, 0, 1,
-     {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS (\\Seen))\r\n", 1, 0, 0}}, {0}, 0, 0},
+     {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS (\\Seen))\r\n", 1, 0, 0}}, {0}, 0, 0, 0},
     {"window: UID-less unilateral FETCH inside, QRESYNC", MOCK_CAPS_FULL, 4, 2, 0, 0, 0, 0,
-     0, 1, {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS ())\r\n", 0, 0, 0}}, {0}, 0, 0},
+     0, 1, {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS ())\r\n", 0, 0, 0}}, {0}, 0, 0, 0},
     /* Fault 2: a committed block must be complete. */
     {"window: answered NO", MOCK_CAPS_FULL, 8, 2, 0, 0, 0, 0, 0, 0,
-     {{"FETCH 5:6 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0},
+     {{"FETCH 5:6 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
     {"window: one answer without its UID", MOCK_CAPS_CONDSTORE, 8, 2, 0, 0, 0, 0, 0, 0,
-     {{"FETCH 5:6 (", MOCK_R_DROP_UID, NULL, 1, 0, 0}}, {0}, 0, 0},
+     {{"FETCH 5:6 (", MOCK_R_DROP_UID, NULL, 1, 0, 0}}, {0}, 0, 0, 0},
     {"window: answers in reverse order", MOCK_CAPS_NONE, 9, 3, 0, 0, 0, 0, 0, 1,
-     {{"FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0},
+     {{"FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
     {"new messages: window refused after a first sync", MOCK_CAPS_CONDSTORE, 4, 2, 1, 0, 0,
-     0, 5, 0, {{"FETCH 6:7 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0},
+     0, 5, 0, {{"FETCH 6:7 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
     /* A cut first sync leaves a kept block; its check and the resume
      * windows answered in reverse order, with an expunge in the block. */
     {"resume: block and windows reversed", MOCK_CAPS_NONE, 12, 3, 1, 2600, 11, 0, 2, 1,
-     {{"UID FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0},
+     {{"UID FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
     {"resume: block check refused", MOCK_CAPS_CONDSTORE, 12, 3, 1, 2600, 0, 10, 0, 0,
-     {{"(UID FLAGS)", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0},
+     {{"(UID FLAGS)", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0, 0},
     /* Seed 156969000913 (Cyrus): two messages moved in by a replay got UIDs
      * 6 and 8 while another client delivered 7; the store took 6..8 for a
      * block made by windows, trusted it, and never fetched 7. */
     {"replayed moves above U leave a hole", MOCK_CAPS_FULL, 5, 0, 1, 0, 0, 0, 3, 1,
-     {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0},
+     {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0, 0},
     {"replayed moves above U leave a hole, CONDSTORE", MOCK_CAPS_CONDSTORE, 5, 0, 1, 0, 0,
-     0, 3, 1, {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0},
+     0, 3, 1, {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0, 0},
     /* Fault 5: ENABLE QRESYNC answered OK without "* ENABLED QRESYNC":
      * QRESYNC must not be used (the second rule would refuse it). */
     {"ENABLE OK without ENABLED QRESYNC", MOCK_CAPS_FULL, 6, 0, 1, 0, 2, 3, 1, 1,
      {{"ENABLE ", MOCK_R_DROP, NULL, 0, 0, 0}, {"(QRESYNC", MOCK_R_NO, NULL, 0, 0, 0}},
-     {0}, 2, 0},
+     {0}, 2, 0, 0},
     /* Fault 6: UID 4294967295.  UIDNEXT wrapped to 0 and every sync fetched
      * the whole folder again: a no-change sync must fetch no headers. */
     {"UID 4294967295, no-change resync", MOCK_CAPS_NONE, 3, 0, 1, 0, 0, 0, 0, 1,
-     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u},
+     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0},
     {"UID 4294967295, no-change resync, QRESYNC", MOCK_CAPS_FULL, 3, 0, 1, 0, 0, 0, 0, 1,
-     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u},
+     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0},
     {"UID 4294967295, one expunged below", MOCK_CAPS_CONDSTORE, 3, 0, 1, 0, 4294967294u, 0,
-     0, 1, {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u},
+     0, 1, {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0},
+    /* Fault 11: Courier names no UIDNEXT.  A replayed move stored its
+     * message at UID 6, above U; nothing newer came, and U stayed 6: every
+     * later sync checked that "kept block" again (a round trip and two
+     * commands more, for ever). */
+    {"no UIDNEXT, a replayed move above U", MOCK_CAPS_NONE, 5, 0, 1, 0, 0, 0, 1, 1,
+     {{"SELECT", MOCK_R_DROP_TEXT, "UIDNEXT", 0, 0, 0},
+      /* and, like Courier, "7:*" names nothing when 7 is past the end */
+      {"UID FETCH 7:*", MOCK_R_DROP, NULL, 0, 0, 0}},
+     {6, 0}, 0, 0, 7},
 };
 
 /* COPYUID pairing (fault 7): arithmetic on ranges, whatever they span. */
@@ -307,6 +318,12 @@ static void run_row(const struct row *row)
                   rules[i].match);
     }
     compare(row, s, &ms, row->equal, "after the perturbed sync");
+    if (row->want_uidnext) {
+        satchel_folder f;
+        CHECK(satchel_store_folder_get(s, NULL, "INBOX", &f) == 0 &&
+                  f.uidnext >= row->want_uidnext,
+              "stored UIDNEXT %u, want at least %u", f.uidnext, row->want_uidnext);
+    }
     ms.nrules = 0;
     rc = sync_once(s, &ms, row->window, 0);
     CHECK(rc == 0, "clean sync rc %d", rc);
