@@ -139,6 +139,7 @@ struct folder_sync {
     uint8_t window_short;   /* a window's OK came with a message missing */
     uint8_t keep_block;     /* incomplete, but what committed is proven */
     uint8_t late_reconcile; /* resumed: counting expunges below U at the end */
+    uint8_t modseq_back;    /* the server's HIGHESTMODSEQ is below ours */
     uint8_t block_hole;     /* the server lists a UID of the kept block that
                                is not stored */
     /* Membership check of stored UIDs, one chunk [vlo, vhi] at a time (the

@@ -659,6 +659,29 @@ static int after_select(satchel_client *c)
         f->highestmodseq = 0;
         fs->used_qresync = 0;
     }
+    /* Counters are claims to check (real servers have moved them back
+     * under the same UIDVALIDITY).  A UIDNEXT below ours means UIDs from
+     * there up may be given again: what is stored from there on becomes a
+     * kept block the server must list, and new mail below our old mark is
+     * fetched.  A HIGHESTMODSEQ below ours means changes may carry modseqs
+     * we think we have seen: no CHANGEDSINCE or QRESYNC shortcut this time,
+     * a full check of every stored UID and its flags instead. */
+    if (fs->uidnext && fs->uidnext < f->uidnext) {
+        /* (and not above the highest UID stored: the old claim may have
+         * been past UIDs the server gave out since) */
+        uint32_t n = 0, lo = 0, hi = 0;
+        if ((rc = satchel_store_msg_span_from(c->store, c->txn, f->id, 1, &n, &lo, &hi)) < 0)
+            return cl_fail(c, rc, "cannot read stored messages");
+        f->uidnext = fs->uidnext;
+        if (n && hi < UINT32_MAX && hi + 1 < f->uidnext)
+            f->uidnext = hi + 1;
+        else if (!n)
+            f->uidnext = 1;
+    }
+    if (fs->hms && f->highestmodseq && fs->hms < f->highestmodseq) {
+        fs->modseq_back = 1;
+        f->highestmodseq = 0;
+    }
     U = f->uidnext;
     fs->newuid_from = U;
     /* Headers at or above U are what a cut sync of this folder committed:
@@ -684,9 +707,9 @@ static int after_select(satchel_client *c)
         return rc;
 
     c->job = J_FOLLOW;
-    qresync_ok = fs->used_qresync && fs->hms && !fs->nomodseq;
+    qresync_ok = fs->used_qresync && fs->hms && !fs->nomodseq && !fs->modseq_back;
     condstore_ok = (c->conn.caps & SATCHEL_CAP_CONDSTORE) && fs->hms &&
-                   !fs->nomodseq && f->highestmodseq;
+                   !fs->nomodseq && f->highestmodseq && !fs->modseq_back;
     if (U == 1) {
         fs->k_new = fs->exists;
         return start_windows(c);

@@ -71,6 +71,7 @@ typedef struct mock_folder {
  * FETCH and EXISTS at any time) or of a server's faults.  A rule applies to
  * the answer of every command containing `match` (after the tag), at most
  * `times` times (0: always). */
+#define MOCK_R_NONE 0     /* the answer as it is (counts the command) */
 #define MOCK_R_PREPEND 1  /* text before the answer's first response */
 #define MOCK_R_INSERT 2   /* text before untagged response number arg */
 #define MOCK_R_REVERSE 3  /* untagged responses in reverse order */

@@ -59,6 +59,10 @@ struct row {
     uint32_t first_uid;   /* the folder's UIDs start here (0: at 1) */
     uint32_t want_uidnext; /* the stored UIDNEXT after the perturbed sync
                               must be at least this (0: not checked) */
+    /* fault 4: the server's counters moved back after the expunge (0: no) */
+    uint32_t set_uidnext;
+    uint64_t set_hms;
+    uint32_t claim_uidnext; /* the UIDNEXT the server claims at the first sync */
 };
 
 static const struct row rows[] = {
@@ -67,52 +71,52 @@ static const struct row rows[] = {
      * Deleted 1 and 2 for good before. */
     {"reconcile: 3 before 1, 2, 3", MOCK_CAPS_NONE, 3, 0, 1, 0, 0, 3, 0, 1,
      {{"UID FETCH 1:3 (UID FLAGS)", MOCK_R_PREPEND, "* 3 FETCH (FLAGS (\\Seen) UID 3)\r\n",
-       0, 0, 0}}, {0}, 0, 0, 0},
+       0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     {"reconcile: answer in reverse order, one expunged", MOCK_CAPS_NONE, 6, 0, 1, 0, 4, 0,
-     0, 1, {{"UID FETCH 1:", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
+     0, 1, {{"UID FETCH 1:", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     {"reconcile: answer refused", MOCK_CAPS_NONE, 5, 0, 1, 0, 2, 0, 0, 0,
-     {{"UID FETCH 1:", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0, 0},
+     {{"UID FETCH 1:", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     /* Fault 3: a FETCH without UID inside the answer to a window; messages
      * 3 and 4 were dropped and the sync said new 0. */
     {"window: UID-less unilateral FETCH inside", MOCK_CAPS_NONE, 4, 2, 0, 0, 0, 1, 0, 1,
-     {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS (\\Seen))\r\n", 1, 0, 0}}, {0}, 0, 0, 0},
+     {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS (\\Seen))\r\n", 1, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     {"window: UID-less unilateral FETCH inside, QRESYNC", MOCK_CAPS_FULL, 4, 2, 0, 0, 0, 0,
-     0, 1, {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS ())\r\n", 0, 0, 0}}, {0}, 0, 0, 0},
+     0, 1, {{"FETCH 3:4 (", MOCK_R_INSERT, "* 1 FETCH (FLAGS ())\r\n", 0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     /* Fault 2: a committed block must be complete. */
     {"window: answered NO", MOCK_CAPS_FULL, 8, 2, 0, 0, 0, 0, 0, 0,
-     {{"FETCH 5:6 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
+     {{"FETCH 5:6 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     {"window: one answer without its UID", MOCK_CAPS_CONDSTORE, 8, 2, 0, 0, 0, 0, 0, 0,
-     {{"FETCH 5:6 (", MOCK_R_DROP_UID, NULL, 1, 0, 0}}, {0}, 0, 0, 0},
+     {{"FETCH 5:6 (", MOCK_R_DROP_UID, NULL, 1, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     {"window: answers in reverse order", MOCK_CAPS_NONE, 9, 3, 0, 0, 0, 0, 0, 1,
-     {{"FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
+     {{"FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     {"new messages: window refused after a first sync", MOCK_CAPS_CONDSTORE, 4, 2, 1, 0, 0,
-     0, 5, 0, {{"FETCH 6:7 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
+     0, 5, 0, {{"FETCH 6:7 (", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     /* A cut first sync leaves a kept block; its check and the resume
      * windows answered in reverse order, with an expunge in the block. */
     {"resume: block and windows reversed", MOCK_CAPS_NONE, 12, 3, 1, 2600, 11, 0, 2, 1,
-     {{"UID FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0},
+     {{"UID FETCH ", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     {"resume: block check refused", MOCK_CAPS_CONDSTORE, 12, 3, 1, 2600, 0, 10, 0, 0,
-     {{"(UID FLAGS)", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0, 0},
+     {{"(UID FLAGS)", MOCK_R_NO, NULL, 0, 1, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     /* Seed 156969000913 (Cyrus): two messages moved in by a replay got UIDs
      * 6 and 8 while another client delivered 7; the store took 6..8 for a
      * block made by windows, trusted it, and never fetched 7. */
     {"replayed moves above U leave a hole", MOCK_CAPS_FULL, 5, 0, 1, 0, 0, 0, 3, 1,
-     {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0, 0},
+     {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0, 0, 0, 0, 0},
     {"replayed moves above U leave a hole, CONDSTORE", MOCK_CAPS_CONDSTORE, 5, 0, 1, 0, 0,
-     0, 3, 1, {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0, 0},
+     0, 3, 1, {{"UID FETCH 6:8 (UID FLAGS)", MOCK_R_REVERSE, NULL, 0, 0, 0}}, {6, 8, 0}, 0, 0, 0, 0, 0, 0},
     /* Fault 5: ENABLE QRESYNC answered OK without "* ENABLED QRESYNC":
      * QRESYNC must not be used (the second rule would refuse it). */
     {"ENABLE OK without ENABLED QRESYNC", MOCK_CAPS_FULL, 6, 0, 1, 0, 2, 3, 1, 1,
      {{"ENABLE ", MOCK_R_DROP, NULL, 0, 0, 0}, {"(QRESYNC", MOCK_R_NO, NULL, 0, 0, 0}},
-     {0}, 2, 0, 0},
+     {0}, 2, 0, 0, 0, 0, 0},
     /* Fault 6: UID 4294967295.  UIDNEXT wrapped to 0 and every sync fetched
      * the whole folder again: a no-change sync must fetch no headers. */
     {"UID 4294967295, no-change resync", MOCK_CAPS_NONE, 3, 0, 1, 0, 0, 0, 0, 1,
-     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0},
+     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0, 0, 0, 0},
     {"UID 4294967295, no-change resync, QRESYNC", MOCK_CAPS_FULL, 3, 0, 1, 0, 0, 0, 0, 1,
-     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0},
+     {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0, 0, 0, 0},
     {"UID 4294967295, one expunged below", MOCK_CAPS_CONDSTORE, 3, 0, 1, 0, 4294967294u, 0,
-     0, 1, {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0},
+     0, 1, {{"BODY.PEEK[HEADER.FIELDS", MOCK_R_NO, NULL, 0, 0, 0}}, {0}, 1, 4294967293u, 0, 0, 0, 0},
     /* Fault 11: Courier names no UIDNEXT.  A replayed move stored its
      * message at UID 6, above U; nothing newer came, and U stayed 6: every
      * later sync checked that "kept block" again (a round trip and two
@@ -121,7 +125,17 @@ static const struct row rows[] = {
      {{"SELECT", MOCK_R_DROP_TEXT, "UIDNEXT", 0, 0, 0},
       /* and, like Courier, "7:*" names nothing when 7 is past the end */
       {"UID FETCH 7:*", MOCK_R_DROP, NULL, 0, 0, 0}},
-     {6, 0}, 0, 0, 7},
+     {6, 0}, 0, 0, 7, 0, 0, 0},
+    /* Fault 4: counters that go backwards under the same UIDVALIDITY.
+     * HIGHESTMODSEQ drops below ours, then a flag changes with a modseq we
+     * think we have seen; UIDNEXT drops and an expunged UID is given again
+     * to a new message. */
+    {"HIGHESTMODSEQ backwards, CONDSTORE", MOCK_CAPS_CONDSTORE, 5, 0, 1, 0, 0, 1, 0, 1,
+     {{"SELECT", MOCK_R_NONE, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 0, 1, 0},
+    {"HIGHESTMODSEQ backwards, QRESYNC", MOCK_CAPS_FULL, 5, 0, 1, 0, 0, 1, 0, 1,
+     {{"SELECT", MOCK_R_NONE, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 0, 1, 0},
+    {"UIDNEXT backwards below the one it claimed", MOCK_CAPS_CONDSTORE, 5, 0, 1, 0, 0, 0,
+     1, 1, {{"SELECT", MOCK_R_NONE, NULL, 0, 0, 0}}, {0}, 0, 0, 0, 6, 0, 10},
 };
 
 /* COPYUID pairing (fault 7): arithmetic on ranges, whatever they span. */
@@ -291,12 +305,18 @@ static void run_row(const struct row *row)
         CHECK(0, "cannot make a store");
         return;
     }
+    if (row->claim_uidnext)
+        ms.f[0].uidnext = row->claim_uidnext;
     if (row->presync) {
         rc = sync_once(s, &ms, row->window, row->presync_cut);
         CHECK(row->presync_cut || rc == 0, "first sync rc %d", rc);
     }
     if (row->expunge_uid)
         mock_expunge(&ms, 0, row->expunge_uid);
+    if (row->set_uidnext)
+        ms.f[0].uidnext = row->set_uidnext;
+    if (row->set_hms)
+        ms.f[0].hms = row->set_hms;
     if (row->seen_uid)
         mock_set_flags(&ms, 0, row->seen_uid, MOCK_F_SEEN);
     for (i = 0; i < row->add_msgs; i++)
