@@ -624,7 +624,17 @@ def main():
     lock = threading.Lock()
     lanes_of = {n: list(seeds[i::len(servers)]) for i, n in enumerate(servers)}
 
+    # Three lanes at a time: with all six side by side on a loaded 2-core
+    # machine, 2 runs in 311 saw a device reach another lane's server (a
+    # harness fault still being chased, see the README); three keep the
+    # default run near its 4-minute budget.
+    gate = threading.Semaphore(3)
+
     def lane(n):
+        with gate:
+            lane_run(n)
+
+    def lane_run(n):
         """One server's schedules, one after another (its one account);
         the servers run side by side, each with an equal share."""
         sv = servers[n]
