@@ -151,12 +151,30 @@ class DovecotError(RuntimeError):
 # small helpers
 # ---------------------------------------------------------------------------
 
+_ports_handed_out = set()
+_ports_lock = threading.Lock()
+
+
 def free_port(host="127.0.0.1"):
-    """Return a TCP port that was free on `host` a moment ago."""
+    """Return a TCP port that was free on `host` a moment ago, and that this
+    process has never handed out before.
+
+    A port is closed again before its server binds it, and the kernel may
+    give the same free port to the next bind(0): two servers started one
+    after another (Cyrus's master binds late) could then be told the same
+    port, and a client meant for one would reach the other. Remembering
+    every port handed out rules that out within a process; a clash with
+    another process still shows as "Address already in use" at start."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        with _ports_lock:
+            if port not in _ports_handed_out:
+                _ports_handed_out.add(port)
+                return port
+    raise RuntimeError("no fresh free port on %s after 200 tries" % host)
 
 
 def satchel_sim_path():
@@ -974,7 +992,8 @@ class Dovecot:
                 msg = self._startup_error_text()
                 rc = self.proc.returncode
                 self._kill_proc()
-                if "Address already in use" in msg and not keep_ports:
+                if (("Address already in use" in msg or
+                     "duplicate listener" in msg) and not keep_ports):
                     raise _PortClash(msg)
                 raise DovecotError("dovecot exited (%s):\n%s" % (rc, msg))
             if self._greeting_ok(self.imap_direct_port):
