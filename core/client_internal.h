@@ -185,6 +185,8 @@ struct replay {
     /* What of the batch is sent (see replay_send_more). */
     uint32_t ngroups, next_group;
     uint8_t sub, check_sent;
+    uint8_t check_ok; /* the existence check was answered OK: a UID it did
+                       * not return is gone, not merely unconfirmed */
     uint8_t gwant[REPLAY_BATCH]; /* GW_* follow-ups the answers asked for */
     uint64_t mkdir_at;           /* last CREATE sent */
 };

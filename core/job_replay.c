@@ -69,6 +69,9 @@ static int rollback(satchel_client *c, satchel_op *op, const struct rop *r)
     satchel_msg *m = &c->msg;
     uint32_t n;
     int rc = 0;
+    /* Only an answered existence check (or a search of the destination)
+     * proves a message gone; otherwise it is treated as still there. */
+    int there = !r || r->exists || !c->rp.check_ok;
     if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) < 0)
         memset(&f, 0, sizeof f);
     switch (op->type) {
@@ -77,8 +80,10 @@ static int rollback(satchel_client *c, satchel_op *op, const struct rop *r)
             return 0;
         if (r && r->exists)
             rc = satchel_store_msg_set_flags(c->txn, &f, op->uid, r->sflags, "", 0);
-        else
+        else if (!r || c->rp.check_ok)
             rc = satchel_store_msg_del(c->txn, &f, op->uid);
+        else
+            return 0; /* the next sync reads its flags; never delete on a guess */
         if (rc >= 0)
             rc = satchel_store_folder_put(c->txn, &f);
         return rc < 0 && rc != SATCHEL_E_NOTFOUND ? rc : 0;
@@ -89,7 +94,7 @@ static int rollback(satchel_client *c, satchel_op *op, const struct rop *r)
                 (rc = satchel_store_folder_put(c->txn, &d)) < 0)
                 return rc;
             satchel_store_op_index(c->txn, d.id, op->dest_uid, 0);
-            if (f.id && (!r || r->exists)) {
+            if (f.id && there) {
                 m->uid = op->uid;
                 m->mflags &= ~(uint32_t)SATCHEL_MSG_F_PENDING;
                 if ((rc = satchel_store_msg_put(c->txn, &f, m, NULL)) < 0 ||
@@ -99,13 +104,13 @@ static int rollback(satchel_client *c, satchel_op *op, const struct rop *r)
             return 0;
         }
         /* No copy kept: have the next sync fetch the message again. */
-        if (f.id && (!r || r->exists) && f.uidnext > op->uid) {
+        if (f.id && there && f.uidnext > op->uid) {
             f.uidnext = op->uid;
             return satchel_store_folder_put(c->txn, &f);
         }
         return 0;
     case SATCHEL_OP_EXPUNGE:
-        if (f.id && (!r || r->exists) && f.uidnext > op->uid) {
+        if (f.id && there && f.uidnext > op->uid) {
             f.uidnext = op->uid;
             return satchel_store_folder_put(c->txn, &f);
         }
@@ -231,6 +236,12 @@ static int replay_finish_batch(satchel_client *c)
         satchel_op *op = &c->op;
         if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
             continue;
+        if (!r->failed && !c->rp.check_ok) {
+            /* No answered existence check (the batch ended at its SELECT):
+             * a UID not seen proves nothing.  The change stays queued for
+             * the next batch, which checks. */
+            continue;
+        }
         if (r->failed) {
             rc = op_fail(c, op, r, c->rp.reason[0] ? c->rp.reason : "server refused");
         } else if (!r->exists && op->type == SATCHEL_OP_FLAG) {
@@ -373,6 +384,7 @@ static int replay_send(satchel_client *c)
     c->rp.next_group = 0;
     c->rp.sub = 0;
     c->rp.check_sent = 0;
+    c->rp.check_ok = 0;
     memset(c->rp.gwant, 0, sizeof c->rp.gwant);
     return replay_send_more(c);
 }
@@ -589,6 +601,10 @@ static int replay_next(satchel_client *c)
     int rc;
     c->rp.n = 0;
     c->rp.folder[0] = '\0';
+    /* The reason and the check belong to one batch: a refused CREATE's
+     * text must not read as this batch's failure. */
+    c->rp.reason[0] = '\0';
+    c->rp.check_ok = 0;
     while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
         at = op->id;
         if (op->state == SATCHEL_OP_PENDING && op->type == SATCHEL_OP_MOVE &&
@@ -733,18 +749,23 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         }
         memcpy(c->rp.selected, c->rp.folder, sizeof c->rp.selected);
         /* UIDs recorded under another UIDVALIDITY name other messages now. */
-        for (i = 0; i < c->rp.n; i++) {
-            satchel_op *op = &c->op;
-            if (satchel_store_op_get(c->store, NULL, c->rp.ops[i].id, op) == 0 &&
-                op->uidvalidity && c->rp.uidvalidity &&
-                op->uidvalidity != c->rp.uidvalidity) {
-                c->rp.ops[i].failed = 1;
-                replay_reason(c, "UIDVALIDITY changed on the server", NULL, 0);
+        {
+            uint32_t renumbered = 0;
+            for (i = 0; i < c->rp.n; i++) {
+                satchel_op *op = &c->op;
+                if (satchel_store_op_get(c->store, NULL, c->rp.ops[i].id, op) == 0 &&
+                    op->uidvalidity && c->rp.uidvalidity &&
+                    op->uidvalidity != c->rp.uidvalidity) {
+                    c->rp.ops[i].failed = 1;
+                    renumbered++;
+                }
             }
-        }
-        if (c->rp.reason[0]) {
-            /* Never send changes for renumbered messages. */
-            return replay_finish_batch(c);
+            if (renumbered) {
+                /* Never send changes for renumbered messages; the others
+                 * of the batch stay queued (see replay_finish_batch). */
+                replay_reason(c, "UIDVALIDITY changed on the server", NULL, 0);
+                return replay_finish_batch(c);
+            }
         }
         return replay_send(c);
     case K_RVSELECT:
@@ -762,6 +783,7 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                  * happened to the move, the message is gone. */
                 struct rop gone;
                 memset(&gone, 0, sizeof gone);
+                c->rp.check_ok = 1; /* the search is the proof */
                 if ((rc = op_fail(c, op, &gone, "message no longer on the server")) < 0)
                     return cl_fail(c, rc, "cannot update queue");
                 if ((rc = cl_commit(c, 0)) < 0)
@@ -785,7 +807,15 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     }
     case K_RCHECK:
     case K_RCMD:
-        if (!ok && kind == K_RCMD) {
+        if (kind == K_RCHECK && ok) {
+            c->rp.check_ok = 1;
+        } else if (kind == K_RCHECK) {
+            /* Which messages exist is unknown: every change of the batch
+             * fails, and none is taken for gone (see rollback). */
+            replay_reason(c, "server refused the existence check", r->text, r->text_len);
+            for (i = 0; i < c->rp.n; i++)
+                c->rp.ops[i].failed = 1;
+        } else if (!ok) {
             replay_reason(c, "server refused the change", r->text, r->text_len);
             for (i = 0; i < c->rp.n; i++)
                 if (c->rp.ops[i].group == (uint8_t)arg)

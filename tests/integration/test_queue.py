@@ -193,6 +193,34 @@ def two_devices(work):
               "%s both devices' changes on the server" % label)
 
 
+def refused_create(work):
+    """A CREATE the server refuses without [ALREADYEXISTS] (Courier answers
+    so even for a folder that exists) must fail only itself.  Its reason
+    used to stay behind and read as the next batch's UIDVALIDITY failure:
+    the changes of that batch failed as "no longer on the server" without
+    being checked, and their messages were deleted from the store (found by
+    the convergence harness, seed 411424800352 on Courier)."""
+    label = "[refused CREATE]"
+    with st.Dovecot(profile="full") as dc:
+        dc.load_mailset()
+        db = os.path.join(work, "refused-create")
+        st.run_sim(dc, db, ["sync"])
+        s = dc.server_state("alice", "INBOX")
+        u = [x for x in sorted(s) if "\\Flagged" not in s[x]["flags"]][0]
+        # Dovecot refuses names that begin with '~' (no ALREADYEXISTS code)
+        st.run_sim_offline(db, ['mkdir "~/refused"', "flag INBOX %d +\\Flagged" % u])
+        st.run_sim(dc, db, ["sync"])
+        q = st.run_sim_offline(db, ["queue"]).json[0]
+        failed = {e["op"]: e for e in q["entries"] if e["state"] == "failed"}
+        check("mkdir" in failed and "refused" in failed["mkdir"]["reason"],
+              "%s the CREATE fails with the server's reason: %s" % (label, failed.get("mkdir")))
+        check("flag" not in failed and q["pending"] == 0,
+              "%s the flag change in the same sync is not failed: %s" % (label, q["entries"]))
+        check("\\Flagged" in dc.server_state("alice", "INBOX")[u]["flags"],
+              "%s the flag change reached the server" % label)
+        compare_local(dc, db, "INBOX", label)
+
+
 def kill_test(work, runs):
     label = "[kill]"
     rnd = random.Random(int(os.environ.get("SATCHEL_SEED", "1234")))
@@ -287,6 +315,7 @@ def main():
         scenario("uidplus-no-move", CAP_MOVE, work)
         scenario("neither", CAP_MOVE | CAP_UIDPLUS, work)
         two_devices(work)
+        refused_create(work)
         kill_test(work, 50 if long_mode else 5)
     return check.report()
 
