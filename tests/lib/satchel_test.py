@@ -83,8 +83,7 @@ __all__ = [
     "REPO_ROOT", "CORPUS", "MAILSET", "DOVECOT_DEFAULT_CAPABILITY",
     "DOVECOT_CAPABILITY_STRING", "PROFILES", "SPECIAL_USE",
     "PROXY_FAKE_CLIENT_IP", "Dovecot", "DovecotError", "FolderState",
-    "SimResult", "SimError", "free_port", "free_ports", "satchel_sim_path",
-    "run_sim",
+    "SimResult", "SimError", "free_port", "satchel_sim_path", "run_sim",
     "run_sim_offline", "load_corpus", "corpus_available", "corpus_members",
     "synth_messages", "load_mailset", "load_mailset_flags",
     "load_mailset_manifest", "profile_capability", "expected_capabilities",
@@ -176,24 +175,6 @@ def free_port(host="127.0.0.1"):
                 _ports_handed_out.add(port)
                 return port
     raise RuntimeError("no fresh free port on %s after 200 tries" % host)
-
-
-def free_ports(n, host="127.0.0.1"):
-    """Return n distinct TCP ports that were free on `host` a moment ago.
-    All n sockets stay bound until every port is known: a port is free
-    again as soon as its socket closes, so n calls of free_port() can
-    return the same port twice."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind((host, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def satchel_sim_path():
@@ -983,10 +964,11 @@ class Dovecot:
 
     def _start_once(self, keep_ports=False):
         if not keep_ports:
-            # distinct ports: doveconf rejects a port twice as a fatal
-            # "duplicate listener", not as a clash to retry
-            (self.imaps_port, self.imap_direct_port, self.pop3_direct_port,
-             self._imap_haproxy_port, self._pop3_haproxy_port) = free_ports(5)
+            self.imaps_port = free_port()
+            self.imap_direct_port = free_port()
+            self.pop3_direct_port = free_port()
+            self._imap_haproxy_port = free_port()
+            self._pop3_haproxy_port = free_port()
         with open(self.conf_path, "w") as f:
             f.write(self._config_text())
         open(self.log_path, "a").close()
