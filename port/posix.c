@@ -2,6 +2,7 @@
  * the kernel's random source. */
 #define _POSIX_C_SOURCE 200809L
 #include "satchel/port.h"
+#include "satchel/port_posix.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@ struct satchel_conn {
     int fd;
 };
 
-static uint64_t posix_now_ms(void *ctx)
+uint64_t satchel_posix_now_ms(void *ctx)
 {
     struct timespec ts;
     (void)ctx;
@@ -29,7 +30,7 @@ static uint64_t posix_now_ms(void *ctx)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int posix_entropy(void *ctx, uint8_t *buf, size_t len)
+int satchel_posix_entropy(void *ctx, uint8_t *buf, size_t len)
 {
     (void)ctx;
     while (len > 0) {
@@ -59,7 +60,7 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline)
         struct pollfd p = {fd, POLLOUT, 0};
         int err = 0;
         socklen_t el = sizeof err;
-        uint64_t now = posix_now_ms(NULL);
+        uint64_t now = satchel_posix_now_ms(NULL);
         if (errno != EINPROGRESS ||
             poll(&p, 1, now < deadline ? (int)(deadline - now) : 0) != 1 ||
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
@@ -77,7 +78,7 @@ static int posix_open(void *ctx, const char *host, uint16_t port,
     char portstr[8];
     satchel_conn *c;
     int fd = -1;
-    uint64_t deadline = posix_now_ms(ctx) + timeout_ms;
+    uint64_t deadline = satchel_posix_now_ms(ctx) + timeout_ms;
 
     *out = NULL;
     memset(&hints, 0, sizeof hints);
@@ -91,7 +92,7 @@ static int posix_open(void *ctx, const char *host, uint16_t port,
         fd = connect_one(ai, deadline);
     freeaddrinfo(res);
     if (fd < 0)
-        return posix_now_ms(ctx) >= deadline ? SATCHEL_E_TIMEOUT : SATCHEL_E_IO;
+        return satchel_posix_now_ms(ctx) >= deadline ? SATCHEL_E_TIMEOUT : SATCHEL_E_IO;
     c = malloc(sizeof *c);
     if (!c) {
         close(fd);
@@ -151,7 +152,8 @@ static void posix_sleep_ms(void *ctx, uint32_t ms)
 
 static const satchel_port posix_port = {
     SATCHEL_PORT_VERSION, "posix", NULL, posix_open, posix_send, posix_recv,
-    posix_wait, posix_close, posix_now_ms, posix_entropy, posix_sleep_ms,
+    posix_wait, posix_close, satchel_posix_now_ms, satchel_posix_entropy,
+    posix_sleep_ms,
 };
 
 const satchel_port *satchel_port_posix(void)

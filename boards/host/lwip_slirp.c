@@ -1,6 +1,7 @@
 /* The host's link below the shared lwIP port: an Ethernet netif whose
  * frames go through the link emulator to libslirp, which connects to the
- * host's sockets.  Also the host's clock, entropy and name resolution. */
+ * host's sockets.  Also the host's name resolution; the clock and entropy
+ * are the POSIX port's. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
@@ -24,6 +23,7 @@
 #include "netif/ethernet.h"
 
 #include "satchel/port_lwip.h"
+#include "satchel/port_posix.h"
 #include "slirp_link.h"
 
 /* slirp's network: the guest, its gateway and host alias 10.0.2.2 (the
@@ -41,30 +41,6 @@ static struct {
     satchel_link_config cfg;
     uint8_t txbuf[SATCHEL_LINK_MAX_FRAME];
 } h;
-
-static uint64_t host_now_ms(void *ctx)
-{
-    struct timespec ts;
-    (void)ctx;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int host_entropy(void *ctx, uint8_t *buf, size_t len)
-{
-    (void)ctx;
-    while (len > 0) {
-        ssize_t n = getrandom(buf, len, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* ---- name resolution: loopback becomes slirp's host alias ---- */
 
@@ -281,14 +257,14 @@ static void host_poll(void *ctx, uint32_t max_ms)
 
 const satchel_port *satchel_port_lwip(const satchel_link_config *cfg)
 {
-    static const satchel_lwip_link link = {NULL, host_start, host_poll, host_now_ms,
-                                           host_entropy, host_resolve};
+    static const satchel_lwip_link link = {NULL, host_start, host_poll, satchel_posix_now_ms,
+                                           satchel_posix_entropy, host_resolve};
     static int seeded;
     if (!seeded) {
         if (cfg)
             h.cfg = *cfg;
         while (h.cfg.seed == 0) {
-            if (host_entropy(NULL, (uint8_t *)&h.cfg.seed, sizeof h.cfg.seed) < 0)
+            if (satchel_posix_entropy(NULL, (uint8_t *)&h.cfg.seed, sizeof h.cfg.seed) < 0)
                 return NULL;
         }
         fprintf(stderr, "link: seed %llu\n", (unsigned long long)h.cfg.seed);
