@@ -108,7 +108,8 @@ struct folder_sync {
     uint8_t used_qresync;
     uint8_t incomplete;     /* anomaly: keep old UIDNEXT/MODSEQ */
     uint8_t reconcile_sent, reconcile_done;
-    uint32_t k_new;         /* server messages with UID >= U */
+    uint32_t k_new;         /* server messages with UID >= U, from the
+                               sequence numbers K_NEWUIDS lists them at */
     uint32_t max_uid;       /* highest UID fetched */
     uint32_t win_next_hi;   /* next window's top sequence number */
     uint32_t win_lo;        /* lowest sequence number to fetch */
@@ -117,6 +118,10 @@ struct folder_sync {
     uint8_t resume;         /* headers at or above U kept from a cut sync */
     uint32_t minp, maxp;    /* their UID span (the newest-first block) */
     uint32_t newuid_from;   /* K_NEWUIDS counts UIDs from here */
+    uint32_t newuid_sent;   /* ... and the one in flight asks from here
+                               (0: none sent) */
+    uint32_t newuid_seq;    /* lowest sequence number it listed a UID at or
+                               above newuid_from at (0: none) */
     uint32_t since_commit;  /* messages stored since the last commit */
     uint8_t upward;         /* the maxp+1:* fetch is running */
     /* Windows in flight, oldest first, as [lo, hi] of their key (sequence

@@ -129,8 +129,17 @@ static int sync_on_fetch(satchel_client *c, const satchel_imap_arg *a,
         return 0;
     }
     if (it.uid >= c->fs.f.uidnext) {
-        if (cl_count_inflight(c, K_NEWUIDS) && it.uid >= c->fs.newuid_from)
-            c->fs.k_new++;
+        /* What to fetch comes from where the server lists the UIDs at or
+         * above U: the lowest sequence number holding one.  Not a count of
+         * responses (a unilateral FETCH may list a UID twice) and not
+         * EXISTS minus what is stored (a stale stored UID and a new one
+         * cancel out). */
+        uint32_t seq = 0;
+        if (c->job == J_FOLLOW && cl_count_inflight(c, K_NEWUIDS) &&
+            it.uid >= c->fs.newuid_from &&
+            satchel_imap_arg_u32(a, &seq) == 0 && seq &&
+            (c->fs.newuid_seq == 0 || seq < c->fs.newuid_seq))
+            c->fs.newuid_seq = seq;
         return 0; /* a new message: fetched whole in a window */
     }
     if (cl_count_inflight(c, K_RECONCILE))
@@ -261,17 +270,42 @@ static void sync_folder_event(satchel_client *c, int type, int err,
     cl_emit(c, &ev);
 }
 
+/* UID FETCH from:* (UID): which messages are new is what the server lists
+ * at or above from, whatever its counters say. */
+static int send_newuids(satchel_client *c, uint32_t from)
+{
+    int rc;
+    if ((rc = cl_cmd_begin(c, K_NEWUIDS)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
+        (rc = cl_out_u64(c, from)) < 0 || (rc = cl_out_str(c, ":* (UID)")) < 0 ||
+        (rc = cl_cmd_end(c)) < 0)
+        return rc;
+    c->fs.newuid_sent = from;
+    return 0;
+}
+
 static int send_select(satchel_client *c)
 {
     satchel_folder *f = &c->fs.f;
+    int rc;
     /* QRESYNC only once the server confirmed it: a SELECT sent before
      * ENABLE's answer uses CONDSTORE. */
     if (c->conn.qresync_confirmed && f->uidvalidity && f->highestmodseq && f->uidnext > 1) {
         c->fs.used_qresync = 1;
-        return cl_select(c, K_SELECT, f->name, f->uidvalidity, f->highestmodseq, 0);
+        rc = cl_select(c, K_SELECT, f->name, f->uidvalidity, f->highestmodseq, 0);
+    } else {
+        rc = cl_select(c, K_SELECT, f->name, 0, 0, (c->conn.caps & SATCHEL_CAP_CONDSTORE) != 0);
     }
-    return cl_select(c, K_SELECT, f->name, 0, 0,
-                     (c->conn.caps & SATCHEL_CAP_CONDSTORE) != 0);
+    if (rc < 0)
+        return rc;
+    /* The new UIDs go in the SELECT's flight, so listing them costs no
+     * round trip.  If the SELECT fails the server answers it with no
+     * mailbox selected (RFC 9051 6.3.2), and a changed UIDVALIDITY or
+     * UIDNEXT makes after_select ignore it or ask again.  One that does
+     * not fit now goes out from after_select. */
+    c->fs.newuid_from = f->uidnext;
+    if (f->uidvalidity && f->uidnext > 1)
+        (void)send_newuids(c, f->uidnext);
+    return 0;
 }
 
 /* Pick the next folder to sync: in name order after c->cursor, or the one
@@ -711,16 +745,15 @@ static int after_select(satchel_client *c)
     condstore_ok = (c->conn.caps & SATCHEL_CAP_CONDSTORE) && fs->hms &&
                    !fs->nomodseq && f->highestmodseq && !fs->modseq_back;
     if (U == 1) {
+        /* Nothing stored: every message is new.  A K_NEWUIDS sent with the
+         * SELECT (UIDVALIDITY changed) is answered and ignored. */
+        fs->newuid_sent = 0;
         fs->k_new = fs->exists;
         return start_windows(c);
     }
     if (fs->resume && qresync_ok)
         return start_windows(c); /* VANISHED covered the kept block */
-    if (qresync_ok && fs->exists >= f->count - fs->placeholders) {
-        fs->k_new = fs->exists - (f->count - fs->placeholders);
-        return start_windows(c);
-    }
-    if (condstore_ok && fs->hms != f->highestmodseq) {
+    if (!qresync_ok && condstore_ok && fs->hms != f->highestmodseq) {
         if ((rc = cl_cmd_begin(c, K_CHANGED)) < 0 ||
             (rc = cl_out_str(c, "UID FETCH 1:")) < 0 || (rc = cl_out_u64(c, U - 1)) < 0 ||
             (rc = cl_out_str(c, " (UID FLAGS) (CHANGEDSINCE ")) < 0 ||
@@ -728,15 +761,14 @@ static int after_select(satchel_client *c)
             (rc = cl_cmd_end(c)) < 0)
             return cl_fail(c, rc, "command does not fit the output buffer");
     }
-    if (!condstore_ok && (rc = send_reconcile(c, 1)) < 0)
+    if (!qresync_ok && !condstore_ok && (rc = send_reconcile(c, 1)) < 0)
         return rc;
     fs->k_new = 0;
-    if (fs->uidnext == 0 || fs->uidnext > U) {
-        if ((rc = cl_cmd_begin(c, K_NEWUIDS)) < 0 ||
-            (rc = cl_out_str(c, "UID FETCH ")) < 0 || (rc = cl_out_u64(c, fs->newuid_from)) < 0 ||
-            (rc = cl_out_str(c, ":* (UID)")) < 0 || (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, rc, "command does not fit the output buffer");
-    }
+    /* The new UIDs were asked for with the SELECT, from the stored U; a U
+     * lowered since (UIDNEXT went back) needs them from there. */
+    if ((fs->newuid_sent == 0 || fs->newuid_sent > fs->newuid_from) &&
+        (rc = send_newuids(c, fs->newuid_from)) < 0)
+        return cl_fail(c, rc, "command does not fit the output buffer");
     if (cl_count_inflight(c, K_CHANGED) + cl_count_inflight(c, K_RECONCILE) +
             cl_count_inflight(c, K_NEWUIDS) == 0)
         return after_follow(c); /* CONDSTORE and nothing changed */
@@ -763,6 +795,8 @@ static int after_follow(satchel_client *c)
     int rc;
     if ((rc = cl_commit(c, 1)) < 0)
         return rc;
+    fs->k_new = fs->newuid_seq && fs->newuid_seq <= fs->exists
+                    ? fs->exists - fs->newuid_seq + 1 : 0;
     if (fs->reconcile_sent && !fs->reconcile_done)
         fs->incomplete = 1; /* a chunk was refused: nothing was deleted */
     if (!fs->resume && fs->exists != fs->f.count - fs->placeholders + fs->k_new) {
@@ -831,6 +865,11 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     case K_CHANGED:
     case K_RECONCILE:
     case K_NEWUIDS:
+        if (kind == K_NEWUIDS && c->job != J_FOLLOW) {
+            /* Sent with a SELECT that failed, or not needed after all
+             * (nothing stored, or a kept block QRESYNC covered). */
+            return c->job == J_NEXT_FOLDER ? cl_job_advance(c) : 0;
+        }
         if (!ok)
             c->fs.incomplete = 1;
         if (kind == K_RECONCILE && ok) {

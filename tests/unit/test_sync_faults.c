@@ -126,6 +126,16 @@ static const struct row rows[] = {
       /* and, like Courier, "7:*" names nothing when 7 is past the end */
       {"UID FETCH 7:*", MOCK_R_DROP, NULL, 0, 0, 0}},
      {6, 0}, 0, 0, 7, 0, 0, 0},
+    /* Fault 6: under QRESYNC the new messages were counted as EXISTS minus
+     * the stored count.  UID 2 is expunged but its VANISHED never comes (a
+     * stale stored UID) and UID 6 is delivered: the counts cancel out, 6
+     * was never fetched and UIDNEXT moved past it.  Then the same with the
+     * new UID listed twice (a unilateral FETCH next to the answer). */
+    {"QRESYNC: a stale stored UID and a new one cancel out", MOCK_CAPS_FULL, 5, 0, 1, 0, 2,
+     0, 1, 1, {{"SELECT", MOCK_R_DROP_TEXT, "VANISHED", 0, 0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
+    {"QRESYNC: a new UID listed twice", MOCK_CAPS_FULL, 5, 0, 1, 0, 0, 0, 1, 1,
+     {{"UID FETCH 6:* (UID)", MOCK_R_PREPEND, "* 6 FETCH (FLAGS (\\Flagged) UID 6)\r\n", 0,
+       0, 0}}, {0}, 0, 0, 0, 0, 0, 0},
     /* Fault 4: counters that go backwards under the same UIDVALIDITY.
      * HIGHESTMODSEQ drops below ours, then a flag changes with a modseq we
      * think we have seen; UIDNEXT drops and an expunged UID is given again
