@@ -399,6 +399,19 @@ static int cmd_body(satchel_console *con, int argc, char **argv)
     }
     if (text && !known)
         con_kv_bool(con, "charset_supported", 0, NULL);
+    {
+        /* A download ends by what the server sends, not by BODYSTRUCTURE's
+         * size (GNU imap4d gives line counts there for some parts): the
+         * record keeps both, and a difference is said every time. */
+        satchel_body_info bi;
+        if (satchel_store_body_info(app->store, NULL, mp->f.id, uid, p->section, &bi) == 0 &&
+            bi.complete && bi.expected && bi.stored != bi.expected) {
+            con_kv_u64(con, "size_announced", bi.expected,
+                       "[BODYSTRUCTURE gave this part %u bytes, ");
+            con_kv_u64(con, "size_received", bi.stored,
+                       "the server sent %u: shown as received]\n");
+        }
+    }
     if (pc->sink == SINK_TEXT)
         con_kv_stream_begin(con, "text");
     else if (pc->sink == SINK_BYTES && raw)
