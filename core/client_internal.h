@@ -38,6 +38,8 @@ enum cmd_kind {
     K_BLOCK,     /* UID FETCH minp:maxp (UID FLAGS): is the kept block current? */
     K_BODYFETCH, /* UID FETCH n (BODY.PEEK[s]<o.l>) */
     K_CREATE,    /* replay: CREATE (arg: op id) */
+    K_CREATE_LIST,   /* replay: LIST "" name after a CREATE's NO (arg: op id,
+                    CREATED_LISTED once the server lists the name) */
     K_RSELECT,   /* replay: SELECT the batch's folder */
     K_RCHECK,    /* replay: UID FETCH set (UID FLAGS) */
     K_RCMD,      /* replay: STORE/MOVE/COPY/EXPUNGE (arg: group | kind) */
@@ -159,6 +161,7 @@ struct folder_sync {
     uint32_t rwidth;        /* its UID width */
 };
 
+#define CREATED_LISTED (1ull << 63) /* K_CREATE_LIST arg flag: the name is listed */
 #define RCMD_COPY 0x100u     /* K_RCMD arg flag: a COPY awaiting its OK */
 #define RCMD_DELSTORE 0x200u /* K_RCMD arg flag: \Deleted STORE, then UID EXPUNGE */
 #define REPLAY_BATCH 40 /* worst case 3 commands each + 1 within MAX_INFLIGHT */

@@ -687,7 +687,7 @@ static int mkdirs_more(satchel_client *c)
         c->rp.mkdir_at = op->id;
         sent++;
     }
-    if (!sent && cl_count_inflight(c, K_CREATE) == 0)
+    if (!sent && cl_count_inflight(c, K_CREATE) + cl_count_inflight(c, K_CREATE_LIST) == 0)
         return replay_next(c);
     return 0;
 }
@@ -716,26 +716,46 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     if (kind == K_RCMD && ok && r->code && satchel_imap_arg_is(r->code, "COPYUID"))
         replay_copyuid(c, r->code);
     switch (kind) {
-    case K_CREATE: {
+    case K_CREATE:
+    case K_CREATE_LIST: {
         satchel_op *op = &c->op;
         /* An existing folder is what we wanted (a retry after a crash). */
-        int exists = r->code && satchel_imap_arg_is(r->code, "ALREADYEXISTS");
+        int exists = kind == K_CREATE_LIST ? ok && (arg & CREATED_LISTED) != 0
+                                       : r->code && satchel_imap_arg_is(r->code, "ALREADYEXISTS");
         if ((rc = cl_txn(c)) < 0)
             return rc;
-        if (satchel_store_op_get(c->store, c->txn, arg, op) == 0) {
-            if (ok || exists) {
+        if (satchel_store_op_get(c->store, c->txn, arg & ~CREATED_LISTED, op) == 0) {
+            if (ok && kind == K_CREATE) {
                 rc = satchel_store_op_del(c->txn, op->id);
                 c->rp.done++;
-            } else {
+            } else if (exists) {
+                rc = satchel_store_op_del(c->txn, op->id);
+                c->rp.done++;
+            } else if (kind == K_CREATE) {
+                /* A plain NO may still leave the folder there (Courier says
+                 * NO to a CREATE a killed session already sent, without
+                 * [ALREADYEXISTS]): what the server lists decides.  The
+                 * reason waits in the entry, which stays pending. */
                 replay_reason(c, "server refused to create the folder", r->text, r->text_len);
-                rc = op_fail(c, op, NULL, c->rp.reason);
+                memcpy(op->reason, c->rp.reason, sizeof op->reason);
+                if ((rc = satchel_store_op_put(c->txn, op)) == 0 &&
+                    ((rc = cl_cmd_begin(c, K_CREATE_LIST)) < 0 ||
+                     (rc = cl_out_str(c, "LIST \"\" ")) < 0 ||
+                     (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)) {
+                    /* no room to ask now: the reason stands */
+                    rc = op_fail(c, op, NULL, op->reason);
+                } else if (rc == 0) {
+                    cl_cmd_arg(c, op->id);
+                }
+            } else {
+                rc = op_fail(c, op, NULL, op->reason);
             }
             if (rc < 0)
                 return cl_fail(c, rc, "cannot update queue");
         }
         if ((rc = cl_commit(c, 0)) < 0)
             return rc;
-        if (cl_count_inflight(c, K_CREATE) == 0)
+        if (cl_count_inflight(c, K_CREATE) + cl_count_inflight(c, K_CREATE_LIST) == 0)
             return replay_mkdirs(c); /* more, or on to the folders */
         return 0;
     }
@@ -839,6 +859,32 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     }
 }
 
+/* A LIST line while folders are being created: a refused CREATE whose
+ * name the server lists (as a mailbox that can be selected) made its
+ * folder after all. */
+static int replay_on_list(satchel_client *c, const satchel_imap_arg *a)
+{
+    const satchel_imap_arg *attrs = a->next, *name, *k;
+    char *s = c->wire_name;
+    satchel_op *op = &c->op;
+    uint32_t i;
+    int verbatim;
+    if (!attrs || attrs->type != SATCHEL_ARG_LIST || !attrs->next ||
+        !(name = attrs->next->next) || cl_name_from_wire(c, name, s, &verbatim) < 0)
+        return 0;
+    for (k = attrs->child; k; k = k->next)
+        if (satchel_imap_arg_is(k, "\\Noselect") || satchel_imap_arg_is(k, "\\NonExistent"))
+            return 0;
+    for (i = 0; i < c->conn.n_inflight; i++) {
+        struct inflight *in = &c->conn.inflight[i];
+        if (in->kind == K_CREATE_LIST &&
+            satchel_store_op_get(c->store, c->txn, in->arg & ~CREATED_LISTED, op) == 0 &&
+            strcmp(op->dest, s) == 0)
+            in->arg |= CREATED_LISTED;
+    }
+    return 0;
+}
+
 static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
 {
     const satchel_imap_arg *a = r->args, *code = r->code;
@@ -851,6 +897,8 @@ static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
             replay_copyuid(c, code);
         return 0;
     }
+    if (satchel_imap_arg_is(a, "LIST") && c->job == J_REPLAY_MKDIR)
+        return replay_on_list(c, a);
     if (satchel_imap_arg_is(a, "SEARCH")) {
         const satchel_imap_arg *h;
         if (c->job != J_REPLAY_VERIFY || !cl_count_inflight(c, K_RVSEARCH))

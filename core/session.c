@@ -201,6 +201,7 @@ static const struct cl_job *kind_job(uint8_t kind)
     case K_BODYFETCH:
         return &cl_job_body;
     case K_CREATE:
+    case K_CREATE_LIST:
     case K_RSELECT:
     case K_RCHECK:
     case K_RCMD:

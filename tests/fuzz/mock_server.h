@@ -942,6 +942,19 @@ static MOCK_UNUSED void mock_command_inner(mock_server *ms, char *line)
         mock_copy(ms, tag, cmd + 9, 0);
     } else if (MOCK_IS("UID EXPUNGE ")) {
         mock_uid_expunge(ms, tag, cmd + 12);
+    } else if (MOCK_IS("CREATE ")) {
+        /* Like Courier: a plain NO, no [ALREADYEXISTS], for a folder that
+         * exists; a name with "Forbidden" in it is refused outright. */
+        char name[256];
+        mock_astring(cmd + 7, name, sizeof name);
+        if (mock_folder_by_name(ms, name) >= 0) {
+            mock_sendf(ms, "%s NO Mailbox already exists\r\n", tag);
+        } else if (strstr(name, "Forbidden") || ms->nf >= MOCK_MAX_FOLDERS) {
+            mock_sendf(ms, "%s NO [NOPERM] Permission denied\r\n", tag);
+        } else {
+            mock_add_folder(ms, name, "", 8000u + (uint32_t)ms->nf);
+            mock_sendf(ms, "%s OK Create completed\r\n", tag);
+        }
     } else if (MOCK_IS("UID SEARCH ")) {
         mock_sendf(ms, "* SEARCH\r\n%s OK Search completed.\r\n", tag);
     } else if (MOCK_IS("UID FETCH ")) {

@@ -221,6 +221,42 @@ def refused_create(work):
         compare_local(dc, db, "INBOX", label)
 
 
+def courier_repeated_create(work):
+    """Courier answers a CREATE of a folder that exists (one a killed
+    session already sent) with a plain NO, no [ALREADYEXISTS]: the mkdir
+    is judged by what the server then lists, so it is done, not failed.
+    Skipped when scripts/fetch-imapd has not unpacked Courier."""
+    import imap_servers
+    from fake_imap import run_sim_at
+    label = "[Courier repeated CREATE]"
+    try:
+        srv = imap_servers.Courier()
+    except imap_servers.ServerUnavailable as e:
+        print("SKIP %s: %s" % (label, e))
+        return
+    with srv:
+        db = os.path.join(work, "courier-create")
+        r = run_sim_at(srv.host, srv.port, db, ["sync"], timeout_ms=10000)
+        check(r.returncode == 0, "%s first sync: %s" % (label, r.stderr[-300:]))
+        name = srv.folder("Projects")
+        st.run_sim_offline(db, ['mkdir "%s"' % name])
+        c = srv.client()   # the CREATE the killed session had sent
+        c.create(name)
+        c.logout()
+        r = run_sim_at(srv.host, srv.port, db, ["sync", "queue"], timeout_ms=10000)
+        q = r.json[1] if r.json and len(r.json) == 2 else {}
+        check(q.get("pending") == 0 and q.get("failed") == 0,
+              "%s the mkdir is done, not failed: %s" % (label, q.get("entries")))
+        c = srv.client()
+        typ, data = c.list('""', name)
+        c.logout()
+        check(typ == "OK" and data and data[0] and name.encode() in data[0],
+              "%s the folder is on the server once: %s" % (label, data))
+        r = st.run_sim_offline(db, ["folders"])
+        names = [f.get("name") for f in (r.json[0].get("folders", []) if r.json else [])]
+        check(name in names, "%s and in the store: %s" % (label, names))
+
+
 def kill_test(work, runs):
     label = "[kill]"
     rnd = random.Random(int(os.environ.get("SATCHEL_SEED", "1234")))
@@ -316,6 +352,7 @@ def main():
         scenario("neither", CAP_MOVE | CAP_UIDPLUS, work)
         two_devices(work)
         refused_create(work)
+        courier_repeated_create(work)
         kill_test(work, 50 if long_mode else 5)
     return check.report()
 

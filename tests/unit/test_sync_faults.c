@@ -20,6 +20,7 @@
 
 #include "../fuzz/client_driver.h"
 #include "satchel/opt.h"
+#include "satchel/ops.h"
 #include "satchel/seqset.h"
 
 static int passed, failed;
@@ -363,6 +364,66 @@ static void run_row(const struct row *row)
     mock_free(&ms);
 }
 
+/* Courier's plain NO to a CREATE of a folder that exists (a killed
+ * session had sent it): the mkdir was listed as failed although the folder
+ * was there.  What the server lists decides; a refusal of a folder that is
+ * not there still fails with the server's words. */
+static const struct {
+    const char *name, *folder;
+    int on_server;    /* the folder is already there */
+    int want_failed;  /* the mkdir must end failed, with this in its reason */
+    const char *reason;
+} mkdirs[] = {
+    {"mkdir: plain NO, the folder exists", "Projects", 1, 0, NULL},
+    {"mkdir: created", "Projects", 0, 0, NULL},
+    {"mkdir: refused, not there", "Forbidden", 0, 1, "Permission denied"},
+};
+
+static void run_mkdirs(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof mkdirs / sizeof mkdirs[0]; i++) {
+        struct row r0, *row = &r0;
+        mock_server ms;
+        satchel_store *s;
+        satchel_folder f;
+        satchel_op op;
+        uint64_t pending = 9, nfailed = 9;
+        char dir[256];
+        memset(&r0, 0, sizeof r0);
+        r0.name = mkdirs[i].name;
+        mock_init(&ms, MOCK_CAPS_NONE);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+        CHECK(satchel_ops_mkdir(s, mkdirs[i].folder) == 0, "offline mkdir");
+        if (mkdirs[i].on_server)
+            mock_add_folder(&ms, mkdirs[i].folder, "", 7002);
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "sync with the mkdir");
+        satchel_store_queue_counts(s, &pending, &nfailed);
+        CHECK(pending == 0 && nfailed == (uint64_t)mkdirs[i].want_failed,
+              "queue: %llu pending, %llu failed", (unsigned long long)pending,
+              (unsigned long long)nfailed);
+        if (mkdirs[i].want_failed) {
+            CHECK(satchel_store_op_next(s, NULL, 0, &op) == 0 &&
+                      strstr(op.reason, mkdirs[i].reason) != NULL,
+                  "the reason names the server's words: \"%s\"", op.reason);
+        } else {
+            CHECK(satchel_store_folder_get(s, NULL, mkdirs[i].folder, &f) == 0 &&
+                      mock_folder_by_name(&ms, mkdirs[i].folder) >= 0,
+                  "%s on the server and in the store", mkdirs[i].folder);
+        }
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+}
+
 /* Fault 12: a server that sends one byte every 5 s never trips the
  * silence timeout; the per-command deadline must end it, long before the
  * session could finish at that pace. */
@@ -574,6 +635,7 @@ int main(int argc, char **argv)
     run_pairs();
     run_slow_drip();
     run_bodies();
+    run_mkdirs();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
