@@ -45,6 +45,8 @@ enum cmd_kind {
     K_RCMD,      /* replay: STORE/MOVE/COPY/EXPUNGE (arg: group | kind) */
     K_RVSELECT,  /* replay: SELECT a move's destination to check it */
     K_RVSEARCH,  /* replay: UID SEARCH HEADER Message-ID there */
+    K_RDELETED,  /* replay without UIDPLUS: UID SEARCH DELETED */
+    K_REXPUNGE,  /* ... and EXPUNGE when it lists only the batch's marks */
     K_LOGOUT
 };
 
@@ -164,6 +166,7 @@ struct folder_sync {
 #define CREATED_LISTED (1ull << 63) /* K_CREATE_LIST arg flag: the name is listed */
 #define RCMD_COPY 0x100u     /* K_RCMD arg flag: a COPY awaiting its OK */
 #define RCMD_DELSTORE 0x200u /* K_RCMD arg flag: \Deleted STORE, then UID EXPUNGE */
+#define RCMD_MARK 0x400u     /* K_RCMD arg flag: \Deleted STORE without UIDPLUS */
 #define REPLAY_BATCH 40 /* worst case 3 commands each + 1 within MAX_INFLIGHT */
 
 /* One queued change in the batch being replayed. */
@@ -172,6 +175,9 @@ struct rop {
     uint32_t uid, mapped;  /* MOVE: UID in dest from COPYUID */
     uint8_t type, exists, failed, group;
     uint8_t phase0;        /* the op's phase when the batch began */
+    uint8_t marked;        /* without UIDPLUS: its \Deleted STORE was OK */
+    uint8_t listed;        /* ... UID SEARCH DELETED listed it */
+    uint8_t expunged;      /* ... and the EXPUNGE that followed was OK */
     uint32_t sflags;       /* server flags seen by the check FETCH */
 };
 
@@ -197,6 +203,9 @@ struct replay {
                        * not return is gone, not merely unconfirmed */
     uint8_t gwant[REPLAY_BATCH]; /* GW_* follow-ups the answers asked for */
     uint64_t mkdir_at;           /* last CREATE sent */
+    uint8_t deleted_asked;       /* UID SEARCH DELETED sent for this batch */
+    uint8_t deleted_others;      /* it listed a UID this batch did not mark */
+    uint32_t deleted_listed;     /* UIDs of this batch it listed */
 };
 #define GW_DELETE 1u  /* COPY done: STORE \Deleted on the source */
 #define GW_EXPUNGE 2u /* \Deleted stored: UID EXPUNGE (UIDPLUS) */

@@ -264,7 +264,7 @@ static int replay_finish_batch(satchel_client *c)
                 rc = satchel_store_op_put(c->txn, op);
             }
         } else {
-            if (op->type == SATCHEL_OP_MOVE && r->exists &&
+            if (op->type == SATCHEL_OP_MOVE && r->exists && !r->expunged &&
                 !(c->conn.caps & (SATCHEL_CAP_MOVE | SATCHEL_CAP_UIDPLUS)) &&
                 (rc = keep_deleted_original(c, op)) < 0)
                 return cl_fail(c, rc, "cannot keep the moved message's original");
@@ -292,7 +292,7 @@ static int replay_finish_batch(satchel_client *c)
                     satchel_store_op_latest(c->store, c->txn, f.id, op->uid, &latest) == 0 &&
                     latest == op->id)
                     satchel_store_op_index(c->txn, f.id, op->uid, 0);
-                if (op->type == SATCHEL_OP_EXPUNGE && r->exists && f.id &&
+                if (op->type == SATCHEL_OP_EXPUNGE && r->exists && f.id && !r->expunged &&
                     !(c->conn.caps & SATCHEL_CAP_UIDPLUS) && f.uidnext > op->uid) {
                     /* Only marked \Deleted, not expunged (see
                      * keep_deleted_original): the original is the server's
@@ -508,7 +508,7 @@ static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t 
         /* UID EXPUNGE waits for this OK: pipelined right behind the STORE,
          * Dovecot 2.3 was seen to answer OK and expunge nothing (a message
          * moved in earlier in the same session). */
-        cl_cmd_arg(c, group | ((c->conn.caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : 0));
+        cl_cmd_arg(c, group | ((c->conn.caps & SATCHEL_CAP_UIDPLUS) ? RCMD_DELSTORE : RCMD_MARK));
     }
     return 0;
 }
@@ -605,6 +605,7 @@ static int replay_next(satchel_client *c)
      * text must not read as this batch's failure. */
     c->rp.reason[0] = '\0';
     c->rp.check_ok = 0;
+    c->rp.deleted_asked = 0;
     while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
         at = op->id;
         if (op->state == SATCHEL_OP_PENDING && op->type == SATCHEL_OP_MOVE &&
@@ -627,6 +628,9 @@ static int replay_next(satchel_client *c)
         c->rp.ops[c->rp.n].failed = 0;
         c->rp.ops[c->rp.n].mapped = 0;
         c->rp.ops[c->rp.n].phase0 = op->phase;
+        c->rp.ops[c->rp.n].marked = 0;
+        c->rp.ops[c->rp.n].listed = 0;
+        c->rp.ops[c->rp.n].expunged = 0;
         if (++c->rp.n == REPLAY_BATCH)
             break;
     }
@@ -706,6 +710,29 @@ static int replay_pump(satchel_client *c)
     if (c->job == J_REPLAY_OPS)
         return replay_send_more(c);
     return 0;
+}
+
+/* Without UIDPLUS a move's original and a delete stay on the server
+ * marked \Deleted.  Once the batch's marks are answered, ask which
+ * messages of the folder are marked.  Returns 1 if the search went out, 0
+ * when there is nothing to ask (a server with UIDPLUS expunges by UID, or
+ * nothing was marked), or the error after cl_fail. */
+static int send_search_deleted(satchel_client *c)
+{
+    uint32_t i;
+    int any = 0, rc;
+    if ((c->conn.caps & SATCHEL_CAP_UIDPLUS) || c->rp.deleted_asked)
+        return 0;
+    for (i = 0; i < c->rp.n; i++)
+        any |= c->rp.ops[i].marked && c->rp.ops[i].exists && !c->rp.ops[i].failed;
+    if (!any)
+        return 0;
+    c->rp.deleted_asked = 1;
+    c->rp.deleted_others = 0;
+    c->rp.deleted_listed = 0;
+    if ((rc = cl_simple_cmd(c, K_RDELETED, "UID SEARCH DELETED")) < 0)
+        return cl_fail(c, rc, "command does not fit the output buffer");
+    return 1;
 }
 
 static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
@@ -842,6 +869,12 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                     c->rp.ops[i].failed = 1;
         } else if (kind == K_RCMD && (arg & RCMD_DELSTORE)) {
             c->rp.gwant[arg & 0xFF] |= GW_EXPUNGE;
+        } else if (kind == K_RCMD && (arg & RCMD_MARK)) {
+            for (i = 0; i < c->rp.n; i++)
+                if (c->rp.ops[i].group == (uint8_t)arg &&
+                    (c->rp.ops[i].type == SATCHEL_OP_MOVE ||
+                     c->rp.ops[i].type == SATCHEL_OP_EXPUNGE))
+                    c->rp.ops[i].marked = 1;
         } else if (kind == K_RCMD && (arg & RCMD_COPY)) {
             c->rp.gwant[arg & 0xFF] |= GW_DELETE;
         }
@@ -851,9 +884,27 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             if (!replay_all_sent(c))
                 return cl_fail(c, SATCHEL_E_INTERNAL,
                                "replay has a command that fits no output buffer");
+            if ((rc = send_search_deleted(c)) != 0)
+                return rc < 0 ? rc : 0;
             return replay_finish_batch(c);
         }
         return 0;
+    case K_RDELETED:
+        /* Nothing marked \Deleted in the folder but what this batch
+         * marked: an EXPUNGE removes exactly those.  Anything else marked
+         * (another client's choice to make) leaves every mark in place. */
+        if (ok && c->rp.deleted_listed && !c->rp.deleted_others) {
+            if ((rc = cl_simple_cmd(c, K_REXPUNGE, "EXPUNGE")) < 0)
+                return cl_fail(c, rc, "command does not fit the output buffer");
+            return 0;
+        }
+        return replay_finish_batch(c);
+    case K_REXPUNGE:
+        if (ok)
+            for (i = 0; i < c->rp.n; i++)
+                if (c->rp.ops[i].listed)
+                    c->rp.ops[i].expunged = 1;
+        return replay_finish_batch(c);
     default:
         return 0;
     }
@@ -899,6 +950,28 @@ static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
     }
     if (satchel_imap_arg_is(a, "LIST") && c->job == J_REPLAY_MKDIR)
         return replay_on_list(c, a);
+    if (satchel_imap_arg_is(a, "SEARCH") && c->job == J_REPLAY_OPS &&
+        cl_count_inflight(c, K_RDELETED)) {
+        const satchel_imap_arg *h;
+        for (h = a->next; h; h = h->next) {
+            uint32_t uid, i;
+            int ours = 0;
+            if (satchel_imap_arg_u32(h, &uid) < 0 || uid == 0)
+                continue;
+            for (i = 0; i < c->rp.n; i++) {
+                struct rop *o = &c->rp.ops[i];
+                if (o->uid == uid && o->marked && o->exists && !o->failed) {
+                    if (!o->listed)
+                        c->rp.deleted_listed++;
+                    o->listed = 1;
+                    ours = 1;
+                }
+            }
+            if (!ours)
+                c->rp.deleted_others = 1;
+        }
+        return 0;
+    }
     if (satchel_imap_arg_is(a, "SEARCH")) {
         const satchel_imap_arg *h;
         if (c->job != J_REPLAY_VERIFY || !cl_count_inflight(c, K_RVSEARCH))

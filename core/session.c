@@ -207,6 +207,8 @@ static const struct cl_job *kind_job(uint8_t kind)
     case K_RCMD:
     case K_RVSELECT:
     case K_RVSEARCH:
+    case K_RDELETED:
+    case K_REXPUNGE:
         return &cl_job_replay;
     default:
         return NULL;

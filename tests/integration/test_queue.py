@@ -221,6 +221,58 @@ def refused_create(work):
         compare_local(dc, db, "INBOX", label)
 
 
+def deleted_rule(work):
+    """A server with neither MOVE nor UIDPLUS (Dovecot told so by
+    imap_capability): a move is a COPY and a \\Deleted mark.  When UID SEARCH
+    DELETED then lists only this batch's marks, one EXPUNGE removes them and
+    the folder is the same everywhere; when another client has marked a
+    message too, nothing is expunged (that is its choice to make) and every
+    device shows the marked messages as the server has them."""
+    label = "[\\Deleted rule]"
+    with st.Dovecot(profile="plain") as dc:
+        dc.load_mailset()
+        db, db2 = os.path.join(work, "deleted-rule"), os.path.join(work, "deleted-rule-2")
+        st.run_sim(dc, db, ["sync"])
+        st.run_sim(dc, db2, ["sync"])
+        inbox = dc.server_state("alice", "INBOX")
+        u = sorted(inbox)
+        mid = {x: inbox[x]["message_id"] for x in u}
+        r = st.run_sim_offline(db, ["move INBOX %d Archive" % u[0], "delete INBOX %d" % u[1]])
+        check(all(x.get("ok") for x in r.json), "%s offline move and delete" % label)
+        st.run_sim(dc, db, ["sync"])
+        s_inbox = dc.server_state("alice", "INBOX")
+        check(u[0] not in s_inbox and u[1] not in s_inbox,
+              "%s only this batch's marks: expunged from INBOX on the server (%s)" % (
+                  label, [s_inbox.get(x, {}).get("flags") for x in u[:2]]))
+        check(len(by_mid(dc.server_state("alice", "Archive")).get(mid[u[0]], [])) == 1 and
+              len(by_mid(dc.server_state("alice", "Trash")).get(mid[u[1]], [])) == 1,
+              "%s each arrived once in its folder" % label)
+        for f in ("INBOX", "Archive", "Trash"):
+            compare_local(dc, db, f, label + " first device")
+
+        # Another client marks one message \Deleted and leaves it.
+        c = dc.client("alice")
+        c.select("INBOX")
+        c.uid("STORE", str(u[2]), "+FLAGS", "(\\Deleted)")
+        c.logout()
+        r = st.run_sim_offline(db, ["move INBOX %d Archive" % u[3]])
+        st.run_sim(dc, db, ["sync"])
+        s_inbox = dc.server_state("alice", "INBOX")
+        check("\\Deleted" in s_inbox.get(u[2], {}).get("flags", []) and
+              "\\Deleted" in s_inbox.get(u[3], {}).get("flags", []),
+              "%s another client's mark: nothing expunged, both stay marked (%s, %s)" % (
+                  label, s_inbox.get(u[2], {}).get("flags"), s_inbox.get(u[3], {}).get("flags")))
+        check(len(by_mid(dc.server_state("alice", "Archive")).get(mid[u[3]], [])) == 1,
+              "%s the move's copy is in Archive once" % label)
+        st.run_sim(dc, db2, ["sync"])
+        for f in ("INBOX", "Archive", "Trash"):
+            compare_local(dc, db, f, label + " first device")
+            compare_local(dc, db2, f, label + " second device")
+        local = local_by_uid(db2, "INBOX")
+        check("\\Deleted" in local.get(u[3], {}).get("flags", []),
+              "%s the second device shows the marked original as marked" % label)
+
+
 def courier_repeated_create(work):
     """Courier answers a CREATE of a folder that exists (one a killed
     session already sent) with a plain NO, no [ALREADYEXISTS]: the mkdir
@@ -352,6 +404,7 @@ def main():
         scenario("neither", CAP_MOVE | CAP_UIDPLUS, work)
         two_devices(work)
         refused_create(work)
+        deleted_rule(work)
         courier_repeated_create(work)
         kill_test(work, 50 if long_mode else 5)
     return check.report()

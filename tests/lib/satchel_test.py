@@ -124,6 +124,10 @@ PROFILES = {
     "none": ("CONDSTORE", "QRESYNC"),
     # Literals only as RFC 3501 has them: synchronizing, after a "+".
     "noliteral": ("LITERAL+",),
+    # Neither MOVE nor UIDPLUS, as GNU imap4d or a plain IMAP4rev1 server.
+    "plain": ("MOVE", "UIDPLUS"),
+    # Folder state only by STATUS, one command per folder.
+    "nolist-status": ("LIST-STATUS",),
 }
 
 # Special-use folders created (auto = subscribe) in every instance.
