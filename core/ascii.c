@@ -14,6 +14,14 @@ int satchel_ascii_ieq(const char *a, size_t an, const char *b)
     return b[an] == '\0';
 }
 
+int satchel_ascii_hex(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = satchel_ascii_lower(ch);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
 /* Index i is bit 1u << i (SATCHEL_FLAG_SEEN is 0x01, ... DRAFT 0x10). */
 static const char *const flag_names[SATCHEL_FLAG_COUNT] = {
     "\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"};

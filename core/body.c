@@ -38,17 +38,6 @@ static const satchel_imap_arg *param(const satchel_imap_arg *list, const char *k
     return NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A file name: RFC 2231 (charset'lang'%xx) or RFC 2047 words, to UTF-8. */
 static void set_name(satchel_part *p, const satchel_imap_arg *v, int ext)
 {
@@ -62,9 +51,11 @@ static void set_name(satchel_part *p, const satchel_imap_arg *v, int ext)
             char cs[40];
             size_t cl = (size_t)(q1 - v->str), out_len;
             for (i = (size_t)(q2 + 1 - v->str); i < v->len && n + 1 < sizeof raw; i++) {
-                if (v->str[i] == '%' && i + 2 < v->len && hexval(v->str[i + 1]) >= 0 &&
-                    hexval(v->str[i + 2]) >= 0) {
-                    raw[n++] = (char)(hexval(v->str[i + 1]) << 4 | hexval(v->str[i + 2]));
+                if (v->str[i] == '%' && i + 2 < v->len &&
+                    satchel_ascii_hex(v->str[i + 1]) >= 0 &&
+                    satchel_ascii_hex(v->str[i + 2]) >= 0) {
+                    raw[n++] = (char)(satchel_ascii_hex(v->str[i + 1]) << 4 |
+                                      satchel_ascii_hex(v->str[i + 2]));
                     i += 2;
                 } else {
                     raw[n++] = v->str[i];

@@ -1,6 +1,7 @@
 /* Incremental IMAP response parser: one byte at a time through a state
  * machine, so the split of the input into chunks never matters. */
 #include "satchel/imap.h"
+#include "satchel/ascii.h"
 #include "satchel/opt.h"
 
 #include <string.h>
@@ -194,8 +195,7 @@ static satchel_imap_arg *tok_finish(satchel_imap_parser *p, uint8_t type)
     }
     s[n] = '\0';
     p->arena_used += n + 1u;
-    if (type == SATCHEL_ARG_ATOM && n == 3 && !p->tok_dropped &&
-        (s[0] | 0x20) == 'n' && (s[1] | 0x20) == 'i' && (s[2] | 0x20) == 'l')
+    if (type == SATCHEL_ARG_ATOM && !p->tok_dropped && satchel_ascii_ieq(s, n, "NIL"))
         type = SATCHEL_ARG_NIL;
     a = new_arg(p, type);
     if (!a) {
@@ -882,21 +882,7 @@ const char *satchel_imap_parser_error(const satchel_imap_parser *p)
 
 int satchel_imap_arg_is(const satchel_imap_arg *arg, const char *word)
 {
-    uint32_t i;
-    if (!arg || arg->type != SATCHEL_ARG_ATOM)
-        return 0;
-    for (i = 0; i < arg->len; i++) {
-        char a = arg->str[i], b = word[i];
-        if (b == '\0')
-            return 0;
-        if (a >= 'a' && a <= 'z')
-            a = (char)(a - 32);
-        if (b >= 'a' && b <= 'z')
-            b = (char)(b - 32);
-        if (a != b)
-            return 0;
-    }
-    return word[i] == '\0';
+    return arg && arg->type == SATCHEL_ARG_ATOM && satchel_ascii_ieq(arg->str, arg->len, word);
 }
 
 int satchel_imap_arg_u64(const satchel_imap_arg *arg, uint64_t max,

@@ -70,13 +70,13 @@ int mime_charset_lookup(const char *name, size_t len)
     if (!name)
         return CS_UNKNOWN;
     for (i = 0; i < sizeof utf8 / sizeof utf8[0]; i++)
-        if (ieq(name, len, utf8[i]))
+        if (satchel_ascii_ieq(name, len, utf8[i]))
             return CS_UTF8;
     for (i = 0; i < sizeof w1252 / sizeof w1252[0]; i++)
-        if (ieq(name, len, w1252[i]))
+        if (satchel_ascii_ieq(name, len, w1252[i]))
             return CS_1252;
     for (i = 0; i < sizeof l9 / sizeof l9[0]; i++)
-        if (ieq(name, len, l9[i]))
+        if (satchel_ascii_ieq(name, len, l9[i]))
             return CS_8859_15;
     return CS_UNKNOWN;
 }

@@ -39,7 +39,9 @@ static int days_in_month(int y, int m)
     return dm[m - 1];
 }
 
-static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+static const char *const month_abbr[12] = {
+    "jan", "feb", "mar", "apr", "may", "jun",
+    "jul", "aug", "sep", "oct", "nov", "dec"};
 static const char *const month_full[12] = {
     "january", "february", "march", "april", "may", "june", "july",
     "august", "september", "october", "november", "december"};
@@ -47,28 +49,21 @@ static const char *const month_full[12] = {
 /* 1..12 for a 3-letter or full English month name, else 0. */
 static int month_of(const char *s, size_t n)
 {
-    if (n < 3)
-        return 0;
-    for (int m = 0; m < 12; m++) {
-        if (lower((uint8_t)s[0]) == months[3 * m] &&
-            lower((uint8_t)s[1]) == months[3 * m + 1] &&
-            lower((uint8_t)s[2]) == months[3 * m + 2] &&
-            (n == 3 || ieq(s, n, month_full[m])))
+    for (int m = 0; m < 12; m++)
+        if (satchel_ascii_ieq(s, n, month_abbr[m]) || satchel_ascii_ieq(s, n, month_full[m]))
             return m + 1;
-    }
     return 0;
 }
 
 static bool is_weekday(const char *s, size_t n)
 {
+    static const char *const abbr[7] = {"mon", "tue", "wed", "thu",
+                                        "fri", "sat", "sun"};
     static const char *const d[7] = {"monday", "tuesday", "wednesday",
                                      "thursday", "friday", "saturday",
                                      "sunday"};
     for (int i = 0; i < 7; i++)
-        if ((n == 3 && lower((uint8_t)s[0]) == d[i][0] &&
-             lower((uint8_t)s[1]) == d[i][1] &&
-             lower((uint8_t)s[2]) == d[i][2]) ||
-            ieq(s, n, d[i]))
+        if (satchel_ascii_ieq(s, n, abbr[i]) || satchel_ascii_ieq(s, n, d[i]))
             return true;
     return false;
 }
@@ -158,7 +153,7 @@ static int named_zone(const char *w, size_t n)
         {"cst", -360}, {"cdt", -300}, {"mst", -420}, {"mdt", -360},
         {"pst", -480}, {"pdt", -420}};
     for (size_t i = 0; i < sizeof z / sizeof z[0]; i++)
-        if (ieq(w, n, z[i].name))
+        if (satchel_ascii_ieq(w, n, z[i].name))
             return z[i].min;
     return 0; /* RFC 5322 4.3: unknown zones mean -0000 */
 }

@@ -31,7 +31,7 @@ static bool ew_parse(const char *s, size_t n, ew *e)
     cs_end = i;
     if (cs_end == cs_start || i + 2 >= n || s[i + 2] != '?')
         return false;
-    e->enc = lower((uint8_t)s[i + 1]);
+    e->enc = (uint8_t)satchel_ascii_lower(s[i + 1]);
     if (e->enc != 'b' && e->enc != 'q')
         return false;
     e->text = i + 3;
@@ -111,10 +111,10 @@ static void hd_ew(hdec *h, const char *s, const ew *e)
             if (c == '_') {
                 c = ' ';
             } else if (c == '=' && i + 2 < e->text_len &&
-                       hexval((uint8_t)t[i + 1]) >= 0 &&
-                       hexval((uint8_t)t[i + 2]) >= 0) {
-                c = (uint8_t)(hexval((uint8_t)t[i + 1]) * 16 +
-                              hexval((uint8_t)t[i + 2]));
+                       satchel_ascii_hex(t[i + 1]) >= 0 &&
+                       satchel_ascii_hex(t[i + 2]) >= 0) {
+                c = (uint8_t)(satchel_ascii_hex(t[i + 1]) * 16 +
+                              satchel_ascii_hex(t[i + 2]));
                 i += 2;
             }
             mime_cs_byte(e->cs, &h->ewd, c, w);
@@ -238,7 +238,7 @@ int satchel_mime_header_get(const char *hdr, size_t len, const char *name,
             break; /* empty line: end of the header block */
         if (is_wsp((uint8_t)hdr[ls]))
             continue; /* continuation of a field we skipped */
-        if (pos - ls <= nlen || !ieq(hdr + ls, nlen, name))
+        if (pos - ls <= nlen || !satchel_ascii_ieq(hdr + ls, nlen, name))
             continue;
         i = ls + nlen;
         while (i < len && is_wsp((uint8_t)hdr[i]))

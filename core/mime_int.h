@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "satchel/ascii.h"
 #include "satchel/mime.h"
 
 /* <limits.h> is off the list for core/; int is at least as wide as this. */
@@ -18,35 +19,15 @@
 
 /* ---- Small ASCII helpers (locale-free on purpose) ---------------------- */
 
-static inline uint8_t lower(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-}
-
+/* Case rules and hex digits come from satchel/ascii.h, as everywhere in
+ * the engine. */
 static inline bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
-static inline bool is_alpha(uint8_t c) { return lower(c) >= 'a' && lower(c) <= 'z'; }
+static inline bool is_alpha(uint8_t c)
+{
+    char l = satchel_ascii_lower((char)c);
+    return l >= 'a' && l <= 'z';
+}
 static inline bool is_wsp(uint8_t c) { return c == ' ' || c == '\t'; }
-
-static inline int hexval(uint8_t c)
-{
-    if (is_digit(c))
-        return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static inline bool ieq(const char *a, size_t alen, const char *b)
-{
-    size_t blen = strlen(b);
-    if (alen != blen)
-        return false;
-    for (size_t i = 0; i < alen; i++)
-        if (lower((uint8_t)a[i]) != lower((uint8_t)b[i]))
-            return false;
-    return true;
-}
 
 /* ---- Bounded UTF-8 writer ---------------------------------------------- */
 

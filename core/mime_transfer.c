@@ -141,7 +141,7 @@ static size_t qp_step(satchel_mime_qp *st, uint8_t c, uint8_t *out, size_t *o)
         qp_literal(st);
         return 0;
     case QP_EQ:
-        if (hexval(c) >= 0) {
+        if (satchel_ascii_hex((char)c) >= 0) {
             qp_push(st, c, QP_EQ_HEX);
             return 1;
         }
@@ -160,8 +160,9 @@ static size_t qp_step(satchel_mime_qp *st, uint8_t c, uint8_t *out, size_t *o)
         qp_literal(st);
         return 0;
     case QP_EQ_HEX:
-        if (hexval(c) >= 0) {
-            out[(*o)++] = (uint8_t)(hexval(st->buf[1]) * 16 + hexval(c));
+        if (satchel_ascii_hex((char)c) >= 0) {
+            out[(*o)++] = (uint8_t)(satchel_ascii_hex((char)st->buf[1]) * 16 +
+                                    satchel_ascii_hex((char)c));
             qp_discard(st);
             return 1;
         }

@@ -1,6 +1,7 @@
 /* TLS over any satchel_port byte stream with mbedTLS 2.28, driven through
  * non-blocking bio callbacks so one module serves POSIX sockets and lwIP. */
 #include "satchel/tls.h"
+#include "satchel/ascii.h"
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/error.h>
@@ -44,17 +45,6 @@ static int verify_ip(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
     }
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
     return 0;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Dotted-quad IPv4 (four decimal parts, each 0-255, no leading zeros
@@ -104,8 +94,8 @@ static int parse_ip6(const char *s, uint8_t *out)
         size_t start = i;
         unsigned v = 0;
         int digits = 0;
-        while (i < len && hexval(s[i]) >= 0 && digits < 5) {
-            v = v * 16 + (unsigned)hexval(s[i]);
+        while (i < len && satchel_ascii_hex(s[i]) >= 0 && digits < 5) {
+            v = v * 16 + (unsigned)satchel_ascii_hex(s[i]);
             digits++;
             i++;
         }

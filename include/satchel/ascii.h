@@ -15,6 +15,9 @@ extern "C" {
 char satchel_ascii_lower(char ch);
 /* 1 when a[0..an) equals the NUL-terminated b, ignoring ASCII case; else 0. */
 int satchel_ascii_ieq(const char *a, size_t an, const char *b);
+/* The value of the hexadecimal digit ch (0-9, a-f, A-F): 0..15, or -1 for
+ * any other byte. */
+int satchel_ascii_hex(char ch);
 
 /* The system flags the store keeps as bits (SATCHEL_FLAG_*, RFC 9051
  * 2.3.2), in bit order: satchel_flag_name(i) is the flag of bit 1u << i
