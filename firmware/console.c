@@ -25,12 +25,7 @@ int con_parse_u32(const char *s, uint32_t *out)
  * server lists as "Inbox", whatever case it was stored in. */
 static int is_inbox(const char *name)
 {
-    static const char inbox[] = "inbox";
-    size_t i;
-    for (i = 0; i < 5; i++)
-        if (!name[i] || (name[i] | 0x20) != inbox[i])
-            return 0;
-    return name[5] == '\0';
+    return satchel_ascii_ieq(name, strlen(name), "INBOX");
 }
 
 /* The stored spelling of INBOX ("Inbox" when the server lists it so) into

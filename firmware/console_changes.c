@@ -116,13 +116,13 @@ static void flagdelta(char *buf, size_t cap, const satchel_op *op)
     size_t n = 0;
     int i;
     buf[0] = '\0';
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < (int)SATCHEL_FLAG_COUNT; i++) {
         if (op->add & (1u << i))
             n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s+%s", n ? " " : "",
-                                  con_flag_names[i]);
+                                  satchel_flag_name((unsigned)i));
         if (op->del & (1u << i))
             n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s-%s", n ? " " : "",
-                                  con_flag_names[i]);
+                                  satchel_flag_name((unsigned)i));
     }
     if (op->kw_add[0] && n < cap)
         n += (size_t)snprintf(buf + n, cap - n, "%s+%s", n ? " " : "", op->kw_add);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "console.h"
+#include "satchel/ascii.h"
 #include "satchel/store.h"
 
 typedef int (*satchel_console_fn)(satchel_console *con, int argc, char **argv);
@@ -92,9 +93,6 @@ int con_error(satchel_console *con, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-
-/* The system flags in SATCHEL_FLAG_* bit order. */
-extern const char *const con_flag_names[5];
 
 /* ---- Shared helpers (console.c) ---- */
 

@@ -170,9 +170,6 @@ static void text_field(satchel_console *con, const char *fmt, const char *s,
     }
 }
 
-const char *const con_flag_names[5] = {"\\Seen", "\\Answered", "\\Flagged",
-                                        "\\Deleted", "\\Draft"};
-
 /* ---- JSON structure ---- */
 
 #define MORE(con) ((con)->kv_more & (1u << (con)->kv_depth))
@@ -369,9 +366,9 @@ void con_kv_flags(satchel_console *con, const char *k, uint32_t flags,
     put(con, "[", 1);
     {
         int first = 1;
-        for (i = 0; i < 5; i++) {
+        for (i = 0; i < SATCHEL_FLAG_COUNT; i++) {
             if (flags & (1u << i)) {
-                const char *name = con_flag_names[i];
+                const char *name = satchel_flag_name((unsigned)i);
                 if (!first)
                     put(con, ",", 1);
                 jstr(con, name, strlen(name));
