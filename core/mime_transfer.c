@@ -2,6 +2,27 @@
  * decoders.  See include/satchel/mime.h for the contract. */
 #include "mime_int.h"
 
+/* The two streaming decoders share their contract (include/satchel/mime.h):
+ * a NULL state, or NULL input or output where bytes are claimed, decodes
+ * nothing and consumes nothing. */
+static bool bad_args(const void *st, const uint8_t *in, size_t len, size_t *consumed,
+                     const uint8_t *out, size_t cap)
+{
+    if (st && (in || !len) && (out || !cap))
+        return false;
+    if (consumed)
+        *consumed = 0;
+    return true;
+}
+
+/* Reports i input bytes consumed and returns the o bytes written. */
+static size_t done(size_t *consumed, size_t i, size_t o)
+{
+    if (consumed)
+        *consumed = i;
+    return o;
+}
+
 /* ---- Base64 ------------------------------------------------------------ */
 
 void satchel_mime_b64_init(satchel_mime_b64 *st)
@@ -18,11 +39,8 @@ size_t satchel_mime_b64_decode(satchel_mime_b64 *st, const uint8_t *in,
 {
     size_t i = 0, o = 0;
 
-    if (!st || (!in && len) || (!out && cap)) {
-        if (consumed)
-            *consumed = 0;
+    if (bad_args(st, in, len, consumed, out, cap))
         return 0;
-    }
     if (st->bits > 6) /* never set by us: an uninitialised struct */
         satchel_mime_b64_init(st);
     /* Stop before a character that would need room we do not have; one
@@ -47,9 +65,7 @@ size_t satchel_mime_b64_decode(satchel_mime_b64 *st, const uint8_t *in,
             st->acc &= (1u << st->bits) - 1u;
         }
     }
-    if (consumed)
-        *consumed = i;
-    return o;
+    return done(consumed, i, o);
 }
 
 size_t satchel_mime_b64_finish(satchel_mime_b64 *st, uint8_t *out,
@@ -214,11 +230,8 @@ size_t satchel_mime_qp_decode(satchel_mime_qp *st, const uint8_t *in,
 {
     size_t i = 0, o = 0;
 
-    if (!st || (!in && len) || (!out && cap)) {
-        if (consumed)
-            *consumed = 0;
+    if (bad_args(st, in, len, consumed, out, cap))
         return 0;
-    }
     if (st->state > QP_EQ_CR || st->n > sizeof st->buf || st->head > st->n)
         satchel_mime_qp_init(st); /* corrupt state: never index past buf */
     for (;;) {
@@ -228,9 +241,7 @@ size_t satchel_mime_qp_decode(satchel_mime_qp *st, const uint8_t *in,
             break;
         i += qp_step(st, in[i], out, &o);
     }
-    if (consumed)
-        *consumed = i;
-    return o;
+    return done(consumed, i, o);
 }
 
 size_t satchel_mime_qp_finish(satchel_mime_qp *st, uint8_t *out, size_t cap)
