@@ -120,21 +120,20 @@ static void hd_ew(hdec *h, const char *s, const ew *e)
             mime_cs_byte(e->cs, &h->ewd, c, w);
         }
     } else {
-        uint32_t acc = 0;
-        unsigned bits = 0;
-        for (size_t i = 0; i < e->text_len && !w->trunc; i++) {
-            int v = b64val((uint8_t)t[i]);
-            if (t[i] == '=')
-                break;
-            if (v < 0)
-                continue;
-            acc = (acc << 6) | (uint32_t)v;
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                mime_cs_byte(e->cs, &h->ewd, (uint8_t)(acc >> bits), w);
-                acc &= (1u << bits) - 1u;
-            }
+        /* The body decoder, stopped at the first '=': padding ends the
+         * word's text, where in a body it only ends a quantum. */
+        const char *pad = memchr(t, '=', e->text_len);
+        size_t left = pad ? (size_t)(pad - t) : e->text_len;
+        satchel_mime_b64 b64;
+        uint8_t buf[48];
+        satchel_mime_b64_init(&b64);
+        while (left && !w->trunc) {
+            size_t used, got = satchel_mime_b64_decode(&b64, (const uint8_t *)t, left, &used,
+                                                       buf, sizeof buf);
+            for (size_t k = 0; k < got && !w->trunc; k++)
+                mime_cs_byte(e->cs, &h->ewd, buf[k], w);
+            t += used;
+            left -= used;
         }
     }
     h->in_ew = true;

@@ -233,16 +233,4 @@ int mime_charset_lookup(const char *name, size_t len);
 /* Feed one byte in charset cs to the UTF-8 decoder d, writing to w. */
 void mime_cs_byte(int cs, u8dec *d, uint8_t b, wb *w);
 
-/* ---- Base64 alphabet (encoded-words and bodies) ----------------------- */
-
-static inline int b64val(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (is_digit(c)) return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
 #endif

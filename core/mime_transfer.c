@@ -25,6 +25,16 @@ static size_t done(size_t *consumed, size_t i, size_t o)
 
 /* ---- Base64 ------------------------------------------------------------ */
 
+static int b64val(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (is_digit(c)) return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
 void satchel_mime_b64_init(satchel_mime_b64 *st)
 {
     if (st) {
