@@ -47,10 +47,6 @@ def text_plain_uid(dc, folder):
     return None, None
 
 
-def norm(s):
-    return " ".join((s or "").split())
-
-
 def by_message_id(dc, folder):
     st_ = dc.server_state("alice", folder)
     return {v["message_id"]: uid for uid, v in st_.items()}
@@ -91,10 +87,11 @@ def main():
             check(uid is not None, "a text/plain message in INBOX")
             s = dev.jcmd("show INBOX %d" % uid)
             server = dc.server_state("alice", "INBOX")[uid]
-            check(norm(s.get("subject")) == norm(server["subject"]) or "=?" in str(s),
+            check(st.norm_space(s.get("subject")) == st.norm_space(server["subject"])
+                  or "=?" in str(s),
                   "show subject %r vs %r" % (s.get("subject"), server["subject"]))
             b = dev.jcmd("body INBOX %d" % uid)
-            check(norm(b.get("text")) == norm(text),
+            check(st.norm_space(b.get("text")) == st.norm_space(text),
                   "body text equals imaplib's (%d vs %d chars)" % (
                       len(b.get("text") or ""), len(text or "")))
 
@@ -166,7 +163,8 @@ def main():
             after = {f: fwlib.local_state(dev, f) for f in fwlib.server_folders(dc)}
             check(after == before, "after a reboot the store reads the same offline")
             b = dev.jcmd("body INBOX %d" % uid)
-            check(norm(b.get("text")) == norm(text), "cached body read offline after reboot")
+            check(st.norm_space(b.get("text")) == st.norm_space(text),
+                  "cached body read offline after reboot")
             r = dev.jcmd("sync")
             check(r.get("ok") is False, "offline from satchel.cfg: no network")
 
@@ -186,7 +184,7 @@ def main():
         # The kept session dropped while the device is idle (a server's
         # autologout, a NAT timeout): the device notices, and the next
         # command opens a new session and completes.
-        relay = fwlib.DropRelay(dc.imaps_port)
+        relay = st.Relay(dc.imaps_port)
         drop_dir = os.path.join(tmp, "drop")
         fwlib.write_config(drop_dir, dc, port=relay.port)
         with fwlib.Device(drop_dir) as dev:

@@ -9,16 +9,12 @@ QEMU's stdio, kill it, boot it again.
 The image comes from $SATCHEL_FW_DIR (default build-fw/ of the checkout),
 built by `scripts/firmware build`.
 """
-import email.utils
 import json
 import os
-import re
 import select
-import socket
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -153,21 +149,6 @@ class Device:
                 pass
 
 
-def _norm(s):
-    return re.sub(r"\s+", " ", s or "").strip()
-
-
-def _norm_server(s):
-    # Raw 8-bit header bytes: Python reads them as Latin-1, the engine as
-    # UTF-8 or else Windows-1252; compare like that (as test_sync does).
-    if re.search("[\x80-\x9f]", s or ""):
-        try:
-            s = s.encode("latin-1").decode("cp1252")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-    return _norm(s)
-
-
 def local_state(dev, folder):
     r = dev.jcmd("list %s 0 100000" % st.imap_quote(folder))
     return {m["uid"]: m for m in r["messages"]}, r["total"]
@@ -178,30 +159,7 @@ def compare_folder(check, dc, dev, folder, label):
     message: UIDs, flags, sizes, subjects, senders."""
     server = dc.server_state("alice", folder)
     local, total = local_state(dev, folder)
-    ok = check(sorted(local) == sorted(server),
-               "%s %s: UIDs differ: device-only %s server-only %s" % (
-                   label, folder, sorted(set(local) - set(server))[:10],
-                   sorted(set(server) - set(local))[:10]))
-    ok &= check(total == len(server), "%s %s: total %d vs %d" % (
-        label, folder, total, len(server)))
-    bad = []
-    for uid in sorted(set(local) & set(server)):
-        l, s = local[uid], server[uid]
-        if sorted(l["flags"]) != sorted(s["flags"]):
-            bad.append((uid, "flags", l["flags"], s["flags"]))
-        if l["size"] != s["size"]:
-            bad.append((uid, "size", l["size"], s["size"]))
-        ls, ss = _norm(l["subject"]), _norm_server(s["subject"])
-        # Stored fields are capped (SATCHEL_OPT_MAX_FIELD): compare a prefix.
-        if not (ls == ss or (len(ls.encode()) >= 200 and ss.startswith(ls[:100]))
-                or "=?" in ls):
-            bad.append((uid, "subject", ls, ss))
-        addr = email.utils.parseaddr(s["from"] or "")[1].lower()
-        if addr and addr not in l["from"].lower():
-            bad.append((uid, "from", l["from"], s["from"]))
-    ok &= check(not bad, "%s %s: %d messages differ, e.g. %s" % (
-        label, folder, len(bad), bad[:3]))
-    return ok
+    return st.compare_messages(check, server, local, total, folder, label)
 
 
 def server_folders(dc):
@@ -209,68 +167,3 @@ def server_folders(dc):
     return sorted(n for n, attrs in dc.folders("alice", all_attrs=True).items()
                   if "\\noselect" not in [a.lower() for a in attrs] and
                   "\\nonexistent" not in [a.lower() for a in attrs])
-
-
-class DropRelay:
-    """A TCP relay to a local port whose open connections the test can drop
-    at any moment (drop_all), as a server or a NAT dropping an idle
-    session would."""
-
-    def __init__(self, port):
-        self.to = port
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(8)
-        self.port = self.srv.getsockname()[1]
-        self.conns = 0
-        self.live = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            try:
-                s = socket.create_connection(("127.0.0.1", self.to))
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.conns += 1
-                self.live += [c, s]
-            for a, b in ((c, s), (s, c)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(a, b):
-        try:
-            while True:
-                d = a.recv(16384)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for x in (a, b):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def drop_all(self):
-        with self.lock:
-            live, self.live = self.live, []
-        for x in live:
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            x.close()
-
-    def close(self):
-        self.drop_all()
-        self.srv.close()

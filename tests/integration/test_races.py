@@ -16,11 +16,9 @@ Each race runs RACES times (50 by default); the seed is printed.
 """
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -30,53 +28,25 @@ check = st.Checks()
 RACES = int(os.environ.get("SATCHEL_RACES", "50"))
 
 
-class DelayRelay:
-    """TCP relay to port that holds every server->client chunk back by
+class DelayRelay(st.Relay):
+    """Relay to port that holds every server->client chunk back by
     self.delay seconds (changed between runs)."""
 
+    chunk = 65536
+
     def __init__(self, port):
-        self.to = port
         self.delay = 0.0
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(8)
-        self.port = self.srv.getsockname()[1]
-        threading.Thread(target=self.loop, daemon=True).start()
+        super().__init__(port)
 
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            try:
-                s = socket.create_connection(("127.0.0.1", self.to))
-            except OSError:
-                c.close()
-                continue
-            threading.Thread(target=self.pump, args=(c, s, 0.0), daemon=True).start()
-            threading.Thread(target=self.pump, args=(s, c, self.delay), daemon=True).start()
+    def shaper(self, n, to_client):
+        delay = self.delay if to_client else 0.0
+        if not delay:
+            return None
 
-    @staticmethod
-    def pump(a, b, delay):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                if delay:
-                    time.sleep(delay)
-                b.sendall(d)
-        except OSError:
-            pass
-        for x in (a, b):
-            try:
-                x.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.srv.close()
+        def shape(d):
+            time.sleep(delay)
+            return d, True
+        return shape
 
 
 def message(tag, i):

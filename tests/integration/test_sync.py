@@ -7,9 +7,7 @@ between syncs; after every sync the local store must equal what an
 independent client (Python's imaplib) reads from the server, message by
 message.  The final local state must be the same in all three profiles.
 """
-import email.utils
 import os
-import re
 import sys
 import tempfile
 
@@ -17,34 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
 
 
-
 check = st.Checks()
-
-
-# Charsets the engine converts (core/mime.c); encoded-words in others are
-# kept as they are, by design: a device ships no CJK tables.
-SUPPORTED = ("utf-8", "us-ascii", "iso-8859-1", "iso-8859-15", "windows-1252",
-             "latin1", "cp1252")
-
-
-def norm(s):
-    return re.sub(r"\s+", " ", s or "").strip()
-
-
-def norm_server(s):
-    # Raw 8-bit header bytes: Python reads them as Latin-1, the engine as
-    # UTF-8 or else Windows-1252 (what mailers meant); compare like that.
-    if re.search("[\x80-\x9f]", s or ""):
-        try:
-            s = s.encode("latin-1").decode("cp1252")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-    return norm(s)
-
-
-def unsupported_charset(local_subject):
-    return any(cs.lower() not in SUPPORTED
-               for cs in re.findall(r"=\?([^?*]+)[^?]*\?[bBqQ]\?", local_subject))
 
 
 def local_state(db, folder):
@@ -56,30 +27,7 @@ def compare_folder(dc, db, folder, label):
     """The store's view of folder must equal the server's, message by message."""
     server = dc.server_state("alice", folder)
     local, total = local_state(db, folder)
-    ok = check(sorted(local) == sorted(server),
-               "%s %s: UIDs differ: local-only %s server-only %s" % (
-                   label, folder, sorted(set(local) - set(server))[:10],
-                   sorted(set(server) - set(local))[:10]))
-    ok &= check(total == len(server), "%s %s: total %d vs %d" % (
-        label, folder, total, len(server)))
-    bad = []
-    for uid in sorted(set(local) & set(server)):
-        l, s = local[uid], server[uid]
-        if sorted(l["flags"]) != sorted(s["flags"]):
-            bad.append((uid, "flags", l["flags"], s["flags"]))
-        if l["size"] != s["size"]:
-            bad.append((uid, "size", l["size"], s["size"]))
-        ls, ss = norm(l["subject"]), norm_server(s["subject"])
-        # Stored fields are capped (SATCHEL_OPT_MAX_FIELD); compare the prefix.
-        if not (ls == ss or (len(ls.encode()) >= 200 and ss.startswith(ls[:100]))
-                or unsupported_charset(ls)):
-            bad.append((uid, "subject", ls, ss))
-        addr = email.utils.parseaddr(s["from"] or "")[1].lower()
-        if addr and addr not in l["from"].lower():
-            bad.append((uid, "from", l["from"], s["from"]))
-    ok &= check(not bad, "%s %s: %d messages differ, e.g. %s" % (
-        label, folder, len(bad), bad[:3]))
-    return ok
+    return st.compare_messages(check, server, local, total, folder, label)
 
 
 def sync(dc, db, cmd="sync"):

@@ -2011,58 +2011,167 @@ class Checks:
         return 1 if self.failed else 0
 
 
-class CutRelay:
-    """Relay to port; cuts server->client after `cut` bytes on the first
-    `times` connections (times=None: every connection)."""
+# Charsets the engine converts (core/mime_charset.c); encoded-words in
+# others are kept as they are, by design: a device ships no CJK tables.
+CONVERTED_CHARSETS = ("utf-8", "us-ascii", "iso-8859-1", "iso-8859-15",
+                      "windows-1252", "latin1", "cp1252")
 
-    def __init__(self, port, cut, times=1):
-        self.to, self.cut, self.times = port, cut, times
+
+def norm_space(s):
+    """s with every run of white space one space, and none at the ends."""
+    return re.sub(r"\s+", " ", s or "").strip()
+
+
+def norm_server_text(s):
+    """A header as imaplib gives it, read the way the engine reads it: raw
+    8-bit bytes are Latin-1 to Python, UTF-8 or else Windows-1252 (what
+    mailers meant) to the engine."""
+    if re.search("[\x80-\x9f]", s or ""):
+        try:
+            s = s.encode("latin-1").decode("cp1252")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return norm_space(s)
+
+
+def unconverted_charset(stored_subject):
+    """True when the stored subject keeps an encoded-word of a charset the
+    engine does not convert."""
+    return any(cs.lower() not in CONVERTED_CHARSETS
+               for cs in re.findall(r"=\?([^?*]+)[^?]*\?[bBqQ]\?", stored_subject))
+
+
+def compare_messages(check, server, local, total, folder, label):
+    """A store's view of folder must equal the server's, message by message:
+    UIDs, flags, sizes, subjects, senders.  server: Dovecot.server_state();
+    local: UID -> message of the `list` command's JSON; total: its "total".
+    Returns whether everything matched."""
+    ok = check(sorted(local) == sorted(server),
+               "%s %s: UIDs differ: store-only %s server-only %s" % (
+                   label, folder, sorted(set(local) - set(server))[:10],
+                   sorted(set(server) - set(local))[:10]))
+    ok &= check(total == len(server), "%s %s: total %d vs %d" % (
+        label, folder, total, len(server)))
+    bad = []
+    for uid in sorted(set(local) & set(server)):
+        l, s = local[uid], server[uid]
+        if sorted(l["flags"]) != sorted(s["flags"]):
+            bad.append((uid, "flags", l["flags"], s["flags"]))
+        if l["size"] != s["size"]:
+            bad.append((uid, "size", l["size"], s["size"]))
+        ls, ss = norm_space(l["subject"]), norm_server_text(s["subject"])
+        # Stored fields are capped (SATCHEL_OPT_MAX_FIELD): compare a prefix.
+        if not (ls == ss or (len(ls.encode()) >= 200 and ss.startswith(ls[:100]))
+                or unconverted_charset(ls)):
+            bad.append((uid, "subject", ls, ss))
+        addr = email.utils.parseaddr(s["from"] or "")[1].lower()
+        if addr and addr not in l["from"].lower():
+            bad.append((uid, "from", l["from"], s["from"]))
+    ok &= check(not bad, "%s %s: %d messages differ, e.g. %s" % (
+        label, folder, len(bad), bad[:3]))
+    return ok
+
+
+class Relay:
+    """A TCP relay from a free loopback port (self.port) to `port` on
+    127.0.0.1.  self.conns counts the connections accepted; drop_all() ends
+    every open one at once, as a server or a NAT dropping a session would.
+    A subclass shapes the bytes of one direction with shaper()."""
+
+    chunk = 16384
+
+    def __init__(self, port):
+        self.to = port
         self.srv = socket.socket()
         self.srv.bind(("127.0.0.1", 0))
         self.srv.listen(8)
         self.port = self.srv.getsockname()[1]
         self.conns = 0
-        self.cuts = 0
-        threading.Thread(target=self.loop, daemon=True).start()
+        self.live = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._loop, daemon=True).start()
 
-    def loop(self):
+    def shaper(self, n, to_client):
+        """For the n-th connection (from 1) and one direction: None to pass
+        bytes as they come, or a function of a chunk that returns (bytes to
+        send, whether to go on)."""
+        return None
+
+    def _loop(self):
         while True:
             try:
                 c, _ = self.srv.accept()
             except OSError:
                 return
-            self.conns += 1
-            limit = self.cut if self.times is None or self.conns <= self.times else None
+            with self.lock:
+                self.conns += 1
+                n = self.conns
+            up, down = self.shaper(n, False), self.shaper(n, True)
             try:
                 s = socket.create_connection(("127.0.0.1", self.to))
             except OSError:
                 c.close()
                 continue
-            threading.Thread(target=self.pump, args=(c, s, None), daemon=True).start()
-            threading.Thread(target=self.pump, args=(s, c, limit), daemon=True).start()
+            with self.lock:
+                self.live += [c, s]
+            threading.Thread(target=self._pump, args=(c, s, up), daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, down), daemon=True).start()
 
-    def pump(self, a, b, limit):
-        n = 0
+    def _pump(self, a, b, shape):
         try:
             while True:
-                d = a.recv(16384)
+                d = a.recv(self.chunk)
                 if not d:
                     break
-                if limit is not None and n + len(d) >= limit:
-                    if limit > n:
-                        b.sendall(d[:limit - n])
-                    self.cuts += 1
+                more = True
+                if shape:
+                    d, more = shape(d)
+                if d:
+                    b.sendall(d)
+                if not more:
                     break
-                n += len(d)
-                b.sendall(d)
         except OSError:
             pass
-        for x in (a, b):
+        self._end(a, b)
+
+    def _end(self, *socks):
+        for x in socks:
             try:
                 x.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             x.close()
+        with self.lock:
+            self.live = [x for x in self.live if x not in socks]
+
+    def drop_all(self):
+        with self.lock:
+            live = list(self.live)
+        self._end(*live)
 
     def close(self):
+        self.drop_all()
         self.srv.close()
+
+
+class CutRelay(Relay):
+    """Relay to port; cuts server->client after `cut` bytes on the first
+    `times` connections (times=None: every connection)."""
+
+    def __init__(self, port, cut, times=1):
+        self.cut, self.times = cut, times
+        self.cuts = 0
+        super().__init__(port)
+
+    def shaper(self, n, to_client):
+        if not to_client or (self.times is not None and n > self.times):
+            return None
+        sent = [0]
+
+        def shape(d):
+            if sent[0] + len(d) >= self.cut:
+                self.cuts += 1
+                return d[:max(self.cut - sent[0], 0)], False
+            sent[0] += len(d)
+            return d, True
+        return shape
