@@ -28,6 +28,7 @@ enum cmd_kind {
     K_LOGIN,
     K_ENABLE,
     K_LIST,
+    K_STATUS,    /* STATUS of a stored folder, without LIST-STATUS */
     K_SELECT,
     K_BSELECT,   /* body: SELECT the message's folder */
     K_CHANGED,   /* UID FETCH .. CHANGEDSINCE */
@@ -321,6 +322,10 @@ struct satchel_client {
      * store (SATCHEL_FOLDER_UNCHANGED), in this job; 0: none.  In the
      * store, so any number of folders costs no memory. */
     uint32_t clean_gen;
+    /* Without LIST-STATUS: STATUS of every stored folder after the LIST,
+     * sent in name order as the output drains; the last one sent. */
+    uint8_t status_phase;
+    char status_at[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
     satchel_store_txn *txn;
     struct folder_sync fs;
     struct body_job body;

@@ -256,6 +256,7 @@ int list_send(satchel_client *c)
     }
     c->list_gen = gen + 1;
     c->clean_gen = 0;
+    c->status_phase = 0;
     if (c->conn.caps & SATCHEL_CAP_LIST_EXTENDED) {
         /* RFC 5819: the state of every folder in the same round trip, so
          * unchanged folders need no SELECT at all. */
@@ -281,28 +282,87 @@ int list_send(satchel_client *c)
     return cl_simple_cmd(c, K_LIST, "LIST \"\" \"*\"");
 }
 
-/* The LIST (or LIST-STATUS) completed: sweep, then sync folder by folder. */
+/* Without LIST-STATUS: STATUS of each stored folder, in name order from
+ * status_at, as many as the in-flight table and the output take; the pump
+ * and each answer send more, so the commands never wait for a round trip
+ * of their own (one flight, as the wire sees it) and no folder count costs
+ * memory.  When none is left to send or answer, on to the folders, which
+ * skip the ones their STATUS shows unchanged (list_on_status). */
+static int status_more(satchel_client *c)
+{
+    satchel_folder f;
+    int rc;
+    int ms = (c->conn.caps & SATCHEL_CAP_CONDSTORE) != 0;
+    while (c->status_phase && c->conn.n_inflight + 4 < MAX_INFLIGHT) {
+        rc = satchel_store_folder_next(c->store, c->txn, c->status_at, &f);
+        if (rc == SATCHEL_E_NOTFOUND) {
+            c->status_phase = 0;
+            break;
+        }
+        if (rc < 0)
+            return cl_fail(c, rc, "cannot read folders");
+        if ((f.flags & SATCHEL_FOLDER_NOSELECT) || f.list_gen != c->list_gen) {
+            memcpy(c->status_at, f.name, sizeof c->status_at);
+            continue;
+        }
+        if ((rc = cl_cmd_begin(c, K_STATUS)) < 0 || (rc = cl_out_str(c, "STATUS ")) < 0 ||
+            (rc = cl_out_mailbox(c, f.name)) < 0 ||
+            (rc = cl_out_str(c, ms ? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+                                   : " (MESSAGES UIDNEXT UIDVALIDITY)")) < 0 ||
+            (rc = cl_cmd_end(c)) < 0) {
+            if (rc == SATCHEL_E_AGAIN)
+                return 0; /* the rest when the output drains */
+            /* a name no command can carry: that folder is selected */
+            memcpy(c->status_at, f.name, sizeof c->status_at);
+            continue;
+        }
+        memcpy(c->status_at, f.name, sizeof c->status_at);
+    }
+    if (!c->status_phase && !cl_count_inflight(c, K_STATUS)) {
+        /* the unchanged marks, before the folders are read */
+        if ((rc = cl_commit(c, 0)) < 0)
+            return rc;
+        c->job = J_NEXT_FOLDER;
+        return cl_job_advance(c);
+    }
+    return 0;
+}
+
+/* The LIST (or LIST-STATUS) completed: sweep, then sync folder by folder.
+ * A STATUS answer (refused: that folder is selected) sends more. */
 static int list_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                        const satchel_imap_resp *r)
 {
     int rc;
-    (void)kind;
     (void)arg;
+    if (kind == K_STATUS)
+        return c->job == J_LIST ? status_more(c) : 0;
     if (!ok) {
         cl_set_error(c, SATCHEL_E_SERVER, "LIST failed", r->text, r->text_len);
         return cl_fail(c, SATCHEL_E_SERVER, c->err_text);
     }
     if ((rc = list_done(c)) < 0)
         return rc;
+    if (c->job_all && !c->clean_gen) {
+        c->clean_gen = c->list_gen;
+        c->status_phase = 1;
+        c->status_at[0] = '\0';
+        return status_more(c);
+    }
     c->job = J_NEXT_FOLDER;
     /* (cursor: "" for a new job, the last finished folder on resume) */
     return cl_job_advance(c);
 }
 
+static int list_pump(satchel_client *c)
+{
+    return c->job == J_LIST && c->status_phase ? status_more(c) : 0;
+}
+
 static int list_untagged(satchel_client *c, const satchel_imap_resp *r)
 {
     const satchel_imap_arg *a = r->args;
-    if (!a || !cl_count_inflight(c, K_LIST))
+    if (!a || !(cl_count_inflight(c, K_LIST) || cl_count_inflight(c, K_STATUS)))
         return 0;
     if (satchel_imap_arg_is(a, "LIST"))
         return list_on_list(c, a);
@@ -311,4 +371,4 @@ static int list_untagged(satchel_client *c, const satchel_imap_resp *r)
     return 0;
 }
 
-const struct cl_job cl_job_list = {list_untagged, list_tagged, NULL, NULL, NULL};
+const struct cl_job cl_job_list = {list_untagged, list_tagged, NULL, NULL, list_pump};

@@ -188,6 +188,7 @@ static const struct cl_job *kind_job(uint8_t kind)
 {
     switch (kind) {
     case K_LIST:
+    case K_STATUS:
         return &cl_job_list;
     case K_SELECT:
     case K_CHANGED:

@@ -9,9 +9,13 @@ then:
   * a resync after one new message in one folder.
 For each: round trips and IMAP bytes both ways as the client counts them,
 wall time, and the store size.  With LIST-STATUS a no-change resync is
-greeting, login, ENABLE + LIST-STATUS, LOGOUT whatever N is.
+greeting, login, ENABLE + LIST-STATUS, LOGOUT whatever N is.  Then the same
+with LIST-STATUS removed (imap_capability, profile "nolist-status"): the
+LIST, then STATUS of every stored folder streamed in one flight, and a
+SELECT only for folders whose STATUS changed.
 
-Usage: python3 tests/bench/bench_folders.py [--folders 2000] [--counts 256,2000]
+Usage: python3 tests/bench/bench_folders.py [--counts 256,2000]
+       [--profiles full,nolist-status]
 """
 import argparse
 import os
@@ -59,11 +63,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--counts", default="256,1279,2000",
                     help="folder counts to measure, ascending")
+    ap.add_argument("--profiles", default="full,nolist-status",
+                    help="Dovecot profiles: full (LIST-STATUS), nolist-status")
     args = ap.parse_args()
     counts = [int(x) for x in args.counts.split(",")]
+    for profile in args.profiles.split(","):
+        run(profile, counts)
+    return 0
+
+
+def run(profile, counts):
     root = tempfile.mkdtemp(prefix="satchel-bench-folders-")
-    print("bench_folders: Dovecot full profile (LIST-STATUS, QRESYNC), TLS")
-    with st.Dovecot(profile="full") as dc:
+    print("bench_folders: Dovecot %s profile (%s, QRESYNC), TLS" % (
+        profile, "LIST-STATUS" if profile == "full" else "no LIST-STATUS: STATUS per folder"))
+    with st.Dovecot(profile=profile) as dc:
         have = 0
         db = os.path.join(root, "db")
         for n in counts:
@@ -76,7 +89,6 @@ def main():
             sync(dc, db, "no-change resync")
             dc.append("alice", name_of(n - 1), MSG % ("new", 10**6 + n, n))
             sync(dc, db, "one new message in one folder")
-    return 0
 
 
 if __name__ == "__main__":

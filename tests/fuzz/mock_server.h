@@ -942,6 +942,21 @@ static MOCK_UNUSED void mock_command_inner(mock_server *ms, char *line)
         mock_copy(ms, tag, cmd + 9, 0);
     } else if (MOCK_IS("UID EXPUNGE ")) {
         mock_uid_expunge(ms, tag, cmd + 12);
+    } else if (MOCK_IS("STATUS ")) {
+        char name[256];
+        int fi;
+        mock_astring(cmd + 7, name, sizeof name);
+        fi = mock_folder_by_name(ms, name);
+        if (fi < 0) {
+            mock_sendf(ms, "%s NO Mailbox doesn't exist: %s\r\n", tag, name);
+        } else {
+            const mock_folder *f = &ms->f[fi];
+            mock_sendf(ms, "* STATUS %s (MESSAGES %u UIDNEXT %u UIDVALIDITY %u", f->name, f->n,
+                       f->uidnext, f->uidvalidity);
+            if (strstr(cmd, "HIGHESTMODSEQ"))
+                mock_sendf(ms, " HIGHESTMODSEQ %llu", (unsigned long long)f->hms);
+            mock_sendf(ms, ")\r\n%s OK Status completed.\r\n", tag);
+        }
     } else if (MOCK_IS("CREATE ")) {
         /* Like Courier: a plain NO, no [ALREADYEXISTS], for a folder that
          * exists; a name with "Forbidden" in it is refused outright. */

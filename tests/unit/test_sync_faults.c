@@ -424,6 +424,71 @@ static void run_mkdirs(void)
     }
 }
 
+/* Issue 12: without LIST-STATUS a no-change resync selected every folder
+ * (one round trip or more each).  STATUS of every stored folder goes out
+ * in one stream after the LIST, and only folders it shows changed (or,
+ * without CONDSTORE, that are not empty on both sides) are selected. */
+static void run_status(const char *caps, int condstore)
+{
+    struct row r0, *row = &r0;
+    mock_server ms;
+    mock_rule rules[1];
+    satchel_store *s;
+    char dir[256];
+    unsigned i, k;
+    memset(&r0, 0, sizeof r0);
+    r0.name = condstore ? "STATUS flight, CONDSTORE" : "STATUS flight, no CONDSTORE";
+    mock_init(&ms, caps);
+    mock_add_folder(&ms, "INBOX", "", 7001);
+    for (k = 1; k < 6; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "Folder%u", k);
+        mock_add_folder(&ms, name, "", 7001 + k);
+        for (i = 0; k < 4 && i < k; i++) /* Folder4 and Folder5 stay empty */
+            mock_add_msg(&ms, (int)k, 0, MOCK_V_PLAIN);
+    }
+    mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+        satchel_store_open(NULL, dir, 0, &s) < 0) {
+        CHECK(0, "cannot make a store");
+        return;
+    }
+    CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+    memset(rules, 0, sizeof rules);
+    rules[0].match = "SELECT ";
+    rules[0].action = MOCK_R_NONE;
+    ms.rules = rules;
+    ms.nrules = 1;
+    CHECK(sync_once(s, &ms, 0, 0) == 0, "no-change resync");
+    /* without CONDSTORE a STATUS cannot show flags unchanged: only the
+     * empty folders are skipped */
+    CHECK(rules[0].used == (condstore ? 0u : 4u), "no-change resync: %u SELECTs, want %u",
+          rules[0].used, condstore ? 0u : 4u);
+    rules[0].used = 0;
+    mock_set_flags(&ms, 2, 1, MOCK_F_SEEN);
+    mock_add_msg(&ms, 3, MOCK_F_FLAGGED, MOCK_V_PLAIN);
+    CHECK(sync_once(s, &ms, 0, 0) == 0, "resync after changes");
+    CHECK(rules[0].used == (condstore ? 2u : 4u), "after changes in 2 folders: %u SELECTs",
+          rules[0].used);
+    for (k = 0; k < 6; k++) {
+        satchel_folder f;
+        struct collect got;
+        memset(&got, 0, sizeof got);
+        CHECK(satchel_store_folder_get(s, NULL, ms.f[k].name, &f) == 0 &&
+                  satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got) >= 0 &&
+                  got.n == ms.f[k].n,
+              "%s: %u stored, %u on the server", ms.f[k].name, got.n, ms.f[k].n);
+        for (i = 0; i < got.n && i < ms.f[k].n; i++) {
+            const mock_msg *m = mock_find(&ms, (int)k, got.uids[i]);
+            CHECK(m && (m->flags & 0x1fu) == got.flags[i], "%s: UID %u flags", ms.f[k].name,
+                  got.uids[i]);
+        }
+    }
+    satchel_store_close(s);
+    cd_rmdir(dir);
+    mock_free(&ms);
+}
+
 /* Fault 12: a server that sends one byte every 5 s never trips the
  * silence timeout; the per-command deadline must end it, long before the
  * session could finish at that pace. */
@@ -636,6 +701,8 @@ int main(int argc, char **argv)
     run_slow_drip();
     run_bodies();
     run_mkdirs();
+    run_status(MOCK_CAPS_FULL, 1);
+    run_status(MOCK_CAPS_NONE, 0);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
