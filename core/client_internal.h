@@ -239,14 +239,8 @@ struct cl_job {
 };
 extern const struct cl_job cl_job_list, cl_job_sync, cl_job_body, cl_job_replay;
 
-#define CL_MAX_HOLDS 8 /* synchronizing literals queued at once */
-
-/* A synchronizing literal waiting for the server's "+": output stops at
- * pos; end is the end of the command it belongs to (tag). */
-struct cl_hold {
-    size_t pos, end;
-    uint32_t tag;
-};
+#define CL_WAIT_CONT 1   /* a synchronizing literal's "+" */
+#define CL_WAIT_ENABLE 2 /* the answer to ENABLE UTF8=ACCEPT */
 
 struct cl_conn {
     enum phase ph;
@@ -256,10 +250,13 @@ struct cl_conn {
     int qresync_on;        /* ENABLE QRESYNC asked for (not asked again) */
     int qresync_confirmed; /* ... and the server said ENABLED QRESYNC */
     /* UTF8=ACCEPT (RFC 6855): asked for in the ENABLE sent after login when
-     * offered; names are UTF-8 on the wire from then on, unless the ENABLE
-     * fails or its ENABLED response does not confirm it. */
+     * offered.  Names are UTF-8 on the wire (and in LIST) only once the
+     * server confirmed it: ENABLED naming it, then the ENABLE's tagged OK.
+     * Until that answer, a command naming a mailbox whose two forms differ
+     * waits in the command queue. */
+    int utf8_asked;     /* ENABLE UTF8=ACCEPT sent, not answered yet */
+    int utf8_confirmed; /* ... and ENABLED named it */
     int utf8_on;
-    int utf8_confirmed;
     int want_starttls;
     int auth_sent;
     int authed_started; /* post-login set-up (ENABLE) done */
@@ -269,16 +266,25 @@ struct cl_conn {
     uint64_t last_activity;
     uint32_t head_tag;   /* oldest command in flight, and since when */
     uint64_t head_since;
+    /* The command queue (core/cmdq.c): the parts of queued commands, and
+     * where serializing them into out[] has got to. */
+    uint8_t q[SATCHEL_OPT_CMDQ];
+    uint32_t q_head;    /* the part being serialized */
+    uint32_t q_done;    /* end of the last complete command */
+    uint32_t q_len;     /* end of the open command's parts */
+    uint32_t q_last;    /* its last part, if raw bytes may join it */
+    uint64_t s_pos;     /* bytes of the current part serialized */
+    uint8_t s_form;     /* how the current string goes out, fixed at its start */
+    uint8_t s_released; /* its synchronizing literal got its "+" */
+    uint8_t s_wait;     /* CL_WAIT_*: serializing stopped until an answer */
+    uint32_t s_tag;     /* the command being serialized (0: between two) */
     uint8_t out[SATCHEL_OPT_OUTBUF];
     size_t out_len, out_off;
     uint64_t out_sent;  /* bytes of this connection handed to the port */
     int cont_seen;      /* a "+" answered what was sent before it */
-    struct cl_hold holds[CL_MAX_HOLDS];
-    uint32_t n_holds;
     /* The command being written, to take back whole if it cannot go. */
     int cmd_open;
-    size_t cmd_start;
-    uint32_t cmd_holds;
+    uint32_t cmd_start;
     uint64_t cmd_activity;
 };
 
@@ -327,7 +333,20 @@ struct satchel_client {
     uint8_t status_phase;
     char status_at[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
     satchel_store_txn *txn;
-    struct folder_sync fs;
+    /* The folder sync's state and scratch, and the body download's chunk,
+     * share their bytes: one job runs at a time (c->top), a sync starts
+     * each folder's state afresh and a download its chunk, and neither
+     * keeps anything there when it ends.  (The offline replay runs inside
+     * a sync.)  A download would otherwise carry 13 KB of sync scratch, and
+     * a sync 16 KB of chunk it never uses. */
+    union {
+        struct {
+            struct folder_sync fs;
+            satchel_msg msg;      /* scratch for one FETCH */
+            satchel_msg scratch2;
+        };
+        uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
+    };
     struct body_job body;
     struct replay rp;
     int want_replay;
@@ -337,9 +356,6 @@ struct satchel_client {
     int resuming;    /* requeued after a lost connection */
     char done_cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder finished */
     satchel_op op; /* scratch */
-    uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
-    satchel_msg msg; /* scratch for one FETCH */
-    satchel_msg scratch2;
     char hdr[1024];  /* scratch for header values */
     char err_text[200];
 };
@@ -379,7 +395,18 @@ int cl_out_mailbox(satchel_client *c, const char *name);
  * is too long to keep; -1 when it is empty, holds NUL or was truncated. */
 int cl_name_from_wire(const satchel_client *c, const satchel_imap_arg *a, char *out,
                       int *verbatim);
+/* A string as an atom, a quoted string or a literal, whichever its bytes
+ * need when it goes out. */
 int cl_out_nstring(satchel_client *c, const char *s, size_t n);
+/* A literal of n bytes (any size, 64-bit) that read(ctx, off, buf, cap)
+ * gives as the output drains: it writes 1..cap bytes of the data at offset
+ * off into buf and returns how many, or a negative satchel_err (0 counts
+ * as a failure).  It is asked for the data in order, each byte once.
+ * ctx must live until the command is
+ * answered or the connection ends (cl_conn_reset).  A failing read fails
+ * the connection: the literal's length is on the wire already. */
+typedef long (*cl_src_read)(void *ctx, uint64_t off, uint8_t *buf, size_t cap);
+int cl_out_literal_src(satchel_client *c, uint64_t n, cl_src_read read, void *ctx);
 int cl_out_continuation(satchel_client *c, const char *line);
 int cl_out_uidset(satchel_client *c, const uint32_t *uids, uint32_t n);
 int cl_out_flags(satchel_client *c, uint32_t bits, const char *kw);
@@ -387,9 +414,13 @@ int cl_cmd_begin(satchel_client *c, uint8_t kind);
 int cl_cmd_end(satchel_client *c);
 void cl_cmd_arg(satchel_client *c, uint64_t arg);
 void cl_cmd_cancel(satchel_client *c);
+/* Serialize queued commands into the output as far as it has room and
+ * nothing waits for an answer; called whenever either changes. */
+void cl_out_fill(satchel_client *c);
 size_t cl_out_ready(const satchel_client *c);
 int cl_hold_release(satchel_client *c);
-void cl_hold_drop(satchel_client *c, uint32_t tag);
+int cl_hold_drop(satchel_client *c, uint32_t tag);
+void cl_out_discard(satchel_client *c);
 int cl_simple_cmd(satchel_client *c, uint8_t kind, const char *text);
 int cl_select(satchel_client *c, uint8_t kind, const char *mailbox, uint32_t uidvalidity,
               uint64_t modseq, int condstore);

@@ -43,6 +43,7 @@ int cl_fail(satchel_client *c, int rc, const char *what)
     }
     c->conn.failed = 1;
     c->conn.ph = PH_CLOSED;
+    cl_out_discard(c); /* nothing more goes out on this connection */
     if (c->txn) {
         satchel_store_abort(c->txn);
         c->txn = NULL;
@@ -293,16 +294,17 @@ static int start_authenticated(satchel_client *c)
                                            : "ENABLE UTF8=ACCEPT")) < 0)
                 return cl_fail(c, rc, "command does not fit the output buffer");
             /* RFC 5161 lets ENABLE be pipelined, and the server acts on it
-             * before any command behind it, so those go out in the enabled
-             * form; a refusal, or an ENABLED that does not name UTF8=ACCEPT,
-             * turns it off again (K_ENABLE below) before anything relies on
-             * it being granted. */
+             * before any command behind it; but nothing relies on what it
+             * asks for before the answer: QRESYNC is used once ENABLED
+             * names it, and a mailbox name whose UTF-8 and modified UTF-7
+             * forms differ waits in the command queue until the tagged
+             * answer says which form the server takes (K_ENABLE below). */
             if (q) {
                 c->conn.qresync_on = 1;
                 c->conn.qresync_confirmed = 0;
             }
             if (u) {
-                c->conn.utf8_on = 1;
+                c->conn.utf8_asked = 1;
                 c->conn.utf8_confirmed = 0;
             }
         }
@@ -393,7 +395,9 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
     if (tag == 0 || i == c->conn.n_inflight)
         return cl_fail(c, SATCHEL_E_PROTO, "server answered a command never sent");
     kind = c->conn.inflight[i].kind;
-    cl_hold_drop(c, tag);
+    if (cl_hold_drop(c, tag) < 0)
+        return cl_fail(c, SATCHEL_E_PROTO,
+                       "server answered a command before it was sent whole");
     arg = c->conn.inflight[i].arg;
     cl_remove_inflight(c, i);
     c->conn.last_activity = c->now;
@@ -447,8 +451,11 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
          * without ENABLED QRESYNC enabled nothing). */
         if (!ok || !c->conn.qresync_confirmed)
             c->conn.qresync_on = c->conn.qresync_confirmed = 0;
-        if (!ok || !c->conn.utf8_confirmed)
-            c->conn.utf8_on = 0;
+        if (c->conn.utf8_asked) {
+            c->conn.utf8_on = ok && c->conn.utf8_confirmed;
+            c->conn.utf8_asked = 0;
+            cl_out_fill(c); /* names that waited for the answer go now */
+        }
         return 0;
     case K_LOGOUT:
         c->conn.ph = PH_CLOSED;
@@ -578,7 +585,7 @@ void satchel_client_free(satchel_client *c)
         satchel_store_abort(c->txn);
     satchel_imap_parser_free(c->parser);
     wipe(c->pass, sizeof c->pass);
-    wipe(c->conn.out, sizeof c->conn.out);
+    cl_out_discard(c); /* the queue and output may hold credentials */
     c->alloc->free(c->alloc->ctx, c, sizeof *c);
 }
 
@@ -671,6 +678,7 @@ void satchel_client_closed(satchel_client *c, int err)
 
 size_t satchel_client_pending(satchel_client *c, const uint8_t **data)
 {
+    cl_out_fill(c);
     *data = c->conn.out + c->conn.out_off;
     return cl_out_ready(c);
 }
@@ -710,10 +718,7 @@ void satchel_client_sent(satchel_client *c, size_t n)
     c->conn.out_sent += n;
     c->conn.out_off += n;
     c->ctr.bytes_out += n;
-    if (c->conn.out_off == c->conn.out_len) {
-        wipe(c->conn.out, c->conn.out_len); /* may have held credentials */
-        c->conn.out_off = c->conn.out_len = 0;
-    }
+    cl_out_fill(c); /* serialize what is queued into the room made */
     /* Room again: a job with more to say than fitted goes on. */
     if (n && !c->conn.failed && c->conn.ph == PH_AUTHED &&
         (j = running_job(c)) != NULL && j->pump)

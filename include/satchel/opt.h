@@ -73,9 +73,20 @@
 #define SATCHEL_OPT_BODY_CHUNK (16u * 1024u)
 #endif
 
-/* Outgoing command buffer of the client. */
+/* The client's command queue: commands are queued as parts (text, strings,
+ * mailbox names, literals read from a source as they go out) and
+ * serialized as the output drains.  SATCHEL_OPT_CMDQ holds the parts of
+ * queued commands and must take the largest one whole (a literal read from
+ * a source takes under 32 bytes whatever its size): a UID set of a 40-change
+ * replay batch (440 bytes), a keyword list and a mailbox name, or a
+ * SASL PLAIN response (520 bytes).  SATCHEL_OPT_OUTBUF is the serialized
+ * bytes handed to the port at a time (one TLS record or TCP send); any
+ * size works, smaller only means more sends. */
+#ifndef SATCHEL_OPT_CMDQ
+#define SATCHEL_OPT_CMDQ (1024u + SATCHEL_OPT_MAX_FOLDER_NAME)
+#endif
 #ifndef SATCHEL_OPT_OUTBUF
-#define SATCHEL_OPT_OUTBUF 8192u
+#define SATCHEL_OPT_OUTBUF 1024u
 #endif
 
 /* Stored text fields: subject, from, message-id (UTF-8, truncated at a
