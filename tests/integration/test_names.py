@@ -22,6 +22,8 @@ Against a scripted server (tests/lib/fake_imap.py):
     refused as existing;
   * one offering UTF8=ACCEPT is sent ENABLE UTF8=ACCEPT, and gets UTF-8
     names in SELECT and CREATE; its UTF-8 LIST names are kept as they are;
+    one whose ENABLE does not confirm it gets modified UTF-7 (the CREATE
+    queued right behind the ENABLE waits for its answer);
   * one that sends raw 8-bit names without UTF8=ACCEPT (not modified
     UTF-7) gets the same bytes back in SELECT, so its mail still syncs.
 """
@@ -212,6 +214,24 @@ def test_utf8_accept(root):
               "CREATE in UTF-8: %s" % srv.created)
 
 
+def test_utf8_unconfirmed(root):
+    # A server that offers UTF8=ACCEPT but whose ENABLE confirms nothing
+    # (OK without ENABLED): names stay modified UTF-7, also in the CREATE
+    # that a replay pipelines right behind the ENABLE.
+    class Unconfirmed(Utf8Server):
+        def do_ENABLE(self, conn, tag, args):
+            self.enabled.append(args)
+            conn.tagged(tag, "OK", "ENABLE completed")
+
+    with Unconfirmed(mail={"INBOX": make_messages(1)}) as srv:
+        db = os.path.join(root, "utf8-unconfirmed")
+        srv.run_sim(db, ["sync"])
+        r = srv.run_sim(db, ["offline", "mkdir Ablage-\u00e9t\u00e9", "online"])
+        check(r.returncode == 0 and srv.created == [b"Ablage-&AOk-t&AOk-"],
+              "unconfirmed UTF8=ACCEPT: CREATE in modified UTF-7: %s %r"
+              % (srv.created, r.stderr[-300:]))
+
+
 def test_raw_8bit_server(root):
     # A server that lists raw UTF-8 without UTF8=ACCEPT: not modified UTF-7,
     # so the name is kept and sent back byte for byte.
@@ -319,6 +339,7 @@ def main():
     test_other_servers(root)
     test_inbox_any_case(root)
     test_utf8_accept(root)
+    test_utf8_unconfirmed(root)
     test_raw_8bit_server(root)
     test_dovecot(root)
     return check.report()

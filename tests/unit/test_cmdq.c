@@ -1,15 +1,28 @@
-/* The command queue against a scripted server that offers neither LITERAL+
- * nor LITERAL-: every literal is synchronizing, so no byte after a
- * "{n}\r\n" may leave before the server's "+"; a literal the server refuses
- * takes the rest of its command with it; and 60 queued CREATEs of 190-byte
- * names (more than the output buffer and the hold table hold at once) all
- * go out whole as the output drains. */
+/* The command queue against scripted servers.
+ *
+ * Without LITERAL+ or LITERAL- every literal is synchronizing, so no byte
+ * after a "{n}\r\n" may leave before the server's "+"; a literal the server
+ * refuses takes the rest of its command with it; and 60 queued CREATEs of
+ * 190-byte names (more than the queue and the output hold at once) all go
+ * out whole as the output drains.  With UTF8=ACCEPT offered, no CREATE of a
+ * non-ASCII name leaves before the server answered ENABLE, and the names
+ * go out as UTF-8 when it confirmed, as modified UTF-7 when it did not.
+ *
+ * Streaming (a table of cases): a command with a 70,000-byte literal read
+ * from a source callback (larger than the queue, the output buffer and 64
+ * KB), then one with a 100-byte one, then a NOOP, under LITERAL+, LITERAL-
+ * (the large literal synchronizing, the small one not), neither (both
+ * synchronizing), a NO instead of "+" (the command ends after its "{n}",
+ * the next one starts cleanly), and a connection cut in the middle of the
+ * literal.  Every server reply is fed one byte at a time, the port takes
+ * 777 bytes at a time, and the exact bytes on the wire are checked. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../fuzz/client_driver.h"
+#include "../../core/client_internal.h"
 #include "satchel/client.h"
 #include "satchel/ops.h"
 #include "satchel/store.h"
@@ -34,7 +47,10 @@ struct server {
     int holds_seen;  /* "+" sent for a synchronizing literal */
     int early;       /* bytes offered after a "{n}\r\n" before its "+" */
     int creates;
-    int utf8_accept; /* offer UTF8=ACCEPT after login */
+    int utf8_accept; /* offer UTF8=ACCEPT after login (2: and never
+                        confirm it) */
+    size_t enable_answered; /* bytes received when ENABLE was answered */
+    size_t first_create;    /* where the first CREATE began (+1; 0: none) */
     char names[64][256];
     char last_tag[32];
 };
@@ -104,6 +120,8 @@ static void serve(struct server *s, satchel_client *c)
                 return;
             snprintf(s->last_tag, sizeof s->last_tag, "%s", tag);
             if (strcmp(verb, "CREATE") == 0) {
+                if (!s->first_create)
+                    s->first_create = cmd_start + 1;
                 /* The name: a literal (kept above) or a quoted string. */
                 const char *q = strchr(s->in + cmd_start, ' ');
                 q = q ? strchr(q + 1, ' ') : NULL;
@@ -114,6 +132,11 @@ static void serve(struct server *s, satchel_client *c)
                             q++;
                         name[k++] = *q;
                     }
+                    name[k] = '\0';
+                } else if (q && q[1] != '{') {
+                    size_t k = 0; /* an atom */
+                    for (q++; *q && *q != '\r' && k + 1 < sizeof name; q++)
+                        name[k++] = *q;
                     name[k] = '\0';
                 }
                 if (s->creates < 64)
@@ -127,8 +150,11 @@ static void serve(struct server *s, satchel_client *c)
             if (strcmp(verb, "CAPABILITY") == 0)
                 feed(c, s->utf8_accept ? "* CAPABILITY IMAP4rev1 ENABLE UTF8=ACCEPT\r\n"
                                        : "* CAPABILITY IMAP4rev1\r\n");
-            if (strcmp(verb, "ENABLE") == 0)
-                feed(c, "* ENABLED UTF8=ACCEPT\r\n");
+            if (strcmp(verb, "ENABLE") == 0) {
+                s->enable_answered = s->len;
+                if (s->utf8_accept == 1)
+                    feed(c, "* ENABLED UTF8=ACCEPT\r\n");
+            }
             snprintf(resp, sizeof resp, "%s OK done\r\n", tag);
             s->parsed = at;
             feed(c, resp);
@@ -267,7 +293,8 @@ static void test_many_creates(satchel_store *st, int utf8_accept)
         /* UTF-8 names, or Latin-1 ones (not UTF-8: they go out as they
          * are, which takes a literal, synchronizing without LITERAL+). */
         snprintf(names[i], sizeof names[i],
-                 utf8_accept ? "F%02d-\xc3\xa9t\xc3\xa9-" : "L%02d-\xe9t\xe9-", i);
+                 utf8_accept ? "F%d%02d-\xc3\xa9t\xc3\xa9-" : "L%d%02d-\xe9t\xe9-", utf8_accept,
+                 i);
         for (k = (int)strlen(names[i]); k < 190; k++)
             names[i][k] = (char)('a' + (k + i) % 26);
         names[i][190] = '\0';
@@ -279,7 +306,30 @@ static void test_many_creates(satchel_store *st, int utf8_accept)
     while (steps++ < 100000 && pump(&s, c))
         ;
     printf("many creates (%s): %d CREATEs, %d literals released by \"+\", %zu bytes "
-           "to the server\n", utf8_accept ? "UTF8=ACCEPT" : "Latin-1 names", s.creates, s.holds_seen, s.len);
+           "to the server\n",
+           utf8_accept == 1   ? "UTF8=ACCEPT"
+           : utf8_accept == 2 ? "UTF8=ACCEPT offered, not confirmed"
+                              : "Latin-1 names",
+           s.creates, s.holds_seen, s.len);
+    if (utf8_accept) {
+        /* Every CREATE waited for the answer to ENABLE. */
+        CHECK(s.enable_answered > 0 && s.first_create > s.enable_answered,
+              "first CREATE at byte %zu, ENABLE answered after byte %zu", s.first_create - 1,
+              s.enable_answered);
+    }
+    if (utf8_accept == 2) {
+        /* Not confirmed: the server gets modified UTF-7. */
+        for (i = 0; i < s.creates && i < 64; i++) {
+            char dec[256];
+            size_t dn = 0;
+            int rc = satchel_mutf7_decode(s.names[i], strlen(s.names[i]), dec, sizeof dec,
+                                          &dn, NULL);
+            CHECK(rc == 0 && strchr(s.names[i], 0xc3) == NULL,
+                  "CREATE name in modified UTF-7: %.40s", s.names[i]);
+            if (rc == 0)
+                memcpy(s.names[i], dec, dn + 1);
+        }
+    }
     CHECK(s.creates == 60, "60 CREATEs sent: %d", s.creates);
     for (i = 0; i < 60; i++) {
         int j;
@@ -302,6 +352,230 @@ static void test_many_creates(satchel_store *st, int utf8_accept)
     satchel_client_free(c);
 }
 
+
+/* ---------- streaming literals from a source ---------- */
+
+#define BIG_N 70000u
+#define SMALL_N 100u
+
+struct source {
+    uint64_t n, next; /* size; the offset the next read must ask for */
+    unsigned seed;
+    int bad;          /* reads out of order or past the end */
+};
+
+static uint8_t src_byte(unsigned seed, uint64_t off)
+{
+    static const char text[] = "The quick brown fox jumps over the lazy dog.\r\n";
+    return (uint8_t)(text[(off + seed) % (sizeof text - 1)] ^ (off % 97 == 0 ? 0x80 : 0));
+}
+
+static long src_read(void *ctx, uint64_t off, uint8_t *buf, size_t cap)
+{
+    struct source *s = ctx;
+    size_t i, n = cap;
+    if (off != s->next || off >= s->n || cap == 0)
+        s->bad++;
+    if (n > s->n - off)
+        n = (size_t)(s->n - off);
+    if (n > 1000)
+        n = 1000; /* a source may give less than asked */
+    for (i = 0; i < n; i++)
+        buf[i] = src_byte(s->seed, off + i);
+    s->next = off + n;
+    return (long)n;
+}
+
+enum reply { R_PLUS, R_NO, R_CUT };
+
+struct stream_case {
+    const char *name;
+    const char *caps;    /* after AUTH=PLAIN SASL-IR */
+    enum reply big;      /* the server's reply to the large literal's "{n}" */
+    /* The wire after login: '@' is the large source's bytes, '#' the small
+     * one's; "+" lines are fed where the wire stops after a "{n}". */
+    const char *wire;
+    int pluses;          /* "+" continuations the server sends */
+};
+
+static const struct stream_case stream_cases[] = {
+    {"LITERAL+", "LITERAL+", R_PLUS,
+     "S2 APPEND INBOX (\\Seen) {70000+}\r\n@\r\nS3 APPEND Sent {100+}\r\n#\r\nS4 NOOP\r\n", 0},
+    {"LITERAL-", "LITERAL-", R_PLUS,
+     "S2 APPEND INBOX (\\Seen) {70000}\r\n@\r\nS3 APPEND Sent {100+}\r\n#\r\nS4 NOOP\r\n", 1},
+    {"neither", "", R_PLUS,
+     "S2 APPEND INBOX (\\Seen) {70000}\r\n@\r\nS3 APPEND Sent {100}\r\n#\r\nS4 NOOP\r\n", 2},
+    {"NO instead of +", "", R_NO,
+     "S2 APPEND INBOX (\\Seen) {70000}\r\nS3 APPEND Sent {100}\r\n#\r\nS4 NOOP\r\n", 1},
+    {"cut mid-literal", "LITERAL+", R_CUT, "S2 APPEND INBOX (\\Seen) {70000+}\r\n@", 0},
+};
+
+static void feed_bytes(satchel_client *c, const char *s)
+{
+    size_t i;
+    for (i = 0; s[i]; i++) {
+        int rc = satchel_client_recv(c, (const uint8_t *)s + i, 1, 2);
+        CHECK(rc == 0, "recv byte %zu of %.30s: %d", i, s, rc);
+    }
+}
+
+/* Take what the client offers, 777 bytes at a time, up to limit bytes. */
+static size_t drain(satchel_client *c, uint8_t *wire, size_t len, size_t cap, size_t limit)
+{
+    const uint8_t *p;
+    size_t n;
+    while (len < limit && (n = satchel_client_pending(c, &p)) > 0) {
+        if (n > 777)
+            n = 777;
+        if (n > limit - len)
+            n = limit - len;
+        if (len + n > cap)
+            n = cap - len;
+        memcpy(wire + len, p, n);
+        len += n;
+        satchel_client_sent(c, n);
+    }
+    return len;
+}
+
+static int ends_with_sync_header(const uint8_t *w, size_t n)
+{
+    size_t i;
+    if (n < 4 || memcmp(w + n - 3, "}\r\n", 3) != 0 || w[n - 4] == '+')
+        return 0;
+    for (i = n - 4; i > 0 && w[i] >= '0' && w[i] <= '9'; i--)
+        ;
+    return w[i] == '{';
+}
+
+static void run_stream_case(satchel_store *st, const struct stream_case *tc)
+{
+    static uint8_t wire[BIG_N + 4096], want[BIG_N + 4096];
+    struct source big = {BIG_N, 0, 3, 0}, small = {SMALL_N, 0, 11, 0};
+    char greet[160];
+    size_t len = 0, wn = 0, i;
+    int pluses = 0, refused = 0, rounds = 0, rc;
+    satchel_client *c = connect_client(st, "alice", "secret");
+
+    /* Log in; no ENABLE (not offered), no job: the queue is the test's. */
+    snprintf(greet, sizeof greet, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR %s] hi\r\n",
+             tc->caps);
+    feed_bytes(c, greet);
+    len = drain(c, wire, 0, sizeof wire, sizeof wire);
+    CHECK(len > 0 && memcmp(wire, "S1 AUTHENTICATE PLAIN ", 22) == 0, "%s: login sent",
+          tc->name);
+    snprintf(greet, sizeof greet, "S1 OK [CAPABILITY IMAP4rev1 %s] in\r\n", tc->caps);
+    feed_bytes(c, greet);
+    len = 0;
+
+    /* Three commands queued at once: the first two with literals from a
+     * source, each larger than what the queue and the output hold. */
+    rc = cl_cmd_begin(c, K_NONE);
+    if (rc == 0)
+        rc = cl_out_str(c, "APPEND INBOX (\\Seen) ");
+    if (rc == 0)
+        rc = cl_out_literal_src(c, BIG_N, src_read, &big);
+    if (rc == 0)
+        rc = cl_cmd_end(c);
+    if (rc == 0)
+        rc = cl_cmd_begin(c, K_NONE);
+    if (rc == 0)
+        rc = cl_out_str(c, "APPEND ");
+    if (rc == 0)
+        rc = cl_out_mailbox(c, "Sent");
+    if (rc == 0)
+        rc = cl_out_str(c, " ");
+    if (rc == 0)
+        rc = cl_out_literal_src(c, SMALL_N, src_read, &small);
+    if (rc == 0)
+        rc = cl_cmd_end(c);
+    if (rc == 0)
+        rc = cl_simple_cmd(c, K_NONE, "NOOP");
+    CHECK(rc == 0, "%s: three commands queued: %d", tc->name, rc);
+
+    for (;;) {
+        size_t limit = tc->big == R_CUT ? 30000 : sizeof wire;
+        len = drain(c, wire, len, sizeof wire, limit);
+        if (tc->big == R_CUT && len == limit) {
+            satchel_client_closed(c, SATCHEL_E_IO);
+            CHECK(satchel_client_pending(c, &(const uint8_t *){NULL}) == 0,
+                  "%s: nothing more after the cut", tc->name);
+            CHECK(satchel_client_want(c) & SATCHEL_WANT_CLOSE, "%s: wants to close",
+                  tc->name);
+            break;
+        }
+        if (!ends_with_sync_header(wire, len) || rounds++ > 10)
+            break;
+        if (tc->big == R_NO && !refused) {
+            /* The first "{n}" is the large literal's: refused. */
+            feed_bytes(c, "S2 NO [TOOBIG] Message too large\r\n");
+            refused = 1;
+            continue;
+        }
+        pluses++;
+        feed_bytes(c, "+ go ahead\r\n");
+    }
+
+    for (i = 0; tc->wire[i]; i++) {
+        if (tc->wire[i] == '@' || tc->wire[i] == '#') {
+            const struct source *src = tc->wire[i] == '@' ? &big : &small;
+            uint64_t k, n = tc->big == R_CUT ? 30000 - wn : src->n;
+            for (k = 0; k < n; k++)
+                want[wn++] = src_byte(src->seed, k);
+        } else {
+            want[wn++] = (uint8_t)tc->wire[i];
+        }
+    }
+    {
+        size_t at = 0;
+        while (at < len && at < wn && wire[at] == want[at])
+            at++;
+        CHECK(len == wn && at == wn,
+              "%s: wire of %zu bytes, %zu expected, first difference at %zu: got %.20s", tc->name,
+              len, wn, at, at < len ? (const char *)wire + at : "(end)");
+    }
+    CHECK(pluses == tc->pluses, "%s: %d \"+\" sent, %d expected", tc->name, pluses,
+          tc->pluses);
+    CHECK(big.bad == 0 && small.bad == 0, "%s: sources read in order: %d %d", tc->name,
+          big.bad, small.bad);
+    if (tc->big != R_CUT) {
+        if (tc->big != R_NO)
+            feed_bytes(c, "S2 OK [APPENDUID 1 1] done\r\n");
+        feed_bytes(c, "S3 OK [APPENDUID 1 2] done\r\nS4 OK done\r\n");
+        CHECK(satchel_client_idle(c), "%s: every command answered, none left", tc->name);
+        CHECK(satchel_client_result(c) == 0, "%s: no error: %s", tc->name,
+              satchel_client_error_text(c));
+    }
+    printf("stream %-16s %6zu bytes on the wire, %d \"+\"\n", tc->name, len, pluses);
+    satchel_client_free(c);
+}
+
+/* A command whose parts cannot fit the whole queue is refused whole, and
+ * nothing of it is sent. */
+static void test_too_large(satchel_store *st)
+{
+    static char big[SATCHEL_OPT_CMDQ + 10];
+    const uint8_t *p;
+    satchel_client *c = connect_client(st, "alice", "secret");
+    int rc;
+    feed_bytes(c, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+] hi\r\n");
+    drain(c, (uint8_t[256]){0}, 0, 256, 256);
+    feed_bytes(c, "S1 OK done\r\n");
+    drain(c, (uint8_t[256]){0}, 0, 256, 256);
+    memset(big, 'x', sizeof big - 1);
+    rc = cl_cmd_begin(c, K_NONE);
+    if (rc == 0)
+        rc = cl_out_str(c, "SEARCH TEXT ");
+    if (rc == 0)
+        rc = cl_out_astring(c, big);
+    CHECK(rc == SATCHEL_E_RANGE, "a command larger than the queue: %d", rc);
+    CHECK(satchel_client_pending(c, &p) == 0, "nothing of it sent");
+    CHECK(cl_simple_cmd(c, K_NONE, "NOOP") == 0, "the next command queues");
+    CHECK(satchel_client_pending(c, &p) == 9 && memcmp(p, "S3 NOOP\r\n", 9) == 0,
+          "and goes out with the next tag");
+    satchel_client_free(c);
+}
+
 int main(void)
 {
     char dir[256];
@@ -314,7 +588,14 @@ int main(void)
     test_login_literals(st);
     test_refused_literal(st);
     test_many_creates(st, 1);
+    test_many_creates(st, 2);
     test_many_creates(st, 0);
+    {
+        size_t i;
+        for (i = 0; i < sizeof stream_cases / sizeof stream_cases[0]; i++)
+            run_stream_case(st, &stream_cases[i]);
+    }
+    test_too_large(st);
     satchel_store_close(st);
     printf("test_cmdq: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
