@@ -20,12 +20,16 @@ A schedule (all choices from random.Random(seed)):
   5. sometimes a second device syncs, changes other messages offline, and
      replays;
   6. device 1 reconnects 1-3 times through the proxy, with cuts, SIGKILLs
-     at random moments and restarts, sometimes while the other client
+     at random moments (after a random number of bytes sent to the device,
+     200 B to 40 KB, so that they land inside syncs however fast) and
+     restarts, sometimes while the other client
      expunges and delivers meanwhile (then injection is off, and EXPUNGE /
      VANISHED come from the server itself);
   7. one quiet sync of every device.
 Then: every folder, UID, flag and size in each store equals what imaplib
-reads from the server; the server holds no Message-ID twice; nothing is
+reads from the server; no device was refused at login (every server has
+its own password, so that is how a device that reached another lane's
+server shows); the server holds no Message-ID twice; nothing is
 left pending; every acknowledged offline change is applied, or on the
 failed list with a reason when another client removed its message.
 
@@ -48,6 +52,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
 import imap_servers  # noqa: E402
+import imap_proxy  # noqa: E402
 from imap_proxy import PerturbingProxy  # noqa: E402
 
 check = st.Checks()
@@ -120,7 +125,7 @@ class Account:
                 if n.split(sv.sep)[0] in ("Drafts", "Sent", "Junk", "Archive"):
                     keep.add(n)   # Dovecot's auto-created special-use folders
                     continue
-                c.delete(q(n))
+                sv.delete_folder(c, n)
             for n in (sv.folder("Trash"), sv.folder("A"), sv.folder("B")):
                 if n not in names:
                     c.create(q(n))
@@ -261,7 +266,10 @@ class Device:
     def __init__(self, work, name, server, proxy, quiet_proxy):
         self.db = os.path.join(work, name)
         self.server, self.proxy, self.quiet = server, proxy, quiet_proxy
-        self.pwfile = os.path.join(work, "pw")
+        self.refused = []
+        self.kills = [0, 0]          # planned, landed before the run ended
+        # one file per server: each has its own password
+        self.pwfile = os.path.join(work, "pw-" + server.name)
         if not os.path.exists(self.pwfile):
             fd = os.open(self.pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
@@ -279,34 +287,45 @@ class Device:
                     ["--stack", os.environ["SATCHEL_STACK"]]
                     if os.environ.get("SATCHEL_STACK") else [])
 
-    def run(self, commands, quiet=False, kill_after=None, retries=2):
-        port = (self.quiet if quiet else self.proxy).port
-        a = self.args(port, 4 if quiet else retries, 20000 if quiet else 3000)
+    def run(self, commands, quiet=False, kill_after=None, kill_bytes=None, retries=2):
+        """Run satchel-sim once.  kill_after: SIGKILL after that many
+        seconds; kill_bytes: SIGKILL once the proxy has sent it that many
+        bytes (a moment inside the sync on any machine).  Returns (rc, out,
+        err), rc None when a kill landed before the run ended."""
+        proxy = self.quiet if quiet else self.proxy
+        a = self.args(proxy.port, 4 if quiet else retries, 20000 if quiet else 3000)
         a += ["-c", "; ".join(commands)]
         p = subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
+        planned = kill_after is not None or kill_bytes is not None
+        if planned:
+            self.kills[0] += 1
+        if kill_bytes is not None:
+            proxy.arm_kill(kill_bytes, lambda: p.send_signal(signal.SIGKILL))
         try:
-            if kill_after is not None:
-                try:
-                    out, err = p.communicate(timeout=kill_after)
-                except subprocess.TimeoutExpired:
-                    p.send_signal(signal.SIGKILL)
-                    out, err = p.communicate()
-                    if os.environ.get("SATCHEL_CONVERGE_DEBUG"):
-                        print("   run %s killed: %s" % (os.path.basename(self.db),
-                                                      out.decode()[-400:]))
-                    return None, out, err
-            else:
-                out, err = p.communicate(timeout=120)
+            out, err = p.communicate(timeout=kill_after if kill_after is not None else 120)
+            rc = p.returncode
         except subprocess.TimeoutExpired:
-            p.kill()
+            p.send_signal(signal.SIGKILL)
             out, err = p.communicate()
-            return -999, out, err
+            rc = p.returncode if kill_after is not None else -999
+        finally:
+            if kill_bytes is not None:
+                proxy.disarm_kill()
+        if planned and rc == -signal.SIGKILL:
+            self.kills[1] += 1
+            rc = None
+        # Every lane's server has its own password: a refused login means
+        # this device reached a server that is not its own.
+        if b"login refused" in out or b"authentication failed" in out:
+            self.refused.append(out.decode(errors="replace")[-300:])
         if os.environ.get("SATCHEL_CONVERGE_DEBUG"):
-            print("   %.2f run %s%s: rc=%s %s %s" % (time.time() % 100, os.path.basename(self.db),
-                                                " (quiet)" if quiet else "", p.returncode,
-                                                out.decode()[-int(os.environ.get("SATCHEL_CONVERGE_DEBUG")):], err.decode()[-300:]))
-        return p.returncode, out, err
+            print("   %.2f run %s%s: rc=%s %s %s" % (
+                time.time() % 100, os.path.basename(self.db), " (quiet)" if quiet else "",
+                "killed" if rc is None else rc,
+                out.decode()[-int(os.environ.get("SATCHEL_CONVERGE_DEBUG")):],
+                err.decode()[-300:]))
+        return rc, out, err
 
     def offline(self, commands):
         r = st.run_sim_offline(self.db, commands, check=False)
@@ -350,6 +369,44 @@ def compare_device(d, final):
     return problems
 
 
+def harness_faults(devs, proxies):
+    """What the harness itself got wrong: a device refused at login (it
+    reached another lane's server: every server has its own password), or a
+    proxy thread that failed."""
+    out = []
+    for d in devs:
+        for r in d.refused:
+            out.append("WRONG SERVER: %s was refused at login, so it reached a server "
+                       "other than %s: %s" % (d.db, d.server.name, r))
+    for p in proxies:
+        for r in p.refused:
+            out.append("WRONG SERVER: proxy %d -> %s:%d saw a login refused: %s" % (
+                p.port, p.up_host, p.up_port, r))
+        for e in p.errors:
+            out.append("proxy %d thread failed: %s" % (p.port, e))
+    return out
+
+
+def wrong_server_canary(a, b, work):
+    """The harness's own check that a device reaching another lane's server
+    is caught: a device of server a sent through a proxy to server b must
+    be refused at login and named by harness_faults."""
+    up_ctx = b.ssl_context if b.upstream_tls else None
+    proxy = PerturbingProxy(b.host, b.port, 1, ssl_context=up_ctx, perturb=False)
+    try:
+        d = Device(work, "canary", a, proxy, proxy)
+        rc, out, _ = d.run(["sync"], quiet=True)
+    finally:
+        proxy.close()
+    faults = harness_faults([d], (proxy,))
+    # the canary's refusal is expected: take it back out of the run's record
+    del imap_proxy.REFUSED[:]
+    subprocess.run(["rm", "-rf", d.db])
+    print("wrong-server canary: a %s device through a proxy to %s: rc=%s, %d faults named" % (
+        a.name, b.name, rc, len(faults)))
+    return rc != 0 and any(f.startswith("WRONG SERVER") for f in faults)
+
+
 def big_first_sync(seed, server, work, nmsg):
     """Cut anywhere: the first sync of a folder of nmsg messages, through
     the perturbing proxy, cut once at a random byte offset (150 KB to the
@@ -366,14 +423,17 @@ def big_first_sync(seed, server, work, nmsg):
     try:
         d = Device(work, "big-%d" % seed, server, proxy, quiet)
         kill = rng.uniform(0.05, 1.5) if mode == "kill" else None
-        d.run(["sync"], kill_after=kill, retries=0 if mode == "cut" else 2)
+        rc0, _, _ = d.run(["sync"], kill_after=kill, retries=0 if mode == "cut" else 2)
         rc, out, err = d.run(["sync"], quiet=True)
         problems = [] if rc == 0 else ["quiet sync failed rc=%s: %s" % (rc, out[-300:])]
         problems += compare_device(d, Account(server).state())
     finally:
         proxy.close()
         quiet.close()
-    what = "cut at %d bytes" % cut if mode == "cut" else "killed after %.2fs" % kill
+    problems += harness_faults([d], (proxy, quiet))
+    what = "cut at %d bytes" % cut if mode == "cut" else (
+        "killed after %.2fs" % kill if rc0 is None else
+        "kill at %.2fs: the run ended first" % kill)
     if problems:
         print("DIVERGED: big first sync, seed %d on %s, %s (replay: --big --seed %d "
               "--server %s)" % (seed, server.name, what, seed, server.name))
@@ -383,6 +443,21 @@ def big_first_sync(seed, server, work, nmsg):
         seed, server.name, nmsg, what, "DIVERGED" if problems else "ok"), flush=True)
     subprocess.run(["rm", "-rf", d.db])
     return not problems
+
+
+def kill_point(rng):
+    """Where a kill lands: after 200 B to 40 KB sent to the device (log-
+    uniform), so that it falls inside syncs of every size.  (A kill after a
+    random time, as before, missed almost every sync once syncs took 20 ms.)
+    One draw from rng, as the time it replaces."""
+    return int(10 ** rng.uniform(2.3, 4.6))
+
+
+def killed(kill, rc):
+    if kill is None:
+        return ""
+    return " killed after %d bytes" % kill if rc is None else (
+        " (kill at %d bytes: the run ended first, rc=%s)" % (kill, rc))
 
 
 def offline_ops(rng, dev, server, dstate, taken):
@@ -448,9 +523,9 @@ def run_schedule(seed, server, acct, work, stats):
         d1 = Device(work, "dev1-%d" % seed, server, proxy, quiet)
         devs.append(d1)
         # 2. first sync, perturbed, maybe killed
-        kill = rng.uniform(0.05, 1.5) if rng.random() < 0.2 else None
-        d1.run(["sync"], kill_after=kill)
-        log.append("dev1 first sync%s" % (" killed after %.2fs" % kill if kill else ""))
+        kill = kill_point(rng) if rng.random() < 0.2 else None
+        rc, _, _ = d1.run(["sync"], kill_bytes=kill)
+        log.append("dev1 first sync%s" % (killed(kill, rc)))
         if rng.random() < 0.5:
             d1.run(["sync"])
         dump = d1.dump()
@@ -485,13 +560,15 @@ def run_schedule(seed, server, acct, work, stats):
             for o in ops2:
                 o["mid"] = st2.get(o["folder"], {}).get(o.get("uid"), (None, None, None))[2]
             log.append("dev2 offline: %s" % ops2)
-            d2.run(["sync"], kill_after=rng.uniform(0.05, 1.0) if rng.random() < 0.2 else None)
+            kill = kill_point(rng) if rng.random() < 0.2 else None
+            rc, _, _ = d2.run(["sync"], kill_bytes=kill)
+            log.append("dev2 sync%s" % killed(kill, rc))
         # 6. device 1 reconnects
         protect = {o.get("mid") for o in ops1 + (ops2 or [])}
         for i in range(rng.randint(1, 3)):
             concurrent = rng.random() < 0.25
             proxy.configure(inject=not concurrent)
-            kill = rng.uniform(0.02, 1.2) if rng.random() < 0.3 else None
+            kill = kill_point(rng) if rng.random() < 0.3 else None
             t = None
             if concurrent:
                 cur = acct.state()
@@ -499,10 +576,10 @@ def run_schedule(seed, server, acct, work, stats):
                 t = threading.Thread(target=lambda: acct.other_changes(
                     crng, cur, protect, log, allow_protected=False))
                 t.start()
-            d1.run(["sync"], kill_after=kill)
+            rc, _, _ = d1.run(["sync"], kill_bytes=kill)
             if t:
                 t.join()
-            log.append("dev1 sync %d%s%s" % (i, " killed after %.2fs" % kill if kill else "",
+            log.append("dev1 sync %d%s%s" % (i, killed(kill, rc),
                                              " with concurrent changes" if concurrent else ""))
         proxy.configure(inject=True)
         # 7. one quiet sync of every device, then compare.  A device whose
@@ -575,9 +652,13 @@ def run_schedule(seed, server, acct, work, stats):
         stats["cuts"] += proxy.cuts
         stats["reordered"] += proxy.reordered
         stats["injected"] += proxy.injected
+        for d in devs:
+            stats["kills"] += d.kills[0]
+            stats["killed"] += d.kills[1]
     finally:
         proxy.close()
         quiet.close()
+    problems += harness_faults(devs, (proxy, quiet))
     if problems:
         print("DIVERGED: seed %d on %s (replay: --seed %d --server %s)" % (
             seed, server.name, seed, server.name))
@@ -622,23 +703,14 @@ def main():
     if not servers:
         check(False, "no server could be started")
         return check.report()
-    stats = {"cuts": 0, "reordered": 0, "injected": 0}
+    stats = {"cuts": 0, "reordered": 0, "injected": 0, "kills": 0, "killed": 0}
     per = {n: [0, 0] for n in servers}
     t0 = time.time()
     lock = threading.Lock()
     lanes_of = {n: list(seeds[i::len(servers)]) for i, n in enumerate(servers)}
-
-    # Three lanes at a time: with all six side by side on a loaded 2-core
-    # machine, 2 runs in 311 saw a device reach another lane's server (a
-    # harness fault still being chased, see the README); three keep the
-    # default run near its 4-minute budget.
-    gate = threading.Semaphore(3)
+    threads_before = threading.active_count()
 
     def lane(n):
-        with gate:
-            lane_run(n)
-
-    def lane_run(n):
         """One server's schedules, one after another (its one account);
         the servers run side by side, each with an equal share."""
         sv = servers[n]
@@ -669,9 +741,16 @@ def main():
     if os.environ.get("SATCHEL_STACK") == "lwip":
         big_runs = min(big_runs, 2)
     try:
-        with tempfile.TemporaryDirectory(prefix="satchel-converge-") as work:
+        # devices' stores on tmpfs too: a kill here is SIGKILL, never a power
+        # loss, so fsync buys the test nothing
+        with tempfile.TemporaryDirectory(prefix="satchel-converge-",
+                                         dir=imap_servers.fast_tmp()) as work:
             if big:
                 seeds = []   # a big first sync replays alone
+            if one_seed is None and len(servers) > 1:
+                a, b = list(servers.values())[:2]
+                check(wrong_server_canary(a, b, work),
+                      "a device sent to another lane's server was not caught")
             if one_seed is None:
                 for seed, n, what in REGRESSIONS:
                     if n not in servers:
@@ -686,13 +765,17 @@ def main():
                 t.start()
             for t in lanes:
                 t.join()
+            # every proxy's threads ended with its close(): none is left
+            # to act on a descriptor number the process has reused since
+            left = threading.active_count() - threads_before
+            check(left <= 0, "%d harness threads outlived their schedules" % left)
             # Cut anywhere in the first sync of a big folder (Dovecot only:
             # its fixture writes 1,396 messages straight into the maildir).
             bigs = [n for n in servers if n.startswith("dovecot-")]
             if big_runs and bigs:
                 msgs = st.synth_messages(1396, st.load_mailset()["INBOX"])
                 for n in bigs:
-                    servers[n].dc.add_messages("alice", "Big", msgs)
+                    servers[n].dc.add_messages(servers[n].user, "Big", msgs)
                 for i in range(big_runs):
                     n = bigs[i % len(bigs)]
                     seed = one_seed if big and one_seed is not None else base + 90000 + i
@@ -705,12 +788,19 @@ def main():
         for sv in servers.values():
             sv.stop()
     el = time.time() - t0
+    # A login refused anywhere, even through a proxy already closed, means
+    # some device reached a server not its own.
+    for port, up, text in imap_proxy.REFUSED:
+        print("WRONG SERVER: proxy %d -> server port %d: login refused: %s" % (port, up, text))
+    check(not imap_proxy.REFUSED, "%d logins refused: a device reached another lane's "
+          "server" % len(imap_proxy.REFUSED))
     for n, (runs, bad) in per.items():
         print("%-18s %5d schedules, %d diverged" % (n, runs, bad))
         check(bad == 0, "%s: %d of %d schedules diverged" % (n, bad, runs))
     print("%d schedules in %.0f s; proxy: %d cuts, %d reordered batches, %d injected "
-          "responses" % (sum(r for r, _ in per.values()), el, stats["cuts"],
-                         stats["reordered"], stats["injected"]))
+          "responses; %d of %d kills landed before the run ended" % (
+              sum(r for r, _ in per.values()), el, stats["cuts"], stats["reordered"],
+              stats["injected"], stats["killed"], stats["kills"]))
     return check.report()
 
 

@@ -39,6 +39,12 @@ import socket
 import ssl
 import threading
 import time
+import traceback
+
+# Logins refused by any proxy's server, over the whole process, as
+# (proxy port, server port, response): a proxy already closed still records
+# here.  The convergence run fails when this is not empty.
+REFUSED = []
 
 _LIT_RE = re.compile(rb"~?\{(\d+)\+?\}\r\n$")
 _MOVABLE = {"FETCH", "UID FETCH", "STORE", "UID STORE", "UID SEARCH", "SEARCH",
@@ -128,42 +134,104 @@ class _Session:
             self.cut_s2c = proxy.cut_once
         self.s2c_bytes = self.c2s_bytes = 0
         self.events = []
+        self.up = None
+        self.threads = []
+        self.live = 0                # threads still using the sockets
 
     # -- plumbing --------------------------------------------------------
 
-    def start(self):
+    # A socket is shut down (which wakes every thread blocked on it) as
+    # soon as the session ends, but its descriptor is closed only when no
+    # thread of this session can touch it again.  Closing it earlier let a
+    # thread still on its way into recv/send/SSL_write act on whatever
+    # socket the process opened next under the same number: another lane's
+    # connection, so a device could end up talking to another server.
+
+    def begin(self):
+        """Run the session: called in its own thread (the s2c side)."""
+        with self.lock:
+            self.live += 1
         try:
-            s = socket.create_connection((self.proxy.up_host, self.proxy.up_port),
-                                         timeout=10)
-            if self.proxy.ssl_context is not None:
-                s = self.proxy.ssl_context.wrap_socket(s, server_hostname="localhost")
-            s.settimeout(None)
-        except OSError:
-            self.client.close()
-            return
-        self.up = s
-        for x in (self.client, s):
             try:
-                x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s = socket.create_connection((self.proxy.up_host, self.proxy.up_port),
+                                             timeout=10)
             except OSError:
-                pass
-        threading.Thread(target=self.c2s, daemon=True).start()
-        self.s2c()
+                return
+            self.up = s
+            try:
+                if self.proxy.ssl_context is not None:
+                    self.up = self.proxy.ssl_context.wrap_socket(
+                        s, server_hostname="localhost")
+                self.up.settimeout(None)
+            except (OSError, ssl.SSLError):
+                return
+            for x in (self.client, self.up):
+                try:
+                    x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            with self.lock:
+                if self.closed:
+                    return
+                self.live += 1
+                t = threading.Thread(target=self._run_c2s, daemon=True)
+                self.threads.append(t)
+            t.start()
+            self.s2c()
+        except Exception:           # a harness bug: end the session, loudly
+            self.proxy.errors.append(traceback.format_exc())
+        finally:
+            self._leave()
+
+    def _run_c2s(self):
+        try:
+            self.c2s()
+        except Exception:
+            self.proxy.errors.append(traceback.format_exc())
+        finally:
+            self._leave()
+
+    def _leave(self):
+        self.close()
+        with self.lock:
+            self.live -= 1
+            last = self.live == 0
+        if last:
+            for x in (self.client, self.up):
+                if x is not None:
+                    try:
+                        x.close()
+                    except OSError:
+                        pass
 
     def close(self):
+        """End the session: shut both sockets down (threads blocked on them
+        wake up and leave); the last thread out closes them."""
         with self.lock:
             if self.closed:
                 return
             self.closed = True
         for x in (self.client, self.up):
+            if x is None:
+                continue
             try:
-                x.shutdown(socket.SHUT_RDWR)
+                # the plain socket's shutdown: SSLSocket.shutdown would drop
+                # its SSL object under a thread still inside SSL_write
+                socket.socket.shutdown(x, socket.SHUT_RDWR)
             except OSError:
                 pass
-            try:
-                x.close()
-            except OSError:
-                pass
+
+    def send(self, sock, data):
+        if self.split and len(data) > 1:
+            i = 0
+            while i < len(data):
+                n = self.rng.choice((1, 7, 64, 600, 4096, 65536))
+                sock.sendall(data[i:i + n])
+                i += n
+                if self.rng.random() < 0.02:
+                    time.sleep(0.002)
+        elif data:
+            sock.sendall(data)
 
     def write(self, sock, data, direction):
         """Send with random splits and delays; False once the cut point is
@@ -177,16 +245,19 @@ class _Session:
             data = data[:max(0, limit - done)]
             cut = True
         try:
-            if self.split and len(data) > 1:
-                i = 0
-                while i < len(data):
-                    n = self.rng.choice((1, 7, 64, 600, 4096, 65536))
-                    sock.sendall(data[i:i + n])
-                    i += n
-                    if self.rng.random() < 0.02:
-                        time.sleep(0.002)
-            elif data:
-                sock.sendall(data)
+            if direction == "s2c":
+                # a kill armed by the test lands once the client has been
+                # sent its byte count (over all of this proxy's connections)
+                k = self.proxy.kill_due(len(data))
+                if k is not None:
+                    self.send(sock, data[:k])
+                    self.proxy.fire_kill()
+                    data_rest = data[k:]
+                else:
+                    data_rest = data
+                self.send(sock, data_rest)
+            else:
+                self.send(sock, data)
         except OSError:
             self.close()
             return False
@@ -258,6 +329,10 @@ class _Session:
             try:
                 self.up.settimeout(0.03 if pending else None)
                 data = self.up.recv(65536)
+                # Servers that leave Nagle on (Cyrus) hold a small response
+                # until its predecessor is ACKed; without delayed ACKs here
+                # that costs no 40 ms per round trip.
+                self.up.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             except socket.timeout:
                 if not self.flush(pending):
                     return
@@ -316,6 +391,13 @@ class _Session:
                     self.sent_order.remove(tag)
                 if name == "AUTHENTICATE" or name == "LOGIN":
                     self.authenticating = False
+                    if len(words) > 1 and words[1].upper() != b"OK":
+                        # Every lane's account has its own password: a
+                        # refused login means a device reached a server
+                        # that is not its own (see PerturbingProxy.refused).
+                        self.proxy.refused.append(head.decode("ascii", "replace"))
+                        REFUSED.append((self.proxy.port, self.proxy.up_port,
+                                        head.decode("ascii", "replace")))
                 if name in ("SELECT", "EXAMINE"):
                     self.selected = len(words) > 1 and words[1].upper() == b"OK"
                 # Hold a completion only while a later pipelined command of
@@ -450,12 +532,45 @@ class PerturbingProxy:
         self.cut_prob, self.cut_max = cut_prob, cut_max
         self.cut_once = cut_once
         self.cuts = self.reordered = self.injected = self.conns = 0
+        self.errors = []
+        self.refused = []
+        self.kill_lock = threading.Lock()
+        self.kill_left, self.kill_fn = 0, None
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.sessions = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.closing = False
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def arm_kill(self, nbytes, fn):
+        """Call fn (which kills the client) once nbytes more have been sent
+        to clients: a kill at a random moment of a sync, wherever the
+        machine's speed puts that moment in time."""
+        with self.kill_lock:
+            self.kill_left, self.kill_fn = nbytes, fn
+
+    def disarm_kill(self):
+        with self.kill_lock:
+            self.kill_fn = None
+
+    def kill_due(self, n):
+        """How many of the next n bytes go out before the kill, or None."""
+        with self.kill_lock:
+            if self.kill_fn is None:
+                return None
+            if n < self.kill_left:
+                self.kill_left -= n
+                return None
+            return self.kill_left
+
+    def fire_kill(self):
+        with self.kill_lock:
+            fn, self.kill_fn = self.kill_fn, None
+        if fn is not None:
+            fn()
 
     def configure(self, **kw):
         for k, v in kw.items():
@@ -467,16 +582,37 @@ class PerturbingProxy:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            if self.closing:
+                c.close()
+                return
             self.conns += 1
             s = _Session(self, c, self.conns)
+            t = threading.Thread(target=s.begin, daemon=True)
+            s.threads.append(t)
             self.sessions.append(s)
-            threading.Thread(target=s.start, daemon=True).start()
+            t.start()
 
     def close(self):
+        """Stop listening and end every session; returns once no thread of
+        this proxy is left (RuntimeError if one hangs), so nothing of it can
+        touch a descriptor the process reuses afterwards."""
+        self.closing = True
         try:
-            self.sock.close()
+            # Linux wakes a thread blocked in accept() on shutdown, not on
+            # close(): a closed listener would stay open, and listening,
+            # for as long as that thread waits.
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self._acceptor.join(10)
+        if self._acceptor.is_alive():
+            raise RuntimeError("proxy on port %d: accept thread did not stop" % self.port)
+        self.sock.close()
         for s in self.sessions:
-            if hasattr(s, "up"):
-                s.close()
+            s.close()
+        for s in self.sessions:
+            for t in list(s.threads):
+                t.join(10)
+                if t.is_alive():
+                    raise RuntimeError("proxy on port %d: session %d did not stop" % (
+                        self.port, s.index))

@@ -16,11 +16,13 @@ port does, not by a log.
 
 Courier: Courier's login front end (imaplogin) asks the authdaemond socket
 whose path is compiled in (/run/courier/authdaemon), which an unprivileged
-test cannot own.  So each connection runs the real ``imapd`` binary the way
-imaplogin does after a successful login (AUTHENTICATED and MAILDIR in the
-environment): the session starts with ``* PREAUTH``.  Everything after
-login -- folders, UIDs, flags, COPY, EXPUNGE, the missing UIDNEXT -- is
-Courier's own code.  Clients must use ``--security none``.
+test cannot own.  So a small front end here does imaplogin's part: it
+greets, answers CAPABILITY, NOOP and LOGOUT, checks LOGIN against the
+account's password, and then runs the real ``imapd`` binary on the
+connection the way imaplogin does (AUTHENTICATED, MAILDIR and IMAPLOGINTAG
+in the environment: imapd itself sends the LOGIN's tagged OK).  Everything
+after login -- folders, UIDs, flags, COPY, EXPUNGE, the missing UIDNEXT --
+is Courier's own code.  Clients must use ``--security none``.
 
 Every server object has: name, host, port (plain IMAP), upstream_tls
 (False here), client() -> logged-in imaplib connection, folder(name)
@@ -31,6 +33,7 @@ stop().
 import imaplib
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -77,6 +80,14 @@ def _drop(uid, gid):
     return fn
 
 
+def fast_tmp():
+    """Where a server's mail lives: tmpfs when there is one.  Cyrus syncs
+    every APPEND and EXPUNGE to disk; the tests gain nothing from that but
+    milliseconds per command.  ($SATCHEL_SERVER_TMP overrides.)"""
+    d = os.environ.get("SATCHEL_SERVER_TMP", "/dev/shm")
+    return d if os.path.isdir(d) and os.access(d, os.W_OK) else None
+
+
 def _wait_port(port, proc, what, timeout=15):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -107,7 +118,12 @@ class _Base:
     client_disable_caps = 0
     upstream_tls = False
     user = "alice"
-    password = "secret-pass-1"
+
+    def _new_password(self):
+        """Each server instance gets its own password: a client that reaches
+        the wrong server (another lane of a parallel run) is refused at
+        login instead of syncing someone else's mailbox."""
+        self.password = "pw-%s-%s" % (self.name, secrets.token_hex(6))
 
     def __enter__(self):
         return self
@@ -118,6 +134,12 @@ class _Base:
 
     def folder(self, name):
         return name
+
+    def delete_folder(self, c, name):
+        """Delete a folder while setting up a test's state (not under test)."""
+        typ, data = c.delete(st.imap_quote(st.imap_utf7_encode(name)))
+        if typ != "OK":
+            raise RuntimeError("DELETE %s: %r" % (name, data))
 
     def client(self):
         c = imaplib.IMAP4(self.host, self.port, timeout=30)
@@ -138,12 +160,13 @@ class Cyrus(_Base):
                                     "scripts/fetch-imapd" % master)
         if not shutil.which("saslpasswd2"):
             raise ServerUnavailable("saslpasswd2 missing (package sasl2-bin)")
-        self.tmp = tempfile.mkdtemp(prefix="satchel-cyrus-")
+        self.tmp = tempfile.mkdtemp(prefix="satchel-cyrus-", dir=fast_tmp())
         os.chmod(self.tmp, 0o755)
         t = self.tmp
         for d in ("conf", "spool", "run/socket", "run/proc", "run/lock"):
             os.makedirs(os.path.join(t, d))
         self.port = st.free_port()
+        self._new_password()
         uid, gid, uname = _run_as()
         bindir = ROOT / "usr/lib/cyrus/bin"
         conf = os.path.join(t, "imapd.conf")
@@ -174,7 +197,7 @@ class Cyrus(_Base):
         with open(os.path.join(t, "cyrus.conf"), "w") as f:
             f.write('START {\n  recover cmd="%s/ctl_cyrusdb -C %s -r"\n}\n'
                     'SERVICES {\n  imap cmd="%s/imapd -C %s" listen="127.0.0.1:%d"'
-                    ' prefork=0\n}\nEVENTS {\n}\nDAEMON {\n}\n'
+                    ' prefork=1\n}\nEVENTS {\n}\nDAEMON {\n}\n'
                     % (bindir, conf, bindir, conf, self.port))
         for user, pw in ((self.user, self.password), ("cyrusadm", "adm-pass")):
             subprocess.run(["saslpasswd2", "-p", "-c", "-f", "%s/sasldb2" % t,
@@ -223,7 +246,7 @@ class Courier(_Base):
         if not imapd.exists():
             raise ServerUnavailable("Courier not unpacked (%s missing): run "
                                     "scripts/fetch-imapd" % imapd)
-        self.tmp = tempfile.mkdtemp(prefix="satchel-courier-")
+        self.tmp = tempfile.mkdtemp(prefix="satchel-courier-", dir=fast_tmp())
         os.chmod(self.tmp, 0o755)
         self.maildir = os.path.join(self.tmp, "Maildir")
         for d in ("cur", "new", "tmp"):
@@ -231,6 +254,8 @@ class Courier(_Base):
         os.makedirs(os.path.join(self.tmp, "home"))
         self.uid, self.gid, _ = _run_as()
         _chown_tree(self.tmp, self.uid, self.gid)
+        self._new_password()
+        self.refused = 0
         self.imapd = str(imapd)
         self.env = {
             "AUTHENTICATED": self.user, "MAILDIR": self.maildir,
@@ -250,12 +275,24 @@ class Courier(_Base):
         self.sock.listen(32)
         self.port = self.sock.getsockname()[1]
         self.children = []
+        self.lock = threading.Lock()
         self._stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
         _wait_port(self.port, None, "courier imapd")
 
     def folder(self, name):
         return name if name.upper() == "INBOX" else "INBOX." + name
+
+    def delete_folder(self, c, name):
+        """Courier's DELETE sleeps 2 s whatever the folder; setting up a
+        test's state removes the maildir folder instead (no session of a
+        finished schedule is left to hold it)."""
+        rel = name[len("INBOX."):] if name.upper().startswith("INBOX.") else name
+        path = os.path.join(self.maildir, "." + st.imap_utf7_encode(rel))
+        if not os.path.isdir(path):
+            raise RuntimeError("no maildir folder %s for %s" % (path, name))
+        shutil.rmtree(path)
 
     def _accept(self):
         while not self._stopped:
@@ -263,19 +300,95 @@ class Courier(_Base):
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            try:
-                with open(self.errlog, "ab") as err:
-                    p = subprocess.Popen([self.imapd, self.maildir], stdin=c, stdout=c,
-                                         stderr=err, env=self.env, cwd=self.maildir,
-                                         preexec_fn=_drop(self.uid, self.gid),
-                                         close_fds=True)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _line(c):
+        """One command line, read byte by byte: whatever the client sent
+        after it stays in the socket for imapd."""
+        out = bytearray()
+        while not out.endswith(b"\r\n"):
+            b = c.recv(1)
+            if not b or len(out) > 8192:
+                return None
+            out += b
+        return bytes(out[:-2])
+
+    @staticmethod
+    def _astring(text):
+        """(value, rest) of an IMAP atom or quoted string at the start."""
+        text = text.lstrip(" ")
+        if text.startswith('"'):
+            out, i = [], 1
+            while i < len(text) and text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                out.append(text[i:i + 1])
+                i += 1
+            return "".join(out), text[i + 1:]
+        v, _, rest = text.partition(" ")
+        return v, " " + rest if rest else ""
+
+    def _login(self, c):
+        """imaplogin's dialogue; the tag of an accepted LOGIN, or None."""
+        c.sendall(b"* OK [CAPABILITY " + self.CAPABILITY.encode() +
+                  b"] Courier-IMAP ready (satchel test front end).\r\n")
+        while True:
+            line = self._line(c)
+            if line is None:
+                return None
+            text = line.decode("utf-8", "replace")
+            tag, _, rest = text.partition(" ")
+            cmd, _, args = rest.partition(" ")
+            cmd = cmd.upper()
+            if cmd == "CAPABILITY":
+                c.sendall(b"* CAPABILITY " + self.CAPABILITY.encode() + b"\r\n" +
+                          tag.encode() + b" OK CAPABILITY completed\r\n")
+            elif cmd == "NOOP":
+                c.sendall(tag.encode() + b" OK NOOP completed\r\n")
+            elif cmd == "LOGOUT":
+                c.sendall(b"* BYE Courier-IMAP server shutting down\r\n" +
+                          tag.encode() + b" OK LOGOUT completed\r\n")
+                return None
+            elif cmd == "LOGIN" and "{" not in args:
+                user, rest2 = self._astring(args)
+                pw, _ = self._astring(rest2)
+                if user == self.user and pw == self.password:
+                    return tag
+                with self.lock:
+                    self.refused += 1
+                c.sendall(tag.encode() + b" NO Login failed.\r\n")
+            else:
+                c.sendall(tag.encode() + b" NO Error in IMAP command received by server.\r\n")
+
+    def _serve(self, c):
+        try:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.settimeout(30)
+            tag = self._login(c)
+            if tag is None or self._stopped:
+                return
+            c.settimeout(None)
+            with open(self.errlog, "ab") as err:
+                p = subprocess.Popen([self.imapd, self.maildir], stdin=c, stdout=c,
+                                     stderr=err, env=dict(self.env, IMAPLOGINTAG=tag),
+                                     cwd=self.maildir,
+                                     preexec_fn=_drop(self.uid, self.gid),
+                                     close_fds=True)
+            with self.lock:
                 self.children = [x for x in self.children if x.poll() is None] + [p]
-            except OSError:
-                pass
+        except OSError:
+            pass
+        finally:
             c.close()
 
     def stop(self):
         self._stopped = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._acceptor.join(10)
         try:
             self.sock.close()
         except OSError:
@@ -306,9 +419,11 @@ class DovecotServer(_Base):
     def __init__(self, profile):
         self.name = "dovecot-" + profile
         self.client_disable_caps = self.CLIENT_MASKS.get(profile, 0)
+        self._new_password()
         if profile in self.CLIENT_MASKS:
             profile = "full"
-        self.dc = st.Dovecot(profile=profile, users={self.user: self.password})
+        self.dc = st.Dovecot(profile=profile, users={self.user: self.password},
+                             tmpdir=fast_tmp())
         self.port = self.dc.imaps_port
         self.ssl_context = self.dc.ssl_context()
 
