@@ -159,8 +159,8 @@ void fetch_map_msg(const struct fetch_items *it, satchel_msg *m, char *hdr,
     memcpy(m->keywords, it->kw, sizeof m->keywords);
     m->modseq = it->modseq;
     if (it->size) {
-        uint32_t sz = 0;
-        if (satchel_imap_arg_u32(it->size, &sz) == 0)
+        uint64_t sz = 0; /* number64 (RFC 9051) */
+        if (satchel_imap_arg_u64(it->size, INT64_MAX, &sz) == 0)
             m->size = sz;
     }
     if (it->idate && it->idate->type == SATCHEL_ARG_STRING &&

@@ -51,8 +51,11 @@ int cl_name_from_wire(const satchel_client *c, const satchel_imap_arg *a, char *
     } else if (!satchel_imap_arg_string(a, &s, &n)) {
         return -1;
     }
-    if (n == 0 || memchr(s, 0, n) || (a->flags & SATCHEL_ARG_F_TRUNCATED))
+    if (n == 0 || memchr(s, 0, n))
         return -1;
+    /* Longer than the parser keeps: too long to keep, said, not dropped. */
+    if (a->flags & SATCHEL_ARG_F_TRUNCATED)
+        return -2;
     if (!c->conn.utf8_on &&
         satchel_mutf7_decode(s, n, out, SATCHEL_OPT_MAX_FOLDER_NAME + 1, &len, NULL) == 0)
         return 0;
@@ -92,7 +95,8 @@ static int list_on_list(satchel_client *c, const satchel_imap_arg *a)
         {
             /* "... longer than N bytes ...", N the build's limit. */
             static const char pre[] = "folder name longer than the store's ";
-            static const char post[] = "-byte limit: not kept";
+            static const char post[] = "-byte limit (SATCHEL_OPT_MAX_FOLDER_NAME): "
+                                       "not kept";
             char *t = c->wire_name + 64, num[12];
             uint32_t v = SATCHEL_OPT_MAX_FOLDER_NAME, d = 0;
             do {

@@ -35,7 +35,7 @@ static void line_num(struct ck *c, const char *what, uint64_t n)
 
 static void line_str(struct ck *c, const char *what, const void *str, size_t n)
 {
-    char b[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char b[sizeof c->line];
     size_t i;
     if (n > sizeof b - 1)
         n = sizeof b - 1;
@@ -68,26 +68,72 @@ static void tree_fault(struct ck *c, const char *db, int rc)
     report(c, 0);
 }
 
-/* Find folder id in the folders tree; 0 when found. */
+/* Folder id's record; 0 when found. */
 static int folder_by_id(MDB_txn *txn, satchel_store *s, uint32_t id,
                         satchel_folder *out)
 {
+    uint8_t kb[4];
+    MDB_val k = {4, kb}, v;
+    int rc;
+    be32(kb, id);
+    if ((rc = store_get(txn, s->folders, &k, &v)) != 0)
+        return store_err(rc);
+    return store_folder_decode(&k, &v, out);
+}
+
+static void line_folder_key(struct ck *c, const char *what, const MDB_val *k)
+{
+    line_start(c, "");
+    if (k->mv_size == 4) {
+        line_num(c, what, rd_be32(k->mv_data));
+    } else {
+        store_txt(c->line, sizeof c->line, what);
+        line_str(c, "'", k->mv_data, k->mv_size);
+        store_txt(c->line, sizeof c->line, "'");
+    }
+}
+
+/* Every index entry leads to the record of a folder with that name, and
+ * every folder has its entry. */
+static void check_fnames(struct ck *c, MDB_txn *txn)
+{
+    satchel_store *s = c->s;
     MDB_cursor *cur;
     MDB_val k, v;
-    uint64_t skipped = 0;
-    int rc = mdb_cursor_open(txn, s->folders, &cur);
-    if (rc)
-        return store_err(rc);
+    satchel_folder *f = &s->fscratch;
+    uint64_t entries = 0;
+    MDB_stat st;
+    int rc;
+    if ((rc = mdb_cursor_open(txn, s->fnames, &cur))) {
+        tree_fault(c, "fnames", rc);
+        return;
+    }
     rc = store_cget(cur, &k, &v, MDB_FIRST);
     while (rc == 0) {
-        if (store_folder_decode(&k, &v, out) == 0 && out->id == id) {
-            mdb_cursor_close(cur);
-            return 0;
+        uint8_t kb[FNAME_KEY_MAX];
+        size_t part, kl;
+        entries++;
+        if (v.mv_size != 4 || folder_by_id(txn, s, rd_be32(v.mv_data), f) < 0 ||
+            (kl = store_fname_key(f->name, strlen(f->name), f->id, kb, &part)) != k.mv_size ||
+            memcmp(kb, k.mv_data, kl) != 0) {
+            line_start(c, "");
+            line_str(c, "folder name index entry '", k.mv_data,
+                     k.mv_size < 60 ? k.mv_size : 60);
+            store_txt(c->line, sizeof c->line, "' leads to no folder of that name");
+            report(c, 1);
         }
-        rc = store_cstep(cur, &k, &v, MDB_NEXT, &skipped);
+        rc = store_cstep(cur, &k, &v, MDB_NEXT, &c->r->damaged);
     }
+    if (rc != MDB_NOTFOUND)
+        tree_fault(c, "fnames", rc);
     mdb_cursor_close(cur);
-    return SATCHEL_E_NOTFOUND;
+    if (mdb_stat(txn, s->folders, &st) == 0 && st.ms_entries != entries) {
+        line_start(c, "");
+        line_num(c, "the folder name index holds ", entries);
+        line_num(c, " entries for ", (uint64_t)st.ms_entries);
+        store_txt(c->line, sizeof c->line, " folder records");
+        report(c, 0);
+    }
 }
 
 static void check_folders(struct ck *c, MDB_txn *txn, uint32_t next_fid)
@@ -106,10 +152,9 @@ static void check_folders(struct ck *c, MDB_txn *txn, uint32_t next_fid)
     while (rc == 0) {
         uint32_t count = 0, unseen = 0;
         c->r->records++;
-        if (store_folder_decode(&k, &v, &f) < 0) {
-            line_start(c, "");
-            line_str(c, "folder record '", k.mv_data, k.mv_size);
-            store_txt(c->line, sizeof c->line, "' is damaged");
+        if (k.mv_size != 4 || store_folder_decode(&k, &v, &f) < 0) {
+            line_folder_key(c, "folder record ", &k);
+            store_txt(c->line, sizeof c->line, " is damaged");
             report(c, 1);
             rc = store_cstep(cur, &k, &v, MDB_NEXT, &c->r->damaged);
             continue;
@@ -386,6 +431,7 @@ int satchel_store_check(satchel_store *s, satchel_store_problem_cb cb,
     }
     check_queue(&c, txn);
     check_folders(&c, txn, next_fid);
+    check_fnames(&c, txn);
     check_msgs(&c, txn);
     check_bodies(&c, txn);
     check_lmdb(&c, txn);
@@ -532,7 +578,7 @@ static int sv_folders(struct sv *v, MDB_txn *txn)
     rc = store_cget(cur, &k, &val, MDB_FIRST);
     while (rc == 0 && wrc == 0) {
         v->c.r->records++;
-        if (store_folder_decode(&k, &val, &f) == 0) {
+        if (k.mv_size == 4 && store_folder_decode(&k, &val, &f) == 0) {
             /* Counts are rebuilt from the messages that come across. */
             f.count = f.unseen = 0;
             if (f.id > max_fid)
@@ -540,11 +586,17 @@ static int sv_folders(struct sv *v, MDB_txn *txn)
             if ((wrc = satchel_store_folder_put(v->t, &f)) == 0) {
                 v->c.r->copied++;
                 wrc = sv_flush(v, 0);
+            } else if (wrc == SATCHEL_E_INVAL) {
+                wrc = 0;
+                line_start(&v->c, "");
+                line_num(&v->c, "folder record ", f.id);
+                line_str(&v->c, " repeats the name '", f.name, strlen(f.name));
+                store_txt(v->c.line, sizeof v->c.line, "': left behind with its messages");
+                report(&v->c, 1);
             }
         } else {
-            line_start(&v->c, "");
-            line_str(&v->c, "folder record '", k.mv_data, k.mv_size);
-            store_txt(v->c.line, sizeof v->c.line, "' is damaged: left behind with its messages");
+            line_folder_key(&v->c, "folder record ", &k);
+            store_txt(v->c.line, sizeof v->c.line, " is damaged: left behind with its messages");
             report(&v->c, 1);
         }
         rc = store_cstep(cur, &k, &val, MDB_NEXT, &v->c.r->damaged);

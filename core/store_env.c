@@ -113,6 +113,8 @@ static int open_dbis(satchel_store *s, MDB_txn *txn, const char **missing)
     } dbs[] = {
         {"meta", offsetof(satchel_store, meta), 0},
         {"folders", offsetof(satchel_store, folders), 1},
+        /* Not in version 1 stores; rebuilt from the folders when empty. */
+        {"fnames", offsetof(satchel_store, fnames), 0},
         {"msgs", offsetof(satchel_store, msgs), 1},
         {"bodies", offsetof(satchel_store, bodies), 0},
         {"bodymeta", offsetof(satchel_store, bodymeta), 0},
@@ -216,7 +218,7 @@ int satchel_store_open_config(const satchel_store_config *cfg,
             goto fail_quiet;
         }
     }
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 10)) ||
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 12)) ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)map_size)) ||
         (rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600))) {
         rc = open_fail(cfg, path, NULL, store_err_write(s, rc),
@@ -256,11 +258,41 @@ int satchel_store_open_config(const satchel_store_config *cfg,
             rc = open_fail(cfg, path, "data.mdb", rc, NULL);
             goto fail_quiet;
         }
-    } else if (rc < 0 || ver != STORE_VERSION) {
+    } else if (rc < 0 || ver == 0 || ver > STORE_VERSION) {
         rc = open_fail(cfg, path, "data.mdb", rc < 0 ? rc : SATCHEL_E_STORE,
                        rc < 0 ? "damaged version record"
                               : "a store of a version this Satchel does not know");
         goto fail_quiet;
+    } else if (ver == 1) {
+        /* Folders keyed by name (names up to 200 bytes): rekeyed by id in
+         * this transaction, which commits whole or not at all.  Messages,
+         * bodies, pins and the queue are keyed by id or hold names in
+         * fields that did not change; message records of every version are
+         * read as they are. */
+        if ((rc = store_migrate_v1(s, txn)) < 0 ||
+            (rc = store_meta_put32(txn, s->meta, "version", STORE_VERSION)) < 0) {
+            rc = open_fail(cfg, path, "data.mdb", rc,
+                           "cannot migrate this version 1 store to version 2 "
+                           "(folders keyed by id); it is left as it was");
+            goto fail_quiet;
+        }
+        if (s->notice[0])
+            store_txt(s->notice, sizeof s->notice, "; ");
+        store_txt(s->notice, sizeof s->notice,
+                  "store migrated from version 1 (folders now keyed by id)");
+    } else {
+        MDB_stat fst, nst;
+        /* An index lost to damage would make every folder look new. */
+        if (mdb_stat(txn, s->folders, &fst) == 0 && mdb_stat(txn, s->fnames, &nst) == 0 &&
+            fst.ms_entries > 0 && nst.ms_entries == 0) {
+            if ((rc = store_fnames_rebuild(s, txn)) < 0) {
+                rc = open_fail(cfg, path, "data.mdb", rc, NULL);
+                goto fail_quiet;
+            }
+            if (s->notice[0])
+                store_txt(s->notice, sizeof s->notice, "; ");
+            store_txt(s->notice, sizeof s->notice, "the folder name index was rebuilt");
+        }
     }
     rc = mdb_txn_commit(txn);
     txn = NULL;

@@ -3,7 +3,8 @@
  *
  * Layout (named LMDB databases):
  *   meta     "version" -> u32, "next_fid" -> u32, counters, "blob:" names
- *   folders  name -> folder record
+ *   folders  folder id (BE32) -> folder record, the name inside it
+ *   fnames   name key (store_fname_key) -> folder id (BE32): the name index
  *   msgs     folder id (BE32) | uid (BE32) -> message record
  *   bodies, bodymeta, lru, pins: the body cache (store_cache.c)
  *   queue, qidx: the offline change queue (store_queue.c)
@@ -15,7 +16,9 @@
 
 #include <lmdb.h>
 
-#define STORE_VERSION 1u
+/* 1: folders keyed by name (names up to 200 bytes), RFC822.SIZE in 32
+ * bits; migrated at open (store_env.c). */
+#define STORE_VERSION 2u
 /* Record versions.  Records written now end in a CRC-32C of the bytes
  * before it (LMDB checks nothing of what it stores); older versions without
  * one are still read. */
@@ -23,13 +26,29 @@
 /* The CRC covers the record's key too (a flipped key byte would otherwise
  * move a record unseen); the version before it covers the value only. */
 #define MSG_REC_VERSION 4u   /* 1: before previews; 2: before the CRC */
-#define FOLDER_REC_VERSION 3u
+#define FOLDER_REC_VERSION 4u /* 3 and older: keyed by name (version 1 stores) */
 #define BODYMETA_VERSION 3u
 #define OP_REC_VERSION 3u
 #define BODYMETA_LEN 26u     /* without the CRC */
 #define FOLDER_REC_LEN 36u   /* without the CRC */
 #define MSG_REC_FIXED 41u
 #define MSG_REC_COMPACT 5u   /* written now: core/store_msgrec.c */
+
+/* The name index.  LMDB keys are at most 511 bytes, so a name longer than
+ * FNAME_KEY_DIRECT bytes is keyed by its first FNAME_KEY_DIRECT bytes, a
+ * NUL (which no name holds, so no short name's key looks like it), a
+ * 64-bit hash of the whole name and the folder id: two names that share
+ * both prefix and hash get two keys, and a lookup compares the full name
+ * kept in each candidate's record.  Keys keep names in byte order, but for
+ * long names sharing a prefix. */
+#define FNAME_KEY_DIRECT 440u
+#define FNAME_KEY_PART (FNAME_KEY_DIRECT + 1u + 8u) /* without the id */
+#define FNAME_KEY_MAX (FNAME_KEY_PART + 4u)
+/* The key of name (n bytes) for folder id into k (FNAME_KEY_MAX bytes);
+ * returns its length.  *part gets the length of the part shared by every
+ * folder of that name (the whole key for a short name). */
+size_t store_fname_key(const char *name, size_t n, uint32_t id, uint8_t *k,
+                       size_t *part);
 
 #define MSG_REC_MAX                                                          \
     (MSG_REC_FIXED + 16 + 6 * 2 + 128 + 4 * SATCHEL_OPT_MAX_FIELD +          \
@@ -40,7 +59,7 @@
 struct satchel_store {
     const satchel_allocator *alloc;
     MDB_env *env;
-    MDB_dbi meta, folders, msgs;
+    MDB_dbi meta, folders, fnames, msgs;
     MDB_dbi bodies, bodymeta, lru, pins;
     MDB_dbi queue, qidx;
     uint64_t budget;
@@ -53,6 +72,8 @@ struct satchel_store {
     char path[SATCHEL_OPT_STORE_PATH_MAX + 1];
     uint8_t rec[MSG_REC_MAX];
     satchel_msg scratch;
+    satchel_folder fscratch; /* name index lookups (store_folder.c) */
+    satchel_folder fdel;     /* folder_delete's copy */
     /* core/ops.c's scratch: operations on one store run one at a time. */
     satchel_msg ops_msg;
     satchel_op ops_op, ops_follow;
@@ -151,7 +172,19 @@ uint32_t store_msg_peek(const void *p, size_t len, int which_mflags);
 int store_unseal(const uint8_t *b, size_t *len, const void *k, size_t klen);
 
 /* Record decoders shared with store_check.c; SATCHEL_E_STORE when damaged. */
+/* store_folder_decode reads both layouts: version 4 (keyed by id, the name
+ * in the record) and versions 1-3 (keyed by name). */
 int store_folder_decode(const MDB_val *k, const MDB_val *v, satchel_folder *f);
+/* Folder id in the index of name, verified against the record's full
+ * name: 0 with *id set, SATCHEL_E_NOTFOUND, or an error. */
+int store_fname_find(satchel_store *s, MDB_txn *txn, const char *name,
+                     uint32_t *id);
+/* Rebuild the name index from the folder records (version 1 stores carry
+ * none, and salvage writes records one by one).  Inside txn. */
+int store_fnames_rebuild(satchel_store *s, MDB_txn *txn);
+/* Version 1 to 2 in txn: folder records keyed by name become records
+ * keyed by id with the name inside, indexed by name. */
+int store_migrate_v1(satchel_store *s, MDB_txn *txn);
 int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op);
 int store_bodymeta_decode(const MDB_val *k, const MDB_val *v, satchel_body_info *bi);
 

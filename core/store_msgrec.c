@@ -233,11 +233,12 @@ int store_msg_decode_v5(const uint8_t *b, size_t len, uint32_t uid, satchel_msg 
     for (i = 0; i < 8; i++)
         if (get_var(b, len, &pos, &v[i]) < 0)
             return SATCHEL_E_STORE;
-    if (v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[2] > UINT32_MAX)
+    /* RFC822.SIZE is a number64 (RFC 9051): up to 2^63-1. */
+    if (v[0] > UINT32_MAX || v[1] > INT64_MAX || v[2] > UINT32_MAX)
         return SATCHEL_E_STORE;
     m->uid = uid;
     m->flags = (uint32_t)v[0];
-    m->size = (uint32_t)v[1];
+    m->size = v[1];
     m->mflags = (uint32_t)v[2];
     m->internaldate = (int64_t)unzz(v[3]);
     m->date = (int64_t)((uint64_t)m->internaldate + unzz(v[4]));

@@ -20,6 +20,7 @@ struct fsv {
     uint64_t max_op;
     uint32_t max_fid;
     satchel_folder f; /* the folder messages are going into */
+    satchel_folder nf; /* a folder record being copied */
     int have_f;
     satchel_msg m;
     satchel_op op;
@@ -150,17 +151,22 @@ static int leaf_folder(void *ctx, const uint8_t *k, size_t kl, const uint8_t *va
 {
     struct fsv *v = ctx;
     MDB_val kk = {kl, (void *)k}, vv = {vl, (void *)val};
-    satchel_folder f;
+    satchel_folder *f = &v->nf;
     int rc;
     v->r->records++;
-    if (store_folder_decode(&kk, &vv, &f) < 0) {
+    /* Both layouts: a version 1 file keys folders by name. */
+    if (store_folder_decode(&kk, &vv, f) < 0) {
         damaged(v, "a folder record of length ", vl);
         return 0;
     }
-    f.count = f.unseen = 0; /* rebuilt from the messages that come across */
-    if (f.id > v->max_fid)
-        v->max_fid = f.id;
-    if ((rc = satchel_store_folder_put(v->t, &f)) < 0)
+    f->count = f->unseen = 0; /* rebuilt from the messages that come across */
+    if (f->id > v->max_fid)
+        v->max_fid = f->id;
+    if ((rc = satchel_store_folder_put(v->t, f)) == SATCHEL_E_INVAL) {
+        damaged(v, "a folder record repeating another's name, id ", f->id);
+        return 0;
+    }
+    if (rc < 0)
         return rc;
     v->r->copied++;
     return fsv_flush(v, 0);
@@ -169,13 +175,7 @@ static int leaf_folder(void *ctx, const uint8_t *k, size_t kl, const uint8_t *va
 /* The folder with id in the new store. */
 static int find_folder(struct fsv *v, uint32_t id)
 {
-    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
-    while (satchel_store_folder_next(v->d, v->t, after, &v->f) == 0) {
-        if (v->f.id == id)
-            return 1;
-        memcpy(after, v->f.name, sizeof after);
-    }
-    return 0;
+    return satchel_store_folder_get_id(v->d, v->t, id, &v->f) == 0;
 }
 
 static int leaf_msg(void *ctx, const uint8_t *k, size_t kl, const uint8_t *val, size_t vl)

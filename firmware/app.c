@@ -403,7 +403,7 @@ int satchel_app_body_ensure(satchel_app *app, const satchel_folder *f,
     }
     if (app->cfg.offline || !app->cfg.host) {
         snprintf(app->last_error, sizeof app->last_error,
-                 "%s %u part %s is not available offline", f->name, (unsigned)uid,
+                 "%.200s %u part %s is not available offline", f->name, (unsigned)uid,
                  section);
         return SATCHEL_E_OFFLINE;
     }

@@ -54,8 +54,12 @@ void satchel_console_init(satchel_console *con, satchel_app *app,
 void satchel_console_set_files(satchel_console *con, const satchel_console_files *f);
 
 /* The longest command line, without its end: longer lines are refused
- * whole, never cut into two commands. */
-#define SATCHEL_CONSOLE_LINE_MAX 1023u
+ * whole, never cut into two commands.  It fits a command naming two
+ * folders of SATCHEL_OPT_MAX_FOLDER_NAME bytes, quoted (a move); a board
+ * sets its own in satchel_board_opts.h. */
+#ifndef SATCHEL_CONSOLE_LINE_MAX
+#define SATCHEL_CONSOLE_LINE_MAX (4u * SATCHEL_OPT_MAX_FOLDER_NAME - 1u)
+#endif
 
 /* Run one command line (a trailing CR, LF or blanks are ignored).  Returns
  * 0 on success, or a negative satchel_err after printing the error (text,

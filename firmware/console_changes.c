@@ -85,14 +85,19 @@ static int cmd_delete(satchel_console *con, int argc, char **argv)
 static int cmd_mkdir(satchel_console *con, int argc, char **argv)
 {
     satchel_mutf7_error e;
+    size_t n = strlen(argv[1]);
     int rc;
     (void)argc;
     /* Names are UTF-8 here and in the store; the wire form is made when the
      * command goes out, so anything that is not UTF-8 is refused now. */
-    if (satchel_mutf7_encode(argv[1], strlen(argv[1]), NULL, 0, NULL, &e) ==
-        SATCHEL_E_INVAL)
+    if (satchel_mutf7_encode(argv[1], n, NULL, 0, NULL, &e) == SATCHEL_E_INVAL)
         return con_error(con, SATCHEL_E_INVAL, "mkdir: bad folder name at byte %zu: %s",
                          e.at, e.why);
+    if (n > SATCHEL_OPT_MAX_FOLDER_NAME)
+        return con_error(con, SATCHEL_E_INVAL,
+                         "mkdir: the folder name is %zu bytes, longer than the "
+                         "%u-byte limit (SATCHEL_OPT_MAX_FOLDER_NAME)",
+                         n, (unsigned)SATCHEL_OPT_MAX_FOLDER_NAME);
     rc = satchel_ops_mkdir(con->app->store, argv[1]);
     if (rc < 0)
         return op_error(con, rc, "mkdir");

@@ -14,6 +14,11 @@
 /* One response's parse tree; ENVELOPE-sized responses fit. */
 #define SATCHEL_OPT_RESP_ARENA (16u * 1024u)
 #define SATCHEL_OPT_LITERAL_INLINE (4u * 1024u)
+/* Folder names up to 1,024 bytes (the default 4,096 would cost about 60 KB
+ * of RAM in name buffers), and console lines of 1,023 bytes: a command
+ * naming such a folder fits when the other names in it are short. */
+#define SATCHEL_OPT_MAX_FOLDER_NAME 1024u
+#define SATCHEL_CONSOLE_LINE_MAX 1023u
 
 /* ---- lwIP ---- */
 /* IPv4 with DHCP from QEMU's user network; no IPv6 there. */

@@ -102,9 +102,14 @@
 #endif
 
 
-/* Folder name length (bytes, as the server spells it). */
+/* Longest folder name kept, in bytes of UTF-8 (or of the server's bytes
+ * for a name that is not modified UTF-7).  IMAP sets no limit; this bounds
+ * memory: the client, the store's scratch and every folder or queue entry
+ * copy hold a name of this size.  A longer name a server lists is reported
+ * as a folder error naming the limit, and a longer mkdir is refused.  The
+ * store keys folders by id, so any length up to this is stored. */
 #ifndef SATCHEL_OPT_MAX_FOLDER_NAME
-#define SATCHEL_OPT_MAX_FOLDER_NAME 200u
+#define SATCHEL_OPT_MAX_FOLDER_NAME 4096u
 #endif
 
 /* Default per-command timeout for ports that enforce one (ms). */

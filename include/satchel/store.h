@@ -89,7 +89,7 @@ typedef struct satchel_folder {
 typedef struct satchel_msg {
     uint32_t uid;
     uint32_t flags;         /* SATCHEL_FLAG_* */
-    uint32_t size;          /* RFC822.SIZE */
+    uint64_t size;          /* RFC822.SIZE (64-bit in RFC 9051) */
     uint32_t mflags;        /* SATCHEL_MSG_F_* */
     int64_t internaldate;   /* seconds since 1970 UTC */
     int64_t date;           /* Date: header, or internaldate if absent */
@@ -195,14 +195,22 @@ int satchel_store_begin_reserve(satchel_store *s, satchel_store_txn **out);
 int satchel_store_commit(satchel_store_txn *t);
 void satchel_store_abort(satchel_store_txn *t);
 
-/* Folders.  The name is the key.
+/* Folders.  A folder's record is keyed by its id, which never changes and
+ * is never reused; an index finds it by name, for any name of 1 to
+ * SATCHEL_OPT_MAX_FOLDER_NAME bytes.  Messages, cached bodies and pins are
+ * keyed by the id.
  *
  * folder_get copies the folder into *out.  Returns 0 or SATCHEL_E_NOTFOUND
  * (also for an empty or over-long name). */
 int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
                              const char *name, satchel_folder *out);
-/* Create the folder (assigning f->id) when f->id is 0, else rewrite it.
- * Returns 0 or SATCHEL_E_INVAL (empty or over-long name). */
+/* The same by id.  Returns 0 or SATCHEL_E_NOTFOUND. */
+int satchel_store_folder_get_id(satchel_store *s, satchel_store_txn *t,
+                                uint32_t id, satchel_folder *out);
+/* Create the folder (assigning f->id) when f->id is 0, else rewrite it
+ * (a changed name moves its index entry: a rename keeps id, messages,
+ * bodies and pins).  Returns 0 or SATCHEL_E_INVAL (empty or over-long name,
+ * or a name another folder has). */
 int satchel_store_folder_put(satchel_store_txn *t, satchel_folder *f);
 /* Delete a folder and every message in it, with their cached bodies and
  * pins.  Queue entries naming it are left to the caller.  Returns 0 or
@@ -212,8 +220,10 @@ int satchel_store_folder_delete(satchel_store_txn *t, const char *name);
  * and pins, and zero f->count and f->unseen; the caller writes f back.
  * Returns 0. */
 int satchel_store_folder_clear(satchel_store_txn *t, satchel_folder *f);
-/* The folder whose name follows after (in byte order), or the first when
- * after is NULL or "".  A damaged record is skipped and counted
+/* The folder whose name follows after in the name index, or the first when
+ * after is NULL or "" (byte order of names, but for names longer than 440
+ * bytes that share their first 440: those follow a hash of the name).
+ * after need not be a stored folder any more.  A damaged record is skipped and counted
  * (satchel_store_damaged).  Returns 0 or SATCHEL_E_NOTFOUND at the end. */
 int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
                               const char *after, satchel_folder *out);

@@ -152,23 +152,23 @@ static CD_UNUSED int cd_store_check(satchel_store *s, char *why, size_t cap)
         memset(&c, 0, sizeof c);
         rc = satchel_store_msg_list(s, f.id, 0, UINT32_MAX, cd_count_cb, &c);
         if (rc != 0) {
-            snprintf(why, cap, "folder '%s': msg_list rc %d", f.name, rc);
+            snprintf(why, cap, "folder '%.200s': msg_list rc %d", f.name, rc);
             return -1;
         }
         if (c.unordered) {
-            snprintf(why, cap, "folder '%s': UIDs not descending", f.name);
+            snprintf(why, cap, "folder '%.200s': UIDs not descending", f.name);
             return -1;
         }
         if (c.n != f.count || c.unseen != f.unseen) {
             snprintf(why, cap,
-                     "folder '%s': record says count %u unseen %u, store has %u "
+                     "folder '%.200s': record says count %u unseen %u, store has %u "
                      "messages, %u unseen",
                      f.name, f.count, f.unseen, c.n, c.unseen);
             return -1;
         }
         rc = satchel_store_msg_count_from(s, NULL, f.id, 0, &from);
         if (rc != 0 || from != f.count) {
-            snprintf(why, cap, "folder '%s': count_from %u rc %d", f.name, from,
+            snprintf(why, cap, "folder '%.200s': count_from %u rc %d", f.name, from,
                      rc);
             return -1;
         }

@@ -2,8 +2,10 @@
 controls.
 
 Input (stdin and -c, no server):
-  * a line over 1,023 bytes is refused whole: a `mkdir` hidden after the
-    padding never runs, and the next line still does; 1,023 bytes run;
+  * a line over LINE_MAX bytes (16,383: a move between two folders of the
+    longest name, 4,096 bytes, quoted) is refused whole: a `mkdir` hidden
+    after the padding never runs, and the next line still does; LINE_MAX
+    bytes run;
   * `quit` and `exit` with trailing blanks, tabs or CRLF stop the console
     (nothing after them runs); CRLF lines run without the CR;
   * numeric options: negative, non-numeric and out-of-range values are
@@ -49,35 +51,38 @@ def queued(db):
     return [e["folder"] for e in json.loads(out)["entries"]]
 
 
+LINE_MAX = 16383   # firmware/console.h: 4 x SATCHEL_OPT_MAX_FOLDER_NAME - 1
+
+
 def test_input(root):
-    # A line over the limit, whose tail after the first 1,023 bytes is a
+    # A line over the limit, whose tail after the first LINE_MAX bytes is a
     # command of its own: nothing of it may run.
     db = os.path.join(root, "input")
-    hidden = b"list INBOX" + b" " * 1020 + b"mkdir Hidden\n"
+    hidden = b"list INBOX" + b" " * (LINE_MAX - 3) + b"mkdir Hidden\n"
     rc, out, err = sim(db, stdin=hidden + b"mkdir Next\n")
-    check(b"longer than 1023 bytes" in out, "overlong line refused: %r" % out[:200])
+    check(b"longer than %d bytes" % LINE_MAX in out, "overlong line refused: %r" % out[:200])
     check(rc != 0, "overlong line makes the exit status non-zero")
     check(queued(db) == ["Next"], "the hidden mkdir never ran, the next line did: %s"
           % queued(db))
     # The same in JSON mode: one error object.
-    rc, out, err = sim(db, stdin=b"x" * 5000 + b"\nqueue\n", json_mode=True)
+    rc, out, err = sim(db, stdin=b"x" * (LINE_MAX + 5000) + b"\nqueue\n", json_mode=True)
     lines = [json.loads(x) for x in out.splitlines()]
     check(len(lines) == 2 and lines[0]["ok"] is False and lines[0]["code"] < 0
           and "pending" in lines[1], "JSON: overlong line is one error: %r" % lines)
     # An overlong last line without its newline is refused too.
-    rc, out, err = sim(db, stdin=b"mkdir " + b"y" * 2000)
+    rc, out, err = sim(db, stdin=b"mkdir " + b"y" * (LINE_MAX + 1000))
     check(rc != 0 and b"longer than" in out, "overlong last line without newline")
-    # Exactly 1,023 bytes run.
+    # Exactly LINE_MAX bytes run.
     line = b"mkdir Exact"
-    line += b" " * (1023 - len(line))
+    line += b" " * (LINE_MAX - len(line))
     rc, out, err = sim(db, stdin=line + b"\n")
-    check(rc == 0 and "Exact" in queued(db), "a 1,023-byte line runs: %r" % out[:200])
+    check(rc == 0 and "Exact" in queued(db), "a %d-byte line runs: %r" % (LINE_MAX, out[:200]))
     line = b"mkdir Exact2"
-    line += b" " * (1023 - len(line))
+    line += b" " * (LINE_MAX - len(line))
     rc, out, err = sim(db, stdin=line + b"\r\n")
-    check(rc == 0 and "Exact2" in queued(db), "a 1,023-byte line with CRLF runs")
+    check(rc == 0 and "Exact2" in queued(db), "a %d-byte line with CRLF runs" % LINE_MAX)
     # The same limit for -c scripts.
-    rc, out, err = sim(db, script="mkdir " + "z" * 1100 + "; queue")
+    rc, out, err = sim(db, script="mkdir " + "z" * (LINE_MAX + 100) + "; queue")
     check(rc != 0 and b"too long" in out and "z" * 10 not in "".join(queued(db)),
           "-c: an overlong command is refused whole")
 

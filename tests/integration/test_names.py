@@ -69,7 +69,7 @@ SERVER_FOLDERS = [
 ]
 
 
-# The longest name the store keeps: 200 bytes of UTF-8.
+# A long non-ASCII name (200 bytes of UTF-8; longer ones in test_long_names).
 LONG = "Lang-" + "\u540d" * 65
 
 
@@ -147,7 +147,7 @@ def test_dovecot(root):
         check(st.imap_utf7_encode("\u65e5\u672c\u8a9e/\U0001F600").encode() in wire,
               "CJK and non-BMP mkdir lands as modified UTF-7: %s" % wire)
         check(st.imap_utf7_encode(LONG).encode() in wire,
-              "a %d-byte name (the store's limit) lands whole" % len(LONG.encode()))
+              "a %d-byte CJK name lands whole" % len(LONG.encode()))
         state = {n: dc.server_state("alice", n) for n in
                  ("NIL", "foo[bar]", 'q"uo\\te [x] y', "Donn\u00e9es/\u00c9t\u00e9")}
         subjects = {n: sorted(m.get("subject", "") for m in s.values())
@@ -267,15 +267,29 @@ def test_inbox_any_case(root):
         r = st.run_sim_offline(db, ["mkdir inbox"], check=False)
         check(r.returncode != 0 and "already exists" in r.json[0]["error"],
               "mkdir inbox: INBOX already exists in any case")
-    # A 1,000-byte name from the server: parsed whole, too long for the
-    # store, and said so rather than dropped in silence.
-    with FakeImap(mail={"INBOX": make_messages(1), "N" * 1000: make_messages(1)}) as srv:
+    # Names of 1,000 and 4,096 bytes (the limit) are kept; one of 5,000 is
+    # parsed whole, too long for the store, and said so rather than dropped
+    # in silence.
+    keep = ["K" * 1000, "L" * 4096]
+    mail = {"INBOX": make_messages(1), "N" * 5000: make_messages(1)}
+    mail.update({n: make_messages(2) for n in keep})
+    with FakeImap(mail=mail) as srv:
         db = os.path.join(root, "long-name")
-        r = srv.run_sim(db, ["sync"])
-        errs = [f for f in r.json[-1]["folders"] if "error" in f] if r.json else []
+        r = srv.run_sim(db, ["sync", "folders"])
+        errs = [f for f in r.json[0]["folders"] if "error" in f] if r.json else []
         check(r.returncode == 0 and len(errs) == 1 and "longer than" in errs[0]["error"] and
-              errs[0]["name"].startswith("NNNN"),
-              "a 1,000-byte folder name is reported, the rest syncs: %s" % errs)
+              "4096-byte limit" in errs[0]["error"] and errs[0]["name"].startswith("NNNN"),
+              "a 5,000-byte folder name is reported, the rest syncs: %s" % errs)
+        got = {f["name"]: f["messages"] for f in r.json[-1]["folders"]} if r.json else {}
+        check(all(got.get(n) == 2 for n in keep),
+              "1,000- and 4,096-byte names kept with their mail: %s" % {
+                  len(k): v for k, v in got.items()})
+        r = st.run_sim_offline(db, ["mkdir " + "M" * 4097, "mkdir " + "\u00e9a" * 1365],
+                               check=False)
+        check(r.json and "4096-byte limit" in r.json[0].get("error", ""),
+              "mkdir of 4,097 bytes refused naming the limit: %s" % r.describe()[:300])
+        check(len(r.json) > 1 and r.json[1].get("ok"),
+              "mkdir of 4,095 bytes (8,190 in modified UTF-7) taken: %s" % r.describe()[:300])
 
 
 def raw_names(srv):

@@ -9,6 +9,11 @@ Session cache off: --no-session-cache keeps no TLS session (with its
 master secret) in the store and deletes one saved before; the next
 connection cannot resume.
 
+RFC822.SIZE is 64-bit (RFC 9051): a scripted server (no real one stores
+4 GB) announces sizes of 2^32-1, 2^32, 5,000,000,000 and 2^63-1; each is
+shown exactly by `list` and `show`, online and again offline after a
+restart, and a size past 2^63-1 is not taken as another number.
+
 Disk full (root only: the test mounts a small tmpfs; elsewhere it says it
 skipped): during a sync, during a body download, and while recording
 offline changes.  Each must fail with "disk full", lose nothing that was
@@ -24,6 +29,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import satchel_test as st  # noqa: E402
+from fake_imap import FakeImap, make_messages  # noqa: E402
 
 check = st.Checks()
 
@@ -199,9 +205,33 @@ def disk_full(dc, work):
         fs.close()
 
 
+def size64(work):
+    sizes = {1: 2**32 - 1, 2: 2**32, 3: 5_000_000_000, 4: 2**63 - 1, 5: 2**64 + 5}
+    msgs = make_messages(5)
+    for m in msgs:
+        m["size"] = sizes[m["uid"]]
+    with FakeImap(mail={"INBOX": msgs}) as srv:
+        db = os.path.join(work, "size64")
+        r = srv.run_sim(db, ["sync", "list INBOX", "show INBOX 3"])
+        got = {m["uid"]: m["size"] for m in r.json[1]["messages"]} if len(r.json) > 1 else {}
+        want = {u: v for u, v in sizes.items() if v < 2**63}
+        check(r.returncode in (0, 1) and {u: got.get(u) for u in want} == want,
+              "sizes above 2^32-1 kept exactly: %s" % got)
+        check(got.get(5) != 5 and got.get(5) != sizes[5] % 2**32,
+              "a size past 2^63-1 is not wrapped: %s" % got.get(5))
+        check(len(r.json) > 2 and r.json[2].get("size") == 5_000_000_000,
+              "show: %s" % (r.json[2] if len(r.json) > 2 else r.describe()[:300]))
+    r = st.run_sim_offline(db, ["list INBOX"], check=False)
+    got = {m["uid"]: m["size"] for m in r.json[0]["messages"]} if r.json else {}
+    check({u: got.get(u) for u in want} == want, "offline after a restart: %s" % got)
+    r = st.run_sim_offline(db, ["show INBOX 4"], json=False, check=False)
+    check("9223372036854775807" in r.stdout, "text: %r" % r.stdout[:300])
+
+
 def main():
     work = tempfile.mkdtemp(prefix="satchel-limits-")
     try:
+        size64(work)
         with st.Dovecot(profile="full") as dc:
             dc.load_mailset()
             dc.create_folder("alice", "Big")

@@ -120,8 +120,8 @@ static int dump_msg(void *ctx, const satchel_msg *m)
 {
     char line[8192];
     fz_buf *b = ctx;
-    snprintf(line, sizeof line, "  %u f%u s%u d%lld/%d i%lld/%d kw[%s] from[%s] subj[%s] id[%s] bs[%s]\n",
-             m->uid, m->flags, m->size, (long long)m->date, m->date_tz,
+    snprintf(line, sizeof line, "  %u f%u s%llu d%lld/%d i%lld/%d kw[%s] from[%s] subj[%s] id[%s] bs[%s]\n",
+             m->uid, m->flags, (unsigned long long)m->size, (long long)m->date, m->date_tz,
              (long long)m->internaldate, m->internaldate_tz, m->keywords,
              m->from, m->subject, m->message_id, m->bodystructure);
     fz_buf_puts(b, line);
@@ -138,7 +138,7 @@ static void dump_store(satchel_store *s, fz_buf *b)
     while (satchel_store_folder_next(s, NULL, after, &f) == 0) {
         char line[512];
         snprintf(line, sizeof line,
-                 "%s: uv %u next %u hms %llu count %u unseen %u role %u flags %u\n",
+                 "%.300s: uv %u next %u hms %llu count %u unseen %u role %u flags %u\n",
                  f.name, f.uidvalidity, f.uidnext,
                  (unsigned long long)f.highestmodseq, f.count, f.unseen, f.role,
                  f.flags);

@@ -239,6 +239,105 @@ static void test_change_room(const char *base)
     satchel_store_close(s);
 }
 
+/* Folder names of every length up to SATCHEL_OPT_MAX_FOLDER_NAME: keyed
+ * by id, found by name (long names share a 440-byte index prefix and are
+ * told apart by hash and full name), listed once each in name order, and
+ * renamed or deleted in one transaction.  RFC822.SIZE above 2^32-1. */
+#define NNAMES 9
+static void test_folder_names(const char *base)
+{
+    static char names[NNAMES][SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    static const size_t lens[NNAMES] = {1, 439, 440, 441, 1000, 1000, 3000,
+                                        SATCHEL_OPT_MAX_FOLDER_NAME, 12};
+    static satchel_folder f, g;
+    char dir[512], after[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    satchel_store *s;
+    satchel_store_txn *t;
+    satchel_store_report rep;
+    satchel_msg out;
+    uint32_t ids[NNAMES], seen = 0;
+    size_t i, j;
+    int ok = 1;
+    snprintf(dir, sizeof dir, "%s/names", base);
+    mkdir(dir, 0700);
+    for (i = 0; i < NNAMES; i++) {
+        /* Long names share a 600-byte prefix; two differ in the last byte. */
+        for (j = 0; j < lens[i]; j++)
+            names[i][j] = (char)('a' + (j < 600 ? 0 : (int)((j + i) % 26)));
+        names[i][lens[i]] = '\0';
+    }
+    names[5][999] = 'Z';
+    memcpy(names[8], "Donn\xc3\xa9" "es/\xc3\x89t\xc3\xa9", 13);
+    names[8][13] = '\0';
+    CHECK(satchel_store_open(NULL, dir, 0, &s) == 0, "names: open");
+    CHECK(satchel_store_begin(s, &t) == 0, "names: begin");
+    for (i = 0; i < NNAMES && ok; i++) {
+        memset(&f, 0, sizeof f);
+        memcpy(f.name, names[i], strlen(names[i]) + 1);
+        ok = satchel_store_folder_put(t, &f) == 0;
+        ids[i] = f.id;
+        mk(5, 0);
+        m.size = 5000000000ull + i; /* RFC822.SIZE is 64-bit (RFC 9051) */
+        ok = ok && satchel_store_msg_put(t, &f, &m, NULL) == 0 &&
+             satchel_store_folder_put(t, &f) == 0;
+    }
+    CHECK(ok, "names: every length stored (stopped at %zu)", i);
+    memset(&f, 0, sizeof f);
+    memcpy(f.name, names[6], strlen(names[6]) + 1);
+    CHECK(satchel_store_folder_put(t, &f) == SATCHEL_E_INVAL,
+          "names: a second folder with a taken name is refused");
+    CHECK(satchel_store_folder_get(s, t, "", &g) == SATCHEL_E_NOTFOUND,
+          "names: empty name not found");
+    CHECK(satchel_store_commit(t) == 0, "names: commit");
+    satchel_store_close(s);
+    CHECK(satchel_store_open(NULL, dir, 0, &s) == 0, "names: reopen");
+    for (i = 0; i < NNAMES; i++) {
+        int found = satchel_store_folder_get(s, NULL, names[i], &g) == 0 &&
+                    g.id == ids[i] && strcmp(g.name, names[i]) == 0 && g.count == 1 &&
+                    satchel_store_msg_get(s, NULL, g.id, 5, &out) == 0 &&
+                    out.size == 5000000000ull + i;
+        CHECK(found, "names: %zu-byte name found with its message and 64-bit size", lens[i]);
+    }
+    {
+        char miss[1001];
+        memcpy(miss, names[4], 1001);
+        miss[999] = 'Y';
+        CHECK(satchel_store_folder_get(s, NULL, miss, &g) == SATCHEL_E_NOTFOUND,
+              "names: a long name differing in its last byte is not found");
+    }
+    after[0] = '\0';
+    for (i = 0; i < 20 && satchel_store_folder_next(s, NULL, after, &g) == 0; i++) {
+        for (j = 0; j < NNAMES; j++)
+            if (strcmp(g.name, names[j]) == 0)
+                seen |= 1u << j;
+        ok = !after[0] || strncmp(after, g.name, 440) <= 0;
+        CHECK(ok, "names: listed in name order");
+        memcpy(after, g.name, strlen(g.name) + 1);
+    }
+    CHECK(i == NNAMES && seen == (1u << NNAMES) - 1, "names: each listed once (%zu)", i);
+    /* Rename a long folder: same id and messages, old name gone. */
+    CHECK(satchel_store_begin(s, &t) == 0, "names: begin rename");
+    CHECK(satchel_store_folder_get(s, t, names[6], &f) == 0, "names: get 3000");
+    f.name[2999] = '!';
+    CHECK(satchel_store_folder_put(t, &f) == 0 && f.id == ids[6], "names: rename");
+    CHECK(satchel_store_folder_delete(t, names[4]) == 0, "names: delete 1000");
+    CHECK(satchel_store_commit(t) == 0, "names: commit rename");
+    CHECK(satchel_store_folder_get(s, NULL, names[6], &g) == SATCHEL_E_NOTFOUND &&
+              satchel_store_folder_get(s, NULL, f.name, &g) == 0 && g.id == ids[6] &&
+              g.count == 1, "names: renamed folder keeps id and messages");
+    CHECK(satchel_store_folder_get(s, NULL, names[4], &g) == SATCHEL_E_NOTFOUND &&
+              satchel_store_msg_get(s, NULL, ids[4], 5, &out) == SATCHEL_E_NOTFOUND &&
+              satchel_store_folder_get(s, NULL, names[5], &g) == 0,
+          "names: deleted with its messages, its near twin kept");
+    /* Listing goes on after a folder that is gone. */
+    CHECK(satchel_store_folder_next(s, NULL, names[4], &g) == 0 &&
+              strcmp(g.name, names[5]) == 0,
+          "names: next after a deleted name");
+    CHECK(satchel_store_check(s, NULL, NULL, &rep) == 0 && rep.problems == 0,
+          "names: store check clean (%llu problems)", (unsigned long long)rep.problems);
+    satchel_store_close(s);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/satchel-store-XXXXXX";
@@ -359,6 +458,7 @@ int main(void)
     test_damaged_record(dir);
     test_full_map(dir);
     test_change_room(dir);
+    test_folder_names(dir);
     {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
