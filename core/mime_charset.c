@@ -5,7 +5,7 @@
 size_t satchel_mime_utf8_tail(const uint8_t *in, size_t len)
 {
     size_t k = 0, total;
-    uint8_t lead, lo = 0x80, hi = 0xBF;
+    uint8_t lead, lo, hi;
 
     if (!in)
         return 0;
@@ -15,24 +15,11 @@ size_t satchel_mime_utf8_tail(const uint8_t *in, size_t len)
     if (k == len)
         return 0;
     lead = in[len - 1 - k];
-    if (lead >= 0xC2 && lead <= 0xDF)
-        total = 2;
-    else if (lead >= 0xE0 && lead <= 0xEF)
-        total = 3;
-    else if (lead >= 0xF0 && lead <= 0xF4)
-        total = 4;
-    else
+    total = u8_lead(lead, &lo, &hi) + 1u;
+    if (total == 1)
         return 0;
     if (k + 1 >= total)
         return 0; /* complete, or too long to be one sequence */
-    if (lead == 0xE0)
-        lo = 0xA0;
-    else if (lead == 0xED)
-        hi = 0x9F;
-    else if (lead == 0xF0)
-        lo = 0x90;
-    else if (lead == 0xF4)
-        hi = 0x8F;
     /* Holding back bytes no continuation can fix would only delay U+FFFD. */
     if (k >= 1 && (in[len - k] < lo || in[len - k] > hi))
         return 0;

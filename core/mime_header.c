@@ -207,7 +207,8 @@ static void wb_raw(wb *w, const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n && !w->trunc) {
-        size_t k = u8_valid_seq((const uint8_t *)s + i, n - i);
+        uint32_t cp;
+        size_t k = satchel_utf8_next(s + i, n - i, &cp);
         if (!k)
             k = 1;
         wb_bytes(w, (const uint8_t *)s + i, k);

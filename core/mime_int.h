@@ -11,6 +11,7 @@
 
 #include "satchel/ascii.h"
 #include "satchel/mime.h"
+#include "satchel/mutf7.h"
 
 /* <limits.h> is off the list for core/; int is at least as wide as this. */
 #define MIME_INT_MAX ((size_t)(~0u >> 1))
@@ -116,6 +117,33 @@ static inline int wb_end(wb *w)
 
 /* ---- UTF-8 decoding ---------------------------------------------------- */
 
+/* RFC 3629 4: how many continuation bytes follow the lead byte b (1..3),
+ * and the range the first of them must be in (overlongs, surrogates and
+ * code points above U+10FFFF are out of it; later ones are 0x80..0xBF).
+ * 0 for ASCII and for bytes no sequence starts with. */
+static inline uint8_t u8_lead(uint8_t b, uint8_t *lo, uint8_t *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF)
+        return 1;
+    if (b >= 0xE0 && b <= 0xEF) {
+        if (b == 0xE0)
+            *lo = 0xA0;
+        else if (b == 0xED)
+            *hi = 0x9F;
+        return 2;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        if (b == 0xF0)
+            *lo = 0x90;
+        else if (b == 0xF4)
+            *hi = 0x8F;
+        return 3;
+    }
+    return 0;
+}
+
 /* Byte-at-a-time so it can span encoded-words; replacement follows the
  * Unicode "maximal subpart" rule so results match other decoders. */
 typedef struct {
@@ -146,26 +174,11 @@ static inline void u8_feed(u8dec *d, uint8_t b, wb *w)
         wb_cp(w, b);
         return;
     }
-    if (b >= 0xC2 && b <= 0xDF) {
-        d->need = 1;
-        d->cp = b & 0x1Fu;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        d->need = 2;
-        d->cp = b & 0x0Fu;
-        if (b == 0xE0)
-            d->lo = 0xA0; /* overlong */
-        else if (b == 0xED)
-            d->hi = 0x9F; /* surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        d->need = 3;
-        d->cp = b & 0x07u;
-        if (b == 0xF0)
-            d->lo = 0x90; /* overlong */
-        else if (b == 0xF4)
-            d->hi = 0x8F; /* above U+10FFFF */
-    } else {
+    d->need = u8_lead(b, &d->lo, &d->hi);
+    if (d->need)
+        d->cp = b & (0x7Fu >> (d->need + 1)); /* the lead's payload bits */
+    else
         wb_cp(w, REPL);
-    }
 }
 
 static inline void u8_flush(u8dec *d, wb *w)
@@ -176,47 +189,14 @@ static inline void u8_flush(u8dec *d, wb *w)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if there is none. */
-static inline size_t u8_valid_seq(const uint8_t *s, size_t n)
-{
-    uint8_t b = s[0];
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-
-    if (b < 0x80)
-        return 1;
-    if (b >= 0xC2 && b <= 0xDF)
-        need = 1;
-    else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2;
-        if (b == 0xE0)
-            lo = 0xA0;
-        else if (b == 0xED)
-            hi = 0x9F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3;
-        if (b == 0xF0)
-            lo = 0x90;
-        else if (b == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < need + 1)
-        return 0;
-    for (size_t i = 1; i <= need; i++) {
-        if (s[i] < lo || s[i] > hi)
-            return 0;
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return need + 1;
-}
-
+/* Whole input valid UTF-8 (NUL allowed: this judges a header's charset,
+ * not a name). */
 static inline bool u8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        size_t k = u8_valid_seq(s + i, n - i);
+        uint32_t cp;
+        size_t k = satchel_utf8_next((const char *)s + i, n - i, &cp);
         if (!k)
             return false;
         i += k;
