@@ -146,26 +146,27 @@ static int entropy_cb(void *ctx, unsigned char *buf, size_t len)
                : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
 }
 
+/* A port's send or recv result n as mbedTLS's bio wants it: the byte
+ * count, `again` for SATCHEL_E_AGAIN, `failed` for any other error. */
+static int bio_result(long n, int again, int failed)
+{
+    if (n == SATCHEL_E_AGAIN)
+        return again;
+    return n < 0 ? failed : (int)n;
+}
+
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     satchel_tls *t = ctx;
-    long n = t->port->send(t->conn, buf, len);
-    if (n == SATCHEL_E_AGAIN)
-        return MBEDTLS_ERR_SSL_WANT_WRITE;
-    if (n < 0)
-        return MBEDTLS_ERR_NET_SEND_FAILED;
-    return (int)n;
+    return bio_result(t->port->send(t->conn, buf, len), MBEDTLS_ERR_SSL_WANT_WRITE,
+                      MBEDTLS_ERR_NET_SEND_FAILED);
 }
 
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     satchel_tls *t = ctx;
-    long n = t->port->recv(t->conn, buf, len);
-    if (n == SATCHEL_E_AGAIN)
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    if (n < 0)
-        return MBEDTLS_ERR_NET_RECV_FAILED;
-    return (int)n;
+    return bio_result(t->port->recv(t->conn, buf, len), MBEDTLS_ERR_SSL_WANT_READ,
+                      MBEDTLS_ERR_NET_RECV_FAILED);
 }
 
 static const mbedtls_ecp_group_id curves[] = {
