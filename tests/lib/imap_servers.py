@@ -188,6 +188,11 @@ class Cyrus(_Base):
                 "sasl_sasldb_path: %s/sasldb2" % t,
                 "sasl_mech_list: PLAIN LOGIN",
                 "autocreate_quota: 0",
+                # A deleted folder goes at once: in the default delayed mode
+                # it is renamed to DELETED.<name>.<time>, and a second DELETE
+                # of a recreated folder in the same second is refused with
+                # "Mailbox already exists" (seen resetting test accounts).
+                "delete_mode: immediate",
                 # folders at the top level with "/" as separator, like Dovecot
                 "unixhierarchysep: yes",
                 "altnamespace: yes",
