@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include "lwip/etharp.h"
@@ -22,6 +21,7 @@
 #include "lwip/pbuf.h"
 #include "netif/ethernet.h"
 
+#include "satchel/ascii.h"
 #include "satchel/port_lwip.h"
 #include "satchel/port_posix.h"
 #include "slirp_link.h"
@@ -110,14 +110,15 @@ static int host_resolve(void *ctx, const char *host, satchel_lwip_addr *out, int
         memcpy(buf, host + 1, len - 2);
         buf[len - 2] = '\0';
         host = buf;
+        len -= 2;
     }
-    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0) {
+    if (satchel_ascii_ieq(host, len, "localhost") || satchel_ascii_ieq(host, len, "localhost.")) {
         set4(&a, 0x7f000001u);
         n = add_unique(out, n, max, &a);
         set6(&a, &in6addr_loopback);
         return add_unique(out, n, max, &a);
     }
-    if (strcasecmp(host, "ip6-localhost") == 0) {
+    if (satchel_ascii_ieq(host, len, "ip6-localhost")) {
         set6(&a, &in6addr_loopback);
         return add_unique(out, n, max, &a);
     }

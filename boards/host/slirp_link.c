@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "satchel/ascii.h"
 #include "satchel/error.h"
 
 #ifndef SATCHEL_LINK_GLUE_ONLY
@@ -34,20 +35,6 @@ static const struct unit size_units[] = {
     {"gib", 1024ull * 1024 * 1024}, {NULL, 0}};
 static const struct unit loss_units[] = {{"%", 10000}, {"ppm", 1}, {NULL, 0}};
 static const struct unit seed_units[] = {{"", 1}, {NULL, 0}};
-
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-static int span_eq(const char *s, size_t n, const char *lit)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (!lit[i] || lower((unsigned char)s[i]) != lit[i])
-            return 0;
-    return lit[n] == '\0';
-}
 
 /* value[.fraction]unit, all of [s, s+n), into *out (rounded down). */
 static int parse_value(const char *s, size_t n, const struct unit *units,
@@ -82,7 +69,7 @@ static int parse_value(const char *s, size_t n, const struct unit *units,
     if (digits == 0)
         return SATCHEL_E_INVAL;
     for (u = units; u->name; u++) {
-        if (span_eq(s + i, n - i, u->name)) {
+        if (satchel_ascii_ieq(s + i, n - i, u->name)) {
             mult = u->mult;
             found = 1;
             break;
@@ -114,7 +101,7 @@ int satchel_link_parse(const char *spec, satchel_link_config *out)
         return SATCHEL_E_INVAL;
     while (*p == ' ')
         p++;
-    if (span_eq(p, strlen(p), "none")) {
+    if (satchel_ascii_ieq(p, strlen(p), "none")) {
         *out = c;
         return 0;
     }
@@ -140,7 +127,7 @@ int satchel_link_parse(const char *spec, satchel_link_config *out)
         klen = (size_t)(eq - tok);
         vlen = (size_t)(end - eq - 1);
         eq++;
-#define KEY(lit) span_eq(tok, klen, lit)
+#define KEY(lit) satchel_ascii_ieq(tok, klen, lit)
         if (KEY("rtt")) {
             rc = parse_value(eq, vlen, time_units, 1, &v);
             if (rc < 0 || v > UINT32_MAX)
