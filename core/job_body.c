@@ -211,16 +211,22 @@ static int body_pump(satchel_client *c)
     struct body_job *b = &c->body;
     int rc;
     while (!b->done && !c->conn.failed && cl_count_inflight(c, K_BODYFETCH) < 2) {
+        uint64_t have = b->committed + b->written;
+        uint64_t basis = b->expected > b->req_base ? b->expected - b->req_base : 0;
         /* At or past the size BODYSTRUCTURE announced: wait for the answer
-         * (a part smaller than one request takes one request). */
-        if (b->expected && b->next_req >= b->expected &&
+         * (a part smaller than one request takes one request), unless the
+         * answers already showed that size wrong. */
+        if (b->expected && b->next_req >= b->expected && have <= b->expected &&
             cl_count_inflight(c, K_BODYFETCH) > 0)
             break;
-        /* Never more requests than the announced size needs, plus a few
-         * for a size that was wrong. */
-        if (b->expected &&
-            b->n_req > (b->expected > b->req_base ? b->expected - b->req_base : 0) /
-                               SATCHEL_OPT_BODY_REQUEST + 4)
+        /* Never more requests than the part's size needs, plus a few: the
+         * announced size, or what the server has really sent when that is
+         * more (GNU imap4d gives some parts' line counts as their size).
+         * Every request past the announced size is paid for by a full
+         * answer, and a part larger than the cache's budget is refused. */
+        if (have - b->req_base > basis)
+            basis = have - b->req_base;
+        if (b->expected && b->n_req > basis / SATCHEL_OPT_BODY_REQUEST + 4)
             return cl_fail(c, SATCHEL_E_PROTO, "server sends more of the part than its "
                                                "BODYSTRUCTURE size, request after request");
         if ((rc = body_request(c)) < 0)

@@ -552,7 +552,8 @@ static const struct {
     {"server ignores <start.size>, size unknown", 300000, 0, 1, 2},
     {"BODYSTRUCTURE size too small", 5000, 1000, 0, 1},
     /* GNU imap4d gives some parts' line counts as their size */
-    {"BODYSTRUCTURE size a line count, 600 KB part", 600000, 12000, 0, 3},
+    {"BODYSTRUCTURE size a line count, 600 KB part", 600000, 12000, 0, 4},
+    {"BODYSTRUCTURE size a line count, 3 MB part", 3000000, 60000, 0, 14},
     {"BODYSTRUCTURE size too large", 5000, 9000, 0, 1},
     {"exactly two requests' worth", 2 * SATCHEL_OPT_BODY_REQUEST,
      2 * SATCHEL_OPT_BODY_REQUEST, 0, 3},
