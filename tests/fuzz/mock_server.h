@@ -821,7 +821,7 @@ static MOCK_UNUSED void mock_rewrite(mock_server *ms, const char *cmd, size_t st
                 const uint8_t *ok = memchr(old + off[k], ' ', ln[k]);
                 size_t head = ok ? (size_t)(ok - (old + off[k])) + 1 : 0;
                 mock_send(ms, old + off[k], head);
-                mock_send(ms, "NO Simulated failure\r\n", 23);
+                mock_send(ms, "NO Simulated failure\r\n", 22);
                 continue;
             }
             if (!tagged && ru->action == MOCK_R_DROP)
@@ -970,8 +970,18 @@ static MOCK_UNUSED void mock_command_inner(mock_server *ms, char *line)
             mock_add_folder(ms, name, "", 8000u + (uint32_t)ms->nf);
             mock_sendf(ms, "%s OK Create completed\r\n", tag);
         }
+    } else if (MOCK_IS("UID SEARCH DELETED") && ms->sel >= 0) {
+        const mock_folder *f = &ms->f[ms->sel];
+        uint32_t i;
+        mock_send(ms, "* SEARCH", 8);
+        for (i = 0; i < f->n; i++)
+            if (f->msgs[i].flags & MOCK_F_DELETED)
+                mock_sendf(ms, " %u", f->msgs[i].uid);
+        mock_sendf(ms, "\r\n%s OK Search completed.\r\n", tag);
     } else if (MOCK_IS("UID SEARCH ")) {
         mock_sendf(ms, "* SEARCH\r\n%s OK Search completed.\r\n", tag);
+    } else if (MOCK_IS("EXPUNGE") && ms->sel >= 0) {
+        mock_uid_expunge(ms, tag, "1:*");
     } else if (MOCK_IS("UID FETCH ")) {
         mock_fetch(ms, tag, cmd + 10, 1);
     } else if (MOCK_IS("FETCH ")) {

@@ -424,6 +424,86 @@ static void run_mkdirs(void)
     }
 }
 
+/* Fault 10: a server with neither MOVE nor UIDPLUS kept a moved message's
+ * original marked \Deleted for ever.  After the batch's marks, UID SEARCH
+ * DELETED; an EXPUNGE only when it lists nothing but the batch's marks.
+ * Rows: nothing else marked (expunged); another client's mark (nothing
+ * expunged); the search answer naming one more (nothing expunged); the
+ * search refused (nothing expunged).  Then one clean sync must make the
+ * store equal the server, \Deleted flags included. */
+#define CAPS_PLAIN "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE"
+static const struct {
+    const char *name;
+    unsigned other_mark;  /* another client marks this UID \Deleted (0: none) */
+    mock_rule rule;
+    int expunged;         /* the moved and deleted originals are gone */
+} marks[] = {
+    {"\\Deleted rule: only the batch's marks", 0, {"UID SEARCH DELETED", MOCK_R_NONE, NULL, 0, 0, 0}, 1},
+    {"\\Deleted rule: another client's mark", 4, {"UID SEARCH DELETED", MOCK_R_NONE, NULL, 0, 0, 0}, 0},
+    {"\\Deleted rule: the search names one more", 0,
+     {"UID SEARCH DELETED", MOCK_R_PREPEND, "* SEARCH 5\r\n", 0, 0, 0}, 0},
+    {"\\Deleted rule: the search refused", 0, {"UID SEARCH DELETED", MOCK_R_NO, NULL, 0, 0, 0}, 0},
+};
+
+static void run_marks(void)
+{
+    size_t i;
+    for (i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        struct row r0, *row = &r0;
+        mock_server ms;
+        mock_rule rules[1];
+        satchel_store *s;
+        char dir[256];
+        uint32_t ph = 0;
+        int trashed = 0, k, expunges = 0, rc;
+        memset(&r0, 0, sizeof r0);
+        r0.name = marks[i].name;
+        mock_init(&ms, CAPS_PLAIN);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_folder(&ms, "Archive", "", 7002);
+        mock_add_folder(&ms, "Trash", "\\Trash", 7003);
+        for (k = 0; k < 6; k++)
+            mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+        CHECK(satchel_ops_move(s, "INBOX", 2, "Archive", &ph) == 0 &&
+                  satchel_ops_delete(s, "INBOX", 3, &trashed, &ph) == 0,
+              "offline move and delete");
+        if (marks[i].other_mark)
+            mock_set_flags(&ms, 0, marks[i].other_mark, MOCK_F_DELETED);
+        rules[0] = marks[i].rule;
+        ms.rules = rules;
+        ms.nrules = 1;
+        rc = sync_once(s, &ms, 0, 0);
+        CHECK(rc == 0, "sync with the replay: rc %d", rc);
+        CHECK(rules[0].used == 1, "UID SEARCH DELETED sent %u times, want once", rules[0].used);
+        for (k = 2; k <= 3; k++) {
+            const mock_msg *m = mock_find(&ms, 0, (uint32_t)k);
+            if (marks[i].expunged)
+                CHECK(!m, "UID %d still in INBOX on the server", k);
+            else
+                CHECK(m && (m->flags & MOCK_F_DELETED), "UID %d not left marked \\Deleted", k);
+            expunges += !m;
+        }
+        if (marks[i].other_mark)
+            CHECK(mock_find(&ms, 0, marks[i].other_mark) != NULL,
+                  "another client's marked message was expunged");
+        CHECK(ms.f[1].n == 1 && ms.f[2].n == 1, "Archive %u, Trash %u messages, want 1 each",
+              ms.f[1].n, ms.f[2].n);
+        ms.nrules = 0;
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "clean sync");
+        compare(row, s, &ms, 1, "after one clean sync");
+        (void)expunges;
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+}
+
 /* Issue 12: without LIST-STATUS a no-change resync selected every folder
  * (one round trip or more each).  STATUS of every stored folder goes out
  * in one stream after the LIST, and only folders it shows changed (or,
@@ -702,6 +782,7 @@ int main(int argc, char **argv)
     run_slow_drip();
     run_bodies();
     run_mkdirs();
+    run_marks();
     run_status(MOCK_CAPS_FULL, 1);
     run_status(MOCK_CAPS_NONE, 0);
     printf("%d passed, %d failed\n", passed, failed);
