@@ -286,7 +286,8 @@ int satchel_store_folder_clear(satchel_store_txn *t, satchel_folder *f)
 
 int satchel_store_folder_delete(satchel_store_txn *t, const char *name)
 {
-    satchel_folder *f = &t->s->fdel;
+    /* fscratch: the lookup below is done with it before it is filled. */
+    satchel_folder *f = &t->s->fscratch;
     uint8_t kb[4];
     MDB_val k = {4, kb};
     int rc = satchel_store_folder_get(t->s, t, name, f);

@@ -72,8 +72,7 @@ struct satchel_store {
     char path[SATCHEL_OPT_STORE_PATH_MAX + 1];
     uint8_t rec[MSG_REC_MAX];
     satchel_msg scratch;
-    satchel_folder fscratch; /* name index lookups (store_folder.c) */
-    satchel_folder fdel;     /* folder_delete's copy */
+    satchel_folder fscratch; /* name index lookups and folder_delete's copy */
     /* core/ops.c's scratch: operations on one store run one at a time. */
     satchel_msg ops_msg;
     satchel_op ops_op, ops_follow;
