@@ -2076,7 +2076,13 @@ class Relay:
     """A TCP relay from a free loopback port (self.port) to `port` on
     127.0.0.1.  self.conns counts the connections accepted; drop_all() ends
     every open one at once, as a server or a NAT dropping a session would.
-    A subclass shapes the bytes of one direction with shaper()."""
+    A subclass shapes the bytes of one direction with shaper().
+
+    A connection's sockets are shut down when it ends (which wakes both of
+    its pump threads) and closed only by the last pump out: a descriptor
+    closed under a thread still on its way into recv/send could be reused
+    by the next socket the process opens, and that thread would then act on
+    it.  close() returns once no thread of the relay is left."""
 
     chunk = 16384
 
@@ -2087,9 +2093,11 @@ class Relay:
         self.srv.listen(8)
         self.port = self.srv.getsockname()[1]
         self.conns = 0
-        self.live = []
+        self.live = []               # [client, server, pumps still running]
+        self.threads = []
         self.lock = threading.Lock()
-        threading.Thread(target=self._loop, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._loop, daemon=True)
+        self._acceptor.start()
 
     def shaper(self, n, to_client):
         """For the n-th connection (from 1) and one direction: None to pass
@@ -2112,12 +2120,16 @@ class Relay:
             except OSError:
                 c.close()
                 continue
+            conn = [c, s, 2]
+            pumps = [threading.Thread(target=self._pump, args=(conn, a, b, f), daemon=True)
+                     for a, b, f in ((c, s, up), (s, c, down))]
             with self.lock:
-                self.live += [c, s]
-            threading.Thread(target=self._pump, args=(c, s, up), daemon=True).start()
-            threading.Thread(target=self._pump, args=(s, c, down), daemon=True).start()
+                self.live.append(conn)
+                self.threads += pumps
+            for t in pumps:
+                t.start()
 
-    def _pump(self, a, b, shape):
+    def _pump(self, conn, a, b, shape):
         try:
             while True:
                 d = a.recv(self.chunk)
@@ -2132,26 +2144,46 @@ class Relay:
                     break
         except OSError:
             pass
-        self._end(a, b)
+        self._shut(conn)
+        with self.lock:
+            conn[2] -= 1
+            last = conn[2] == 0
+            if last:
+                self.live.remove(conn)
+        if last:
+            conn[0].close()
+            conn[1].close()
 
-    def _end(self, *socks):
-        for x in socks:
+    @staticmethod
+    def _shut(conn):
+        for x in conn[:2]:
             try:
                 x.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            x.close()
-        with self.lock:
-            self.live = [x for x in self.live if x not in socks]
 
     def drop_all(self):
         with self.lock:
             live = list(self.live)
-        self._end(*live)
+        for conn in live:
+            self._shut(conn)
 
     def close(self):
-        self.drop_all()
+        # Linux wakes a thread blocked in accept() on shutdown, not on
+        # close(): a closed listener would stay open while it waits.
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._acceptor.join(10)
         self.srv.close()
+        self.drop_all()
+        with self.lock:
+            threads = list(self.threads)
+        for t in threads:
+            t.join(10)
+        if self._acceptor.is_alive() or any(t.is_alive() for t in threads):
+            raise RuntimeError("relay on port %d: a thread did not stop" % self.port)
 
 
 class CutRelay(Relay):
