@@ -283,6 +283,12 @@ int satchel_console_reject_line(satchel_console *con)
                      "ran", SATCHEL_CONSOLE_LINE_MAX);
 }
 
+int satchel_console_error(satchel_console *con, int rc, const char *text)
+{
+    con->kv_wrote = 0;
+    return con_error(con, rc, "%s", text);
+}
+
 int satchel_console_is_quit(const char *line)
 {
     size_t n;

@@ -88,6 +88,11 @@ int satchel_console_reader_feed(satchel_console_reader *r, const char *data,
  * failed command).  Returns SATCHEL_E_RANGE. */
 int satchel_console_reject_line(satchel_console *con);
 
+/* Report a failure of a command run outside the table (a board's own):
+ * "error: TEXT" or {"ok":false,"error":"TEXT","code":rc}, TEXT escaped as
+ * every command's output is.  Returns rc. */
+int satchel_console_error(satchel_console *con, int rc, const char *text);
+
 /* True when line is `quit` or `exit`, with any blanks around it. */
 int satchel_console_is_quit(const char *line);
 

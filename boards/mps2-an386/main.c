@@ -258,22 +258,8 @@ static void tls_handshake_command(void)
         printf(con.json ? "{\"handshake_us\":%lu,\"version\":\"%s\",\"cipher\":\"%s\",\"ok\":true}\n"
                         : "handshake: %lu us, %s, %s\n",
                (unsigned long)t1, satchel_tls_version(t), satchel_tls_ciphersuite(t));
-    else if (!con.json)
-        printf("error: %s (%d)\n", why, rc);
-    else {
-        /* The reason may come from a certificate: escape it for JSON. */
-        const char *p;
-        printf("{\"ok\":false,\"error\":\"");
-        for (p = why; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                printf("\\%c", *p);
-            else if ((unsigned char)*p < 0x20)
-                printf("\\u%04x", (unsigned)(unsigned char)*p);
-            else
-                putchar(*p);
-        }
-        printf("\",\"code\":%d}\n", rc);
-    }
+    else /* the reason may come from a certificate: the console escapes it */
+        satchel_console_error(&con, rc, why);
     if (t) {
         if (rc == 0)
             satchel_tls_close(t);
