@@ -141,7 +141,9 @@ static void dump_store(satchel_store *s, fz_buf *b)
                  "%.300s: uv %u next %u hms %llu count %u unseen %u role %u flags %u\n",
                  f.name, f.uidvalidity, f.uidnext,
                  (unsigned long long)f.highestmodseq, f.count, f.unseen, f.role,
-                 f.flags);
+                 /* the unchanged mark is a hint of one LIST's STATUS, read
+                  * only with that LIST's generation: not sync state */
+                 f.flags & ~(unsigned)SATCHEL_FOLDER_UNCHANGED);
         fz_buf_puts(b, line);
         satchel_store_msg_list(s, f.id, 0, UINT32_MAX, dump_msg, b);
         memcpy(after, f.name, sizeof after);
