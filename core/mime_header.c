@@ -308,6 +308,21 @@ static size_t skip_comment(const char *s, size_t n, size_t i)
     return n;
 }
 
+/* Index of the first ch in s[i..n) outside quoted strings and comments,
+ * or n. */
+static size_t find_top(const char *s, size_t n, size_t i, char ch)
+{
+    while (i < n && s[i] != ch) {
+        if (s[i] == '"')
+            i = skip_quoted(s, n, i);
+        else if (s[i] == '(')
+            i = skip_comment(s, n, i);
+        else
+            i++;
+    }
+    return i;
+}
+
 /* Feeds s[a..b) to the decoder with quoted-pair backslashes removed. */
 static void feed_unescaped(hdec *h, const char *s, size_t a, size_t b)
 {
@@ -361,14 +376,8 @@ static void render_phrase(hdec *h, const char *s, size_t a, size_t b)
 static void render_addr(hdec *h, const char *s, size_t a, size_t b)
 {
     size_t i;
-    for (i = a; i < b;) {
-        if (s[i] == '"')
-            i = skip_quoted(s, b, i);
-        else if (s[i] == '(')
-            i = skip_comment(s, b, i);
-        else if (s[i++] == ':')
-            a = i;
-    }
+    for (i = find_top(s, b, a, ':'); i < b; i = find_top(s, b, i + 1, ':'))
+        a = i + 1;
     h->no_ew = true;
     for (i = a; i < b;) {
         uint8_t c = (uint8_t)s[i];
@@ -440,18 +449,9 @@ static bool has_content(const char *s, size_t a, size_t b)
 /* Mailbox without angle brackets in s[a..b). */
 static void render_bare(hdec *h, const char *s, size_t a, size_t b)
 {
-    bool at = false;
     size_t name_start;
 
-    for (size_t i = a; i < b;) {
-        if (s[i] == '"')
-            i = skip_quoted(s, b, i);
-        else if (s[i] == '(')
-            i = skip_comment(s, b, i);
-        else if (s[i++] == '@')
-            at = true;
-    }
-    if (!at) { /* "root" or a bare phrase */
+    if (find_top(s, b, a, '@') == b) { /* no '@': "root" or a bare phrase */
         render_phrase(h, s, a, b);
         hd_end(h);
         trim_name(h->w, 0);
@@ -486,17 +486,7 @@ int satchel_mime_format_from(const char *in, size_t len, char *out,
         } else if (c == '(') {
             i = skip_comment(in, len, i);
         } else if (c == '<') {
-            size_t a = i + 1, b = a;
-            while (b < len && in[b] != '>') {
-                if (in[b] == '"')
-                    b = skip_quoted(in, len, b);
-                else if (in[b] == '(')
-                    b = skip_comment(in, len, b);
-                else
-                    b++;
-            }
-            if (b > len)
-                b = len;
+            size_t a = i + 1, b = find_top(in, len, a, '>');
             render_phrase(&h, in, start, i);
             hd_end(&h);
             trim_name(&w, 0);
