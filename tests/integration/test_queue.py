@@ -288,14 +288,16 @@ def courier_repeated_create(work):
         return
     with srv:
         db = os.path.join(work, "courier-create")
-        r = run_sim_at(srv.host, srv.port, db, ["sync"], timeout_ms=10000)
+        r = run_sim_at(srv.host, srv.port, db, ["sync"], password=srv.password,
+                       timeout_ms=10000)
         check(r.returncode == 0, "%s first sync: %s" % (label, r.stderr[-300:]))
         name = srv.folder("Projects")
         st.run_sim_offline(db, ['mkdir "%s"' % name])
         c = srv.client()   # the CREATE the killed session had sent
         c.create(name)
         c.logout()
-        r = run_sim_at(srv.host, srv.port, db, ["sync", "queue"], timeout_ms=10000)
+        r = run_sim_at(srv.host, srv.port, db, ["sync", "queue"], password=srv.password,
+                       timeout_ms=10000)
         q = r.json[1] if r.json and len(r.json) == 2 else {}
         check(q.get("pending") == 0 and q.get("failed") == 0,
               "%s the mkdir is done, not failed: %s" % (label, q.get("entries")))
