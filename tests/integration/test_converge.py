@@ -407,33 +407,85 @@ def wrong_server_canary(a, b, work):
     return rc != 0 and any(f.startswith("WRONG SERVER") for f in faults)
 
 
-def big_first_sync(seed, server, work, nmsg):
+BIG_MODES = ("cut", "kill", "disk")
+BIG_SERVERS = ("dovecot-full", "dovecot-condstore", "dovecot-none", "dovecot-plain")
+
+
+def big_mode(seed):
+    """A big first sync's mode; its server is BIG_SERVERS[seed % 4], so any
+    twelve consecutive seeds cover every Dovecot way in every mode."""
+    return BIG_MODES[(seed // len(BIG_SERVERS)) % len(BIG_MODES)]
+
+
+def big_first_sync(seed, server, work, nmsg, stats):
     """Cut anywhere: the first sync of a folder of nmsg messages, through
-    the perturbing proxy, cut once at a random byte offset (150 KB to the
-    folder's size) or SIGKILLed at a random moment; then one quiet sync,
+    the perturbing proxy, that is cut once at a random byte offset (150 KB
+    to about what the sync sends), SIGKILLed once a random number of bytes (same
+    range) has reached the device, or runs on a disk that fills up (a small
+    tmpfs, filled but for 16 KB to about the store's size); after a full
+    disk the store must check clean.  Then, space freed, one quiet sync,
     and the store must equal the server."""
     rng = random.Random(seed)
     up_ctx = server.ssl_context if server.upstream_tls else None
-    mode = rng.choice(("cut", "kill"))
-    cut = rng.randrange(150000, max(150001, nmsg * 700))
+    mode = big_mode(seed)
+    # the folder's first sync sends about 520 bytes a message to the device
+    point = rng.randrange(150000, max(150001, nmsg * 500))
+    leave = rng.randrange(16 << 10, nmsg * 400)
+    problems = []
+    fs = None
+    if mode == "disk":
+        if not st.Tmpfs.usable():
+            print("seed %d %s big first sync on a full disk: SKIPPED (needs root to "
+                  "mount a small tmpfs)" % (seed, server.name))
+            return True
+        fs = st.Tmpfs(os.path.join(work, "tmpfs-%d" % seed), 16 << 20)
+        work = fs.path
     proxy = PerturbingProxy(server.host, server.port, seed, ssl_context=up_ctx,
-                            cut_once=cut if mode == "cut" else None)
+                            cut_once=point if mode == "cut" else None)
     quiet = PerturbingProxy(server.host, server.port, seed, ssl_context=up_ctx,
                             perturb=False)
+    d = None
     try:
         d = Device(work, "big-%d" % seed, server, proxy, quiet)
-        kill = rng.uniform(0.05, 1.5) if mode == "kill" else None
-        rc0, _, _ = d.run(["sync"], kill_after=kill, retries=0 if mode == "cut" else 2)
+        if fs:
+            fs.fill(leave=leave)
+        rc0, out0, err0 = d.run(["sync"], kill_bytes=point if mode == "kill" else None,
+                                retries=0 if mode == "cut" else 2)
+        if mode == "cut":
+            landed = proxy.cuts > 0
+            what = "cut at %d bytes" % point
+        elif mode == "kill":
+            landed = rc0 is None
+            what = "killed after %d bytes" % point
+        else:
+            text = (out0 + err0).lower()
+            landed = rc0 != 0 and b"disk full" in text
+            what = "disk full with %d KB left" % (leave >> 10)
+            if rc0 != 0 and not landed:
+                problems.append("the sync on a full disk failed without saying disk full: "
+                                "rc=%s %s" % (rc0, (out0 + err0)[-300:]))
+            if os.path.exists(os.path.join(d.db, "data.mdb")):
+                r = st.run_sim_offline(d.db, ["store check"], check=False)
+                if r.returncode != 0:
+                    problems.append("after the disk filled the store does not check clean: "
+                                    "%s" % r.describe()[-400:])
+            fs.free()
+        if not landed:
+            what += " (the sync ended first)"
+        stats["big_" + mode] = stats.get("big_" + mode, 0) + 1
+        stats["big_" + mode + "_landed"] = stats.get("big_" + mode + "_landed", 0) + landed
         rc, out, err = d.run(["sync"], quiet=True)
-        problems = [] if rc == 0 else ["quiet sync failed rc=%s: %s" % (rc, out[-300:])]
+        if rc != 0:
+            problems.append("quiet sync failed rc=%s: %s" % (rc, out[-300:]))
         problems += compare_device(d, Account(server).state())
     finally:
         proxy.close()
         quiet.close()
-    problems += harness_faults([d], (proxy, quiet))
-    what = "cut at %d bytes" % cut if mode == "cut" else (
-        "killed after %.2fs" % kill if rc0 is None else
-        "kill at %.2fs: the run ended first" % kill)
+        if d is not None:
+            subprocess.run(["rm", "-rf", d.db])
+        if fs:
+            fs.close()
+    problems += harness_faults([d] if d else [], (proxy, quiet))
     if problems:
         print("DIVERGED: big first sync, seed %d on %s, %s (replay: --big --seed %d "
               "--server %s)" % (seed, server.name, what, seed, server.name))
@@ -441,7 +493,6 @@ def big_first_sync(seed, server, work, nmsg):
             print("  !", p)
     print("seed %d %s big first sync (%d messages, %s) %s" % (
         seed, server.name, nmsg, what, "DIVERGED" if problems else "ok"), flush=True)
-    subprocess.run(["rm", "-rf", d.db])
     return not problems
 
 
@@ -688,7 +739,8 @@ def main():
     names = list(imap_servers.SERVERS)
     if one_seed is not None:
         seeds = [one_seed]
-        names = [only or names[one_seed % len(names)]]
+        names = [only or (BIG_SERVERS[one_seed % len(BIG_SERVERS)] if "--big" in argv
+                          else names[one_seed % len(names)])]
     else:
         seeds = [base + i for i in range(count)]
         if only:
@@ -707,6 +759,8 @@ def main():
     per = {n: [0, 0] for n in servers}
     t0 = time.time()
     lock = threading.Lock()
+    if "--big" in argv:
+        seeds = []   # a big first sync replays alone
     lanes_of = {n: list(seeds[i::len(servers)]) for i, n in enumerate(servers)}
     threads_before = threading.active_count()
 
@@ -737,7 +791,7 @@ def main():
 
     big = "--big" in argv
     big_runs = 0 if one_seed is not None and not big else (
-        60 if long_mode else 6)
+        60 if long_mode else 12)
     if os.environ.get("SATCHEL_STACK") == "lwip":
         big_runs = min(big_runs, 2)
     try:
@@ -745,8 +799,6 @@ def main():
         # loss, so fsync buys the test nothing
         with tempfile.TemporaryDirectory(prefix="satchel-converge-",
                                          dir=imap_servers.fast_tmp()) as work:
-            if big:
-                seeds = []   # a big first sync replays alone
             if one_seed is None and len(servers) > 1:
                 a, b = list(servers.values())[:2]
                 check(wrong_server_canary(a, b, work),
@@ -771,15 +823,16 @@ def main():
             check(left <= 0, "%d harness threads outlived their schedules" % left)
             # Cut anywhere in the first sync of a big folder (Dovecot only:
             # its fixture writes 1,396 messages straight into the maildir).
-            bigs = [n for n in servers if n.startswith("dovecot-")]
+            bigs = [n for n in servers if n in BIG_SERVERS]
             if big_runs and bigs:
                 msgs = st.synth_messages(1396, st.load_mailset()["INBOX"])
                 for n in bigs:
                     servers[n].dc.add_messages(servers[n].user, "Big", msgs)
                 for i in range(big_runs):
-                    n = bigs[i % len(bigs)]
                     seed = one_seed if big and one_seed is not None else base + 90000 + i
-                    ok = big_first_sync(seed, servers[n], work, len(msgs))
+                    n = BIG_SERVERS[seed % len(BIG_SERVERS)]
+                    n = n if n in bigs else bigs[seed % len(bigs)]
+                    ok = big_first_sync(seed, servers[n], work, len(msgs), stats)
                     per[n][0] += 1
                     per[n][1] += 0 if ok else 1
                     if big and one_seed is not None:
@@ -801,6 +854,11 @@ def main():
           "responses; %d of %d kills landed before the run ended" % (
               sum(r for r, _ in per.values()), el, stats["cuts"], stats["reordered"],
               stats["injected"], stats["killed"], stats["kills"]))
+    if big_runs:
+        print("big first syncs: %s" % ", ".join(
+            "%s %d (%d landed before the sync ended)" % (
+                m, stats.get("big_" + m, 0), stats.get("big_" + m + "_landed", 0))
+            for m in BIG_MODES))
     return check.report()
 
 

@@ -80,36 +80,6 @@ def cache_fills_store(dc, work):
     check(r.returncode == 0, "small map: offline change recorded: %s" % r.describe()[-400:])
 
 
-class Tmpfs:
-    def __init__(self, path, size):
-        self.path = path
-        os.makedirs(path, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size, "tmpfs", path],
-                       check=True)
-        self.filler = os.path.join(path, "filler")
-
-    def fill(self, leave=0):
-        """Fill the file system, then free `leave` bytes."""
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        for chunk in (1 << 16, 4096, 512):
-            try:
-                while True:
-                    os.write(fd, b"\0" * chunk)
-            except OSError:
-                pass
-        os.close(fd)
-        if leave:
-            size = os.path.getsize(self.filler)
-            os.truncate(self.filler, max(0, size - leave))
-
-    def free(self):
-        if os.path.exists(self.filler):
-            os.unlink(self.filler)
-
-    def close(self):
-        subprocess.run(["umount", "-l", self.path], check=False)
-
-
 def folder_counts(db):
     r = st.run_sim_offline(db, ["folders"], check=False)
     if r.returncode != 0 or not r.json:
@@ -136,7 +106,7 @@ def disk_full(dc, work):
     if os.geteuid() != 0:
         print("disk full: SKIPPED (needs root to mount a small tmpfs)")
         return
-    fs = Tmpfs(os.path.join(work, "tmpfs"), 3 << 20)
+    fs = st.Tmpfs(os.path.join(work, "tmpfs"), 3 << 20)
     try:
         db = os.path.join(fs.path, "db")
         # 1. During a sync: too little room for the whole mail set.

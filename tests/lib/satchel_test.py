@@ -2072,6 +2072,43 @@ def compare_messages(check, server, local, total, folder, label):
     return ok
 
 
+class Tmpfs:
+    """A small tmpfs mounted at path (root only: Tmpfs.usable() says), to
+    fill up: a full disk for the store (ENOSPC), not LMDB's map limit."""
+
+    @staticmethod
+    def usable():
+        return os.geteuid() == 0 and shutil.which("mount") is not None
+
+    def __init__(self, path, size):
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size, "tmpfs", path],
+                       check=True)
+        self.filler = os.path.join(path, "filler")
+
+    def fill(self, leave=0):
+        """Fill the file system, then free `leave` bytes."""
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        for chunk in (1 << 16, 4096, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+        os.close(fd)
+        if leave:
+            size = os.path.getsize(self.filler)
+            os.truncate(self.filler, max(0, size - leave))
+
+    def free(self):
+        if os.path.exists(self.filler):
+            os.unlink(self.filler)
+
+    def close(self):
+        subprocess.run(["umount", "-l", self.path], check=False)
+
+
 class Relay:
     """A TCP relay from a free loopback port (self.port) to `port` on
     127.0.0.1.  self.conns counts the connections accepted; drop_all() ends
