@@ -27,23 +27,9 @@
 
 #include "../fuzz/client_driver.h"
 #include "../fuzz/fuzz_common.h"
+#include "check.h"
 #include "satchel/imap.h"
 #include "satchel/opt.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
-            printf(__VA_ARGS__);                                               \
-            printf("\n");                                                      \
-            fflush(stdout);                                                    \
-        }                                                                      \
-    } while (0)
 
 /* ---- the scripted account ----------------------------------------------- */
 
@@ -987,6 +973,5 @@ int main(int argc, char **argv)
     test_bug_resume_stale_flags(MOCK_CAPS_FULL, "qresync");
     test_bug_resume_stale_flags(MOCK_CAPS_CONDSTORE, "condstore");
     test_bug_resume_stale_flags(MOCK_CAPS_NONE, "plain");
-    printf("test_faults: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_faults");
 }

@@ -6,23 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "satchel/imap.h"
 #include "satchel/opt.h"
 #include "satchel/seqset.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
-            printf(__VA_ARGS__);                                               \
-            printf("\n");                                                      \
-        }                                                                      \
-    } while (0)
 
 struct dump {
     char buf[65536];
@@ -548,6 +535,5 @@ int main(void)
     test_long_names();
     test_args();
     test_seqset();
-    printf("test_imap_parser: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_imap_parser");
 }

@@ -1,4 +1,4 @@
-/* Unit tests for core/mime.c: table-driven, no framework.
+/* Unit tests for core/mime_*.c: table-driven, no framework.
  * Prints one line per failed case, then "test_mime: N passed, M failed". */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../fuzz/fuzz_common.h" /* fz_utf8_valid: the independent UTF-8 oracle */
 #include "satchel/mime.h"
 
 #define FFFD "\xEF\xBF\xBD"
@@ -62,42 +63,6 @@ static void expect_str(const char *what, const char *in, size_t inlen, int rc,
     printf(" want ");
     show(exp, elen);
     putchar('\n');
-}
-
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = s[i];
-        size_t need;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        if (b >= 0xC2 && b <= 0xDF)
-            need = 1;
-        else if (b >= 0xE0 && b <= 0xEF) {
-            need = 2;
-            if (b == 0xE0) lo = 0xA0;
-            if (b == 0xED) hi = 0x9F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            need = 3;
-            if (b == 0xF0) lo = 0x90;
-            if (b == 0xF4) hi = 0x8F;
-        } else
-            return false;
-        if (i + need >= n)
-            return false;
-        for (size_t k = 1; k <= need; k++) {
-            if (s[i + k] < lo || s[i + k] > hi)
-                return false;
-            lo = 0x80;
-            hi = 0xBF;
-        }
-        i += need + 1;
-    }
-    return true;
 }
 
 /* Largest prefix of full (a UTF-8 string) that ends on a character
@@ -158,7 +123,7 @@ static void truncation_sweep(const char *what, str_fn fn, const char *in,
             continue;
         all &= check(out[cap] == 'Z' || cap == sizeof out,
                      "%s sweep cap=%zu: wrote past cap", what, cap);
-        all &= check(memcmp(out, full, n) == 0 && utf8_ok((unsigned char *)out, n),
+        all &= check(memcmp(out, full, n) == 0 && fz_utf8_valid((const uint8_t *)out, n),
                      "%s sweep cap=%zu: not a valid prefix", what, cap);
         if (exact)
             all &= check(n == boundary_prefix(full, flen, cap),

@@ -8,21 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "satchel/ops.h"
 #include "satchel/store.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
-            printf(__VA_ARGS__);                                               \
-            printf("\n");                                                      \
-        }                                                                      \
-    } while (0)
 
 static satchel_msg m;
 
@@ -465,6 +453,5 @@ int main(void)
         if (system(cmd) != 0)
             return 1;
     }
-    printf("test_store: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_store");
 }

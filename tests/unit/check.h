@@ -1,0 +1,34 @@
+/* The unit tests' check counter, one copy for the files that include it.
+ *
+ * CHECK(cond, fmt, ...) counts a pass, or prints "FAIL file:line: " and the
+ * message and counts a failure; the line is flushed at once so it comes
+ * before whatever a crash or a forked child prints next.
+ * check_report(name) prints the closing "NAME: N passed, M failed" line CI
+ * reads and returns the exit status. */
+#ifndef SATCHEL_TEST_CHECK_H
+#define SATCHEL_TEST_CHECK_H
+
+#include <stdio.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+            fflush(stdout);                                                    \
+        }                                                                      \
+    } while (0)
+
+static inline int check_report(const char *name)
+{
+    printf("%s: %d passed, %d failed\n", name, passed, failed);
+    return failed ? 1 : 0;
+}
+
+#endif
