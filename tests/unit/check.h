@@ -4,10 +4,12 @@
  * message and counts a failure; the line is flushed at once so it comes
  * before whatever a crash or a forked child prints next.
  * check_report(name) prints the closing "NAME: N passed, M failed" line CI
- * reads and returns the exit status. */
+ * reads and returns the exit status.  check_show(s, n) prints bytes for a
+ * failure message. */
 #ifndef SATCHEL_TEST_CHECK_H
 #define SATCHEL_TEST_CHECK_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 static int passed, failed;
@@ -24,6 +26,21 @@ static int passed, failed;
             fflush(stdout);                                                    \
         }                                                                      \
     } while (0)
+
+/* s[0..n) in double quotes, with control bytes, bytes above 0x7E, '"' and
+ * '\\' as \xNN. */
+static inline void check_show(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\')
+            printf("\\x%02X", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
 
 static inline int check_report(const char *name)
 {

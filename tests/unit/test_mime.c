@@ -7,25 +7,11 @@
 #include <string.h>
 
 #include "../fuzz/fuzz_common.h" /* fz_utf8_valid: the independent UTF-8 oracle */
+#include "check.h"
 #include "satchel/mime.h"
 
 #define FFFD "\xEF\xBF\xBD"
 #define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-static unsigned passed, failed;
-
-static void show(const char *s, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\')
-            printf("\\x%02X", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
 
 static bool check(bool ok, const char *fmt, ...)
 {
@@ -57,11 +43,11 @@ static void expect_str(const char *what, const char *in, size_t inlen, int rc,
     }
     failed++;
     printf("FAIL: %s(", what);
-    show(in, inlen);
+    check_show(in, inlen);
     printf(") rc=%d want %d out=", rc, erc);
-    show(out, strlen(out));
+    check_show(out, strlen(out));
     printf(" want ");
-    show(exp, elen);
+    check_show(exp, elen);
     putchar('\n');
 }
 
@@ -865,9 +851,9 @@ static void test_stream(const char *what, bool qp, const bvec *v, size_t nv)
                    n1, elen)) {
             if (n1 != (size_t)-1) {
                 printf("  got ");
-                show((const char *)one, n1);
+                check_show((const char *)one, n1);
                 printf("\n  want ");
-                show(v[i].out, elen);
+                check_show(v[i].out, elen);
                 putchar('\n');
             }
             continue;
@@ -995,6 +981,5 @@ int main(void)
     test_stream("qp", true, qp_vec, N_ELEM(qp_vec));
     test_stream_fuzz();
     test_stream_api();
-    printf("test_mime: %u passed, %u failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_mime");
 }

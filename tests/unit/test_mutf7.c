@@ -7,25 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "satchel/mutf7.h"
 
 #define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-static unsigned passed, failed;
-
-static void show(const char *s, size_t n)
-{
-    size_t i;
-    putchar('"');
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\')
-            printf("\\x%02X", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
 
 static void ok(int cond, const char *what, const char *in, size_t n)
 {
@@ -35,7 +20,7 @@ static void ok(int cond, const char *what, const char *in, size_t n)
     }
     failed++;
     printf("FAIL: %s ", what);
-    show(in, n);
+    check_show(in, n);
     putchar('\n');
 }
 
@@ -307,7 +292,7 @@ static void test_random(unsigned seed)
             m2l != ml || memcmp(m, m2, ml) != 0) {
             if (bad++ < 10) {
                 printf("FAIL: random round trip ");
-                show(u, ul);
+                check_show(u, ul);
                 putchar('\n');
             }
         }
@@ -328,6 +313,5 @@ int main(void)
     test_range();
     test_every_code_point();
     test_random(seed);
-    printf("test_mutf7: %u passed, %u failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_mutf7");
 }
