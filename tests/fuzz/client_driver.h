@@ -142,7 +142,7 @@ static CD_UNUSED int cd_store_check(satchel_store *s, char *why, size_t cap)
         if (rc == SATCHEL_E_NOTFOUND)
             break;
         if (rc < 0) {
-            snprintf(why, cap, "folder_next after '%s': %d", after, rc);
+            snprintf(why, cap, "folder_next after '%.200s': %d", after, rc);
             return -1;
         }
         if (++nf > 100000) {
