@@ -495,15 +495,25 @@ int satchel_ops_mkdir(satchel_store *s, const char *name)
     return rc;
 }
 
+/* A transaction *t with queued change id read into s->ops_op; on an error
+ * there is no transaction left. */
+static int begin_op(satchel_store *s, uint64_t id, satchel_store_txn **t)
+{
+    int rc;
+    if ((rc = satchel_store_begin(s, t)) < 0)
+        return rc;
+    if ((rc = satchel_store_op_get(s, *t, id, &s->ops_op)) < 0)
+        return finish(*t, rc);
+    return 0;
+}
+
 int satchel_ops_retry(satchel_store *s, uint64_t id)
 {
     satchel_store_txn *t;
     satchel_op *op = &s->ops_op;
     int rc;
-    if ((rc = satchel_store_begin(s, &t)) < 0)
+    if ((rc = begin_op(s, id, &t)) < 0)
         return rc;
-    if ((rc = satchel_store_op_get(s, t, id, op)) < 0)
-        return finish(t, rc);
     if (op->state != SATCHEL_OP_FAILED)
         return finish(t, SATCHEL_E_INVAL);
     op->state = SATCHEL_OP_PENDING;
@@ -516,11 +526,8 @@ int satchel_ops_retry(satchel_store *s, uint64_t id)
 int satchel_ops_drop(satchel_store *s, uint64_t id)
 {
     satchel_store_txn *t;
-    satchel_op *op = &s->ops_op;
     int rc;
-    if ((rc = satchel_store_begin(s, &t)) < 0)
+    if ((rc = begin_op(s, id, &t)) < 0)
         return rc;
-    if ((rc = satchel_store_op_get(s, t, id, op)) < 0)
-        return finish(t, rc);
     return finish(t, satchel_store_op_del(t, id));
 }
