@@ -870,7 +870,9 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
              * (nothing stored, or a kept block QRESYNC covered). */
             return c->job == J_NEXT_FOLDER ? cl_job_advance(c) : 0;
         }
-        if (!ok)
+        /* (in an empty folder "U:*" names nothing, and some servers
+         * refuse it: nothing is new there either way) */
+        if (!ok && !(kind == K_NEWUIDS && c->fs.exists == 0))
             c->fs.incomplete = 1;
         if (kind == K_RECONCILE && ok) {
             if ((rc = verify_done(c, K_RECONCILE)) < 0)
