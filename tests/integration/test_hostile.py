@@ -47,24 +47,13 @@ import satchel_test as st  # noqa: E402
 from fake_imap import (FakeImap, make_messages, parse_seqset,  # noqa: E402
                        sim_crashed)
 
-PASSED = 0
-FAILED = 0
+check = st.Checks()
 TIMEOUT_MS = 3000
 HANG_LIMIT = 20          # seconds: a run longer than this is a hang
 
 HDR_ITEM = b"BODY[HEADER.FIELDS (DATE FROM SUBJECT MESSAGE-ID)]"
 BS = b'("TEXT" "PLAIN" ("CHARSET" "UTF-8") NIL NIL "7BIT" 10 1 NIL NIL NIL NIL)'
 STOP = object()
-
-
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
 
 
 def brief(r):
@@ -594,8 +583,7 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
     if os.environ.get("SATCHEL_TEST_VERBOSE"):
         print("elapsed %.1fs" % (time.time() - t_start))
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.report()
 
 
 if __name__ == "__main__":

@@ -39,21 +39,10 @@ import satchel_test as st  # noqa: E402
 from fake_imap import (FakeImap, run_sim_at, sim_crashed, make_messages,  # noqa: E402
                        PASSWORD, USER)
 
-PASSED = 0
-FAILED = 0
+check = st.Checks()
 RUNS = []        # every SimRun, scanned for the password at the end
 DBS = []         # every --db directory, scanned for the password at the end
 SECRETS = [PASSWORD]
-
-
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
 
 
 def brief(r):
@@ -704,8 +693,7 @@ def main():
         scan_for_password()
     if os.environ.get("SATCHEL_TEST_VERBOSE"):
         print("elapsed %.1fs, %d runs" % (time.time() - t0, len(RUNS)))
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.report()
 
 
 if __name__ == "__main__":
