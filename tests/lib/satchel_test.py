@@ -843,16 +843,16 @@ class Dovecot:
 
     def _ensure_home(self, user):
         home = os.path.join(self.tmp, "home", user)
-        md = os.path.join(home, "Maildir")
-        for d in (home, md):
+        self._ensure_dirs(home, os.path.join(home, "Maildir"))
+
+    def _ensure_dirs(self, *paths):
+        """Each of paths, in order, then a maildir's cur, new and tmp in the
+        last: made where missing, mode 0700, owned by the mail user."""
+        last = paths[-1]
+        for d in paths + tuple(os.path.join(last, sub) for sub in ("cur", "new", "tmp")):
             if not os.path.isdir(d):
                 os.mkdir(d, 0o700)
                 self._chown(d)
-        for sub in ("cur", "new", "tmp"):
-            p = os.path.join(md, sub)
-            if not os.path.isdir(p):
-                os.mkdir(p, 0o700)
-                self._chown(p)
 
     def _chown(self, path):
         if os.geteuid() == 0:
@@ -1153,14 +1153,7 @@ class Dovecot:
             raise KeyError("unknown user %r" % user)
         self._ensure_home(user)
         path = self.maildir_path(user, folder)
-        if not os.path.isdir(path):
-            os.mkdir(path, 0o700)
-            self._chown(path)
-        for sub in ("cur", "new", "tmp"):
-            p = os.path.join(path, sub)
-            if not os.path.isdir(p):
-                os.mkdir(p, 0o700)
-                self._chown(p)
+        self._ensure_dirs(path)
         if folder.upper() != "INBOX":
             mf = os.path.join(path, "maildirfolder")
             if not os.path.exists(mf):
