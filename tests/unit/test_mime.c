@@ -73,6 +73,21 @@ static size_t bounded_len(const char *s, size_t cap)
 
 typedef int (*str_fn)(const char *in, size_t len, char *out, size_t cap);
 
+/* A string function's input and its whole output. */
+struct str_case {
+    const char *in, *out;
+};
+
+static void expect_cases(const char *what, str_fn fn, const struct str_case *v, size_t n)
+{
+    char out[512];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i].in);
+        int rc = fn(v[i].in, len, out, sizeof out);
+        expect_str(what, v[i].in, len, rc, out, (int)strlen(v[i].out), v[i].out);
+    }
+}
+
 /* Runs fn with every cap from 0 to past the full length.  exact: the cut
  * must be the largest boundary prefix; otherwise any valid prefix will do
  * (format_from trims a cut display name). */
@@ -121,7 +136,7 @@ static void truncation_sweep(const char *what, str_fn fn, const char *in,
 
 /* ---- decode_header ----------------------------------------------------- */
 
-static const struct { const char *in, *out; } hdr_vec[] = {
+static const struct str_case hdr_vec[] = {
     /* RFC 2047 section 8 */
     {"=?ISO-8859-1?Q?a?=", "a"},
     {"=?ISO-8859-1?Q?a?= b", "a b"},
@@ -202,12 +217,7 @@ static const struct { const char *in, *out; } hdr_vec[] = {
 static void test_decode_header(void)
 {
     char out[512];
-    for (size_t i = 0; i < N_ELEM(hdr_vec); i++) {
-        size_t n = strlen(hdr_vec[i].in);
-        int rc = satchel_mime_decode_header(hdr_vec[i].in, n, out, sizeof out);
-        expect_str("decode_header", hdr_vec[i].in, n, rc, out,
-                   (int)strlen(hdr_vec[i].out), hdr_vec[i].out);
-    }
+    expect_cases("decode_header", satchel_mime_decode_header, hdr_vec, N_ELEM(hdr_vec));
     /* embedded NUL and reading exactly len bytes */
     {
         static const char in[] = {'a', 0, 'b', '=', '?'};
@@ -644,7 +654,7 @@ static void test_dates(void)
 
 /* ---- format_from ------------------------------------------------------- */
 
-static const struct { const char *in, *out; } from_vec[] = {
+static const struct str_case from_vec[] = {
     {"John Doe <jdoe@machine.example>", "John Doe <jdoe@machine.example>"},
     {"\"Joe Q. Public\" <john.q.public@example.com>",
      "Joe Q. Public <john.q.public@example.com>"},
@@ -696,12 +706,7 @@ static int from_fn(const char *in, size_t len, char *out, size_t cap)
 static void test_format_from(void)
 {
     char out[256];
-    for (size_t i = 0; i < N_ELEM(from_vec); i++) {
-        size_t n = strlen(from_vec[i].in);
-        int rc = satchel_mime_format_from(from_vec[i].in, n, out, sizeof out);
-        expect_str("format_from", from_vec[i].in, n, rc, out,
-                   (int)strlen(from_vec[i].out), from_vec[i].out);
-    }
+    expect_cases("format_from", from_fn, from_vec, N_ELEM(from_vec));
     check(satchel_mime_format_from(NULL, 2, out, sizeof out) == SATCHEL_E_INVAL,
           "format_from NULL");
     truncation_sweep("format_from", from_fn,
