@@ -149,6 +149,13 @@ int store_fname_find(satchel_store *s, MDB_txn *txn, const char *name,
             return rc;
         if (v.mv_size != 4)
             return SATCHEL_E_STORE;
+        /* An entry damaged into naming no folder, or another one, does not
+         * name this folder: the next put of the name replaces it. */
+        rc = get_by_id(s, txn, rd_be32(v.mv_data), &s->fscratch);
+        if (rc == SATCHEL_E_NOTFOUND || (rc == 0 && strcmp(s->fscratch.name, name) != 0))
+            return SATCHEL_E_NOTFOUND;
+        if (rc < 0)
+            return rc;
         *id = rd_be32(v.mv_data);
         return 0;
     }
@@ -300,6 +307,16 @@ int satchel_store_folder_delete(satchel_store_txn *t, const char *name)
     return store_err(mdb_del(t->txn, t->s->folders, &k, NULL));
 }
 
+/* The index entry k leads to folder f, and f's name has that key: an entry
+ * damaged into pointing at another folder is passed over, so a listing
+ * never meets one folder twice (and never loops). */
+static int entry_is(const MDB_val *k, const satchel_folder *f)
+{
+    uint8_t kb[FNAME_KEY_MAX];
+    size_t part, n = store_fname_key(f->name, strlen(f->name), f->id, kb, &part);
+    return n == k->mv_size && memcmp(kb, k->mv_data, n) == 0;
+}
+
 /* Position cur on the first index entry after name's (or where it was,
  * when it is gone). */
 static int seek_after(satchel_store *s, MDB_txn *txn, MDB_cursor *cur,
@@ -350,7 +367,8 @@ int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
         rc = seek_after(s, txn, cur, after, &k, &v);
     /* A damaged record (or an index entry without its record) is counted
      * and skipped: one bad folder must not hide the others. */
-    while (rc == 0 && (v.mv_size != 4 || get_by_id(s, txn, rd_be32(v.mv_data), out) < 0)) {
+    while (rc == 0 && (v.mv_size != 4 || get_by_id(s, txn, rd_be32(v.mv_data), out) < 0 ||
+                       !entry_is(&k, out))) {
         s->damaged++;
         rc = store_cstep(cur, &k, &v, MDB_NEXT, &s->damaged);
     }

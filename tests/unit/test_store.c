@@ -12,6 +12,8 @@
 #include "satchel/ops.h"
 #include "satchel/store.h"
 
+#include "../../core/store_internal.h"
+
 static satchel_msg m;
 
 static void mk(uint32_t uid, uint32_t flags)
@@ -326,6 +328,57 @@ static void test_folder_names(const char *base)
     satchel_store_close(s);
 }
 
+/* Two long names whose index keys share prefix and hash (a collision,
+ * made here by writing a second entry under one folder's key part that
+ * leads to another folder): lookups and listing go by the full name in
+ * each candidate's record, and store check names the entry. */
+static void test_name_chain(const char *base)
+{
+    static satchel_folder a, c, g;
+    static char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char dir[512];
+    uint8_t kb[FNAME_KEY_MAX], vb[4];
+    size_t part, i;
+    satchel_store *s;
+    satchel_store_txn *t;
+    satchel_store_report rep;
+    MDB_val k, v = {4, vb};
+    int found_a = 0, rc = 0;
+    snprintf(dir, sizeof dir, "%s/chain", base);
+    mkdir(dir, 0700);
+    memset(&a, 0, sizeof a);
+    memset(&c, 0, sizeof c);
+    memset(a.name, 'p', 800);
+    memset(c.name, 'p', 800);
+    a.name[799] = 'A';
+    c.name[799] = 'C';
+    CHECK(satchel_store_open(NULL, dir, 0, &s) == 0, "chain: open");
+    CHECK(satchel_store_begin(s, &t) == 0 && satchel_store_folder_put(t, &c) == 0 &&
+              satchel_store_folder_put(t, &a) == 0 && c.id < a.id,
+          "chain: two long folders");
+    /* The decoy sorts before a's own entry: its id is c's, a smaller one. */
+    k.mv_size = store_fname_key(a.name, strlen(a.name), c.id, kb, &part);
+    k.mv_data = kb;
+    be32(vb, c.id);
+    CHECK(mdb_put(t->txn, s->fnames, &k, &v, 0) == 0 && satchel_store_commit(t) == 0,
+          "chain: second entry under a's key part");
+    CHECK(satchel_store_folder_get(s, NULL, a.name, &g) == 0 && g.id == a.id,
+          "chain: a found past the other candidate");
+    CHECK(satchel_store_folder_get(s, NULL, c.name, &g) == 0 && g.id == c.id,
+          "chain: c found by its own key");
+    after[0] = '\0';
+    for (i = 0; i < 10 && (rc = satchel_store_folder_next(s, NULL, after, &g)) == 0; i++) {
+        found_a += strcmp(g.name, a.name) == 0;
+        memcpy(after, g.name, strlen(g.name) + 1);
+    }
+    CHECK(rc == SATCHEL_E_NOTFOUND && found_a == 1 && i <= 3,
+          "chain: listing ends, a listed once (%zu folders listed)", i);
+    CHECK(satchel_store_check(s, NULL, NULL, &rep) == SATCHEL_E_DAMAGED && rep.problems == 2,
+          "chain: store check names the entry and the count (%llu problems)",
+          (unsigned long long)rep.problems);
+    satchel_store_close(s);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/satchel-store-XXXXXX";
@@ -447,6 +500,7 @@ int main(void)
     test_full_map(dir);
     test_change_room(dir);
     test_folder_names(dir);
+    test_name_chain(dir);
     {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
