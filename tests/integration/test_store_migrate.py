@@ -13,6 +13,8 @@ with what that satchel-sim printed for each reading command.
     folder, the queue, the cache and its pin, the cached bodies (served
     offline), a message's structure.  `store check` finds nothing wrong,
     and it opens again (already migrated) the same.
+  * --salvage (page by page, never mapped by LMDB) reads the version 1
+    file into a new store with every folder, message and queued change.
   * A copy whose file is read-only cannot be migrated: it is refused with
     a message saying so, and the file is left byte for byte as it was.
   * Against a Dovecot holding the same mail (UIDVALIDITY set to the
@@ -69,6 +71,24 @@ def test_offline(work, manifest):
         r = st.run_sim_offline(db, ["store check"], check=False)
         check(r.returncode == 0, "[%s] store check clean: %s" % (rnd, r.describe()[:400]))
     return db
+
+
+def test_salvage(work, manifest):
+    """--salvage reads a version 1 file page by page (folder records keyed
+    by name) into a new store: every folder, message and queued change
+    comes across; cached bodies are left behind, as from any store."""
+    db = unpack(work, "salvage")
+    dest = os.path.join(work, "salvaged")
+    p = subprocess.run([st.satchel_sim_path(), "--db", db, "--salvage", dest],
+                       capture_output=True, text=True, timeout=120)
+    check(p.returncode == 0, "salvage of a version 1 file: %s" % (p.stdout + p.stderr)[-300:])
+    out = manifest["outputs"]
+    for cmd in ["folders", "queue"] + [c for c in out if c.startswith("list ")]:
+        got = st.run_sim_offline(dest, [cmd], check=False).json
+        check(bool(got) and got[0] == out[cmd], "salvaged: %s as before:\n  want %s\n  got  %s"
+              % (cmd[:60], json.dumps(out[cmd])[:300], json.dumps(got)[:300]))
+    r = st.run_sim_offline(dest, ["store check"], check=False)
+    check(r.returncode == 0, "salvaged store checks clean: %s" % r.describe()[:300])
 
 
 def test_readonly(work):
@@ -130,6 +150,7 @@ def main():
     work = tempfile.mkdtemp(prefix="satchel-test-migrate-")
     try:
         test_offline(work, manifest)
+        test_salvage(work, manifest)
         test_readonly(work)
         test_replay(work, manifest)
     finally:
