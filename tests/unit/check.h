@@ -1,7 +1,7 @@
 /* The unit tests' check counter, one copy for the files that include it.
  *
  * CHECK(cond, fmt, ...) counts a pass, or prints "FAIL file:line: " and the
- * message and counts a failure; the line is flushed at once so it comes
+ * message and counts a failure (CHECK_THAT(cond): the message is cond); the line is flushed at once so it comes
  * before whatever a crash or a forked child prints next.
  * check_report(name) prints the closing "NAME: N passed, M failed" line CI
  * reads and returns the exit status.  check_show(s, n) prints bytes for a
@@ -26,6 +26,9 @@ static int passed, failed;
             fflush(stdout);                                                    \
         }                                                                      \
     } while (0)
+
+/* CHECK with the condition's own text as the message. */
+#define CHECK_THAT(cond) CHECK(cond, "%s", #cond)
 
 /* s[0..n) in double quotes, with control bytes, bytes above 0x7E, '"' and
  * '\\' as \xNN. */

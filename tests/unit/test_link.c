@@ -5,20 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "satchel/error.h"
 #include "slirp_link.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-        }                                                                    \
-    } while (0)
 
 #define MS 1000000ull /* ns */
 #define GUEST 0x0a00020fu
@@ -92,43 +81,43 @@ static satchel_link_config cfg_of(const char *spec)
 static void test_parse(void)
 {
     satchel_link_config c;
-    CHECK(satchel_link_parse("rtt=300ms,rate=64kbit,loss=1%,cut-after=200KB,"
-                             "cut-random=500KB,stall=5s,stall-after=100KB,seed=42",
-                             &c) == 0);
-    CHECK(c.rtt_ms == 300);
-    CHECK(c.rate_bps == 64000);
-    CHECK(c.loss_ppm == 10000);
-    CHECK(c.cut_after == 200 * 1024);
-    CHECK(c.cut_random_bytes == 500 * 1024);
-    CHECK(c.stall_ms == 5000);
-    CHECK(c.stall_after == 100 * 1024);
-    CHECK(c.seed == 42);
+    CHECK_THAT(satchel_link_parse("rtt=300ms,rate=64kbit,loss=1%,cut-after=200KB,"
+                                  "cut-random=500KB,stall=5s,stall-after=100KB,seed=42",
+                                  &c) == 0);
+    CHECK_THAT(c.rtt_ms == 300);
+    CHECK_THAT(c.rate_bps == 64000);
+    CHECK_THAT(c.loss_ppm == 10000);
+    CHECK_THAT(c.cut_after == 200 * 1024);
+    CHECK_THAT(c.cut_random_bytes == 500 * 1024);
+    CHECK_THAT(c.stall_ms == 5000);
+    CHECK_THAT(c.stall_after == 100 * 1024);
+    CHECK_THAT(c.seed == 42);
 
-    CHECK(satchel_link_parse("rate=2mbit, rtt=1.5s ,loss=0.25%", &c) == 0);
-    CHECK(c.rate_bps == 2000000 && c.rtt_ms == 1500 && c.loss_ppm == 2500);
-    CHECK(c.seed == 0 && c.cut_after == 0);
-    CHECK(satchel_link_parse("rate=1200bit,loss=50ppm,cut-after=3MB,rtt=20", &c) == 0);
-    CHECK(c.rate_bps == 1200 && c.loss_ppm == 50 && c.cut_after == 3u << 20 &&
-          c.rtt_ms == 20);
-    CHECK(satchel_link_parse("cut-after=1500B,rate=1gbit,stall-after=0", &c) == 0);
-    CHECK(c.cut_after == 1500 && c.rate_bps == 1000000000ull && c.stall_after == 0);
-    CHECK(satchel_link_parse("RTT=10MS", &c) == 0 && c.rtt_ms == 10);
-    CHECK(satchel_link_parse("", &c) == 0 && c.rtt_ms == 0 && c.rate_bps == 0);
-    CHECK(satchel_link_parse("none", &c) == 0 && c.loss_ppm == 0);
-    CHECK(satchel_link_parse("loss=100%", &c) == 0 && c.loss_ppm == 1000000);
+    CHECK_THAT(satchel_link_parse("rate=2mbit, rtt=1.5s ,loss=0.25%", &c) == 0);
+    CHECK_THAT(c.rate_bps == 2000000 && c.rtt_ms == 1500 && c.loss_ppm == 2500);
+    CHECK_THAT(c.seed == 0 && c.cut_after == 0);
+    CHECK_THAT(satchel_link_parse("rate=1200bit,loss=50ppm,cut-after=3MB,rtt=20", &c) == 0);
+    CHECK_THAT(c.rate_bps == 1200 && c.loss_ppm == 50 && c.cut_after == 3u << 20 &&
+               c.rtt_ms == 20);
+    CHECK_THAT(satchel_link_parse("cut-after=1500B,rate=1gbit,stall-after=0", &c) == 0);
+    CHECK_THAT(c.cut_after == 1500 && c.rate_bps == 1000000000ull && c.stall_after == 0);
+    CHECK_THAT(satchel_link_parse("RTT=10MS", &c) == 0 && c.rtt_ms == 10);
+    CHECK_THAT(satchel_link_parse("", &c) == 0 && c.rtt_ms == 0 && c.rate_bps == 0);
+    CHECK_THAT(satchel_link_parse("none", &c) == 0 && c.loss_ppm == 0);
+    CHECK_THAT(satchel_link_parse("loss=100%", &c) == 0 && c.loss_ppm == 1000000);
 
-    CHECK(satchel_link_parse("loss=101%", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("loss=1", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("rtt=5min", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("rate=64kbps", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("bogus=1", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("rtt", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("rtt=", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("rtt=ms", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("seed=1.5", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("rtt=99999999999s", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse("seed=99999999999999999999999", &c) == SATCHEL_E_INVAL);
-    CHECK(satchel_link_parse(NULL, &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("loss=101%", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("loss=1", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("rtt=5min", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("rate=64kbps", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("bogus=1", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("rtt", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("rtt=", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("rtt=ms", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("seed=1.5", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("rtt=99999999999s", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse("seed=99999999999999999999999", &c) == SATCHEL_E_INVAL);
+    CHECK_THAT(satchel_link_parse(NULL, &c) == SATCHEL_E_INVAL);
 }
 
 /* ---- delay ---- */
@@ -144,27 +133,27 @@ static void test_delay(void)
     for (d = 0; d < 2; d++) {
         uint64_t t0 = 1000 * MS;
         f[20] = (uint8_t)(7 + d);
-        CHECK(satchel_link_emu_push(e, d, f, n, t0) == SATCHEL_LINK_QUEUED);
-        CHECK(satchel_link_emu_next_due(e, t0) == t0 + 100 * MS);
-        CHECK(satchel_link_emu_pop(e, d, t0 + 100 * MS - 1, out, sizeof out, &ev) == 0);
-        CHECK(satchel_link_emu_pop(e, d, t0 + 100 * MS, out, sizeof out, &ev) == 1);
-        CHECK(ev.kind == SATCHEL_LINK_EV_FRAME && ev.len == n);
-        CHECK(memcmp(out, f, n) == 0);
-        CHECK(satchel_link_emu_next_due(e, t0) == UINT64_MAX);
+        CHECK_THAT(satchel_link_emu_push(e, d, f, n, t0) == SATCHEL_LINK_QUEUED);
+        CHECK_THAT(satchel_link_emu_next_due(e, t0) == t0 + 100 * MS);
+        CHECK_THAT(satchel_link_emu_pop(e, d, t0 + 100 * MS - 1, out, sizeof out, &ev) == 0);
+        CHECK_THAT(satchel_link_emu_pop(e, d, t0 + 100 * MS, out, sizeof out, &ev) == 1);
+        CHECK_THAT(ev.kind == SATCHEL_LINK_EV_FRAME && ev.len == n);
+        CHECK_THAT(memcmp(out, f, n) == 0);
+        CHECK_THAT(satchel_link_emu_next_due(e, t0) == UINT64_MAX);
     }
     /* The two directions are independent: UP does not wait for DOWN. */
-    CHECK(satchel_link_emu_push(e, SATCHEL_LINK_DOWN, f, n, 2000 * MS) == 0);
-    CHECK(satchel_link_emu_push(e, SATCHEL_LINK_UP, f, n, 2050 * MS) == 0);
-    CHECK(satchel_link_emu_pop(e, SATCHEL_LINK_UP, 2149 * MS, out, sizeof out, &ev) == 0);
-    CHECK(satchel_link_emu_pop(e, SATCHEL_LINK_DOWN, 2100 * MS, out, sizeof out, &ev) == 1);
-    CHECK(satchel_link_emu_pop(e, SATCHEL_LINK_UP, 2150 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_push(e, SATCHEL_LINK_DOWN, f, n, 2000 * MS) == 0);
+    CHECK_THAT(satchel_link_emu_push(e, SATCHEL_LINK_UP, f, n, 2050 * MS) == 0);
+    CHECK_THAT(satchel_link_emu_pop(e, SATCHEL_LINK_UP, 2149 * MS, out, sizeof out, &ev) == 0);
+    CHECK_THAT(satchel_link_emu_pop(e, SATCHEL_LINK_DOWN, 2100 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_pop(e, SATCHEL_LINK_UP, 2150 * MS, out, sizeof out, &ev) == 1);
     satchel_link_emu_free(e);
 
     /* A perfect link delivers at once. */
     e = satchel_link_emu_new(NULL);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 5) == 0);
-    CHECK(satchel_link_emu_next_due(e, 5) == 5);
-    CHECK(satchel_link_emu_pop(e, 0, 5, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 5) == 0);
+    CHECK_THAT(satchel_link_emu_next_due(e, 5) == 5);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 5, out, sizeof out, &ev) == 1);
     satchel_link_emu_free(e);
 }
 
@@ -181,19 +170,19 @@ static void test_rate(void)
     int i, got = 0;
 
     for (i = 0; i < 3; i++)
-        CHECK(satchel_link_emu_push(e, 0, f, n, 0) == 0);
+        CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 0) == 0);
     /* Back to back: 10, 20, 30 ms of serialization, + 10 ms one way. */
-    CHECK(satchel_link_emu_next_due(e, 0) == 20 * MS);
-    CHECK(satchel_link_emu_pop(e, 0, 20 * MS - 1, out, sizeof out, &ev) == 0);
-    CHECK(satchel_link_emu_pop(e, 0, 20 * MS, out, sizeof out, &ev) == 1);
-    CHECK(satchel_link_emu_next_due(e, 20 * MS) == 30 * MS);
-    CHECK(satchel_link_emu_pop(e, 0, 30 * MS, out, sizeof out, &ev) == 1);
-    CHECK(satchel_link_emu_pop(e, 0, 39 * MS, out, sizeof out, &ev) == 0);
-    CHECK(satchel_link_emu_pop(e, 0, 40 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_next_due(e, 0) == 20 * MS);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 20 * MS - 1, out, sizeof out, &ev) == 0);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 20 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_next_due(e, 20 * MS) == 30 * MS);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 30 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 39 * MS, out, sizeof out, &ev) == 0);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 40 * MS, out, sizeof out, &ev) == 1);
     /* An idle link starts a new frame at once. */
-    CHECK(satchel_link_emu_push(e, 0, f, n, 100 * MS) == 0);
-    CHECK(satchel_link_emu_next_due(e, 100 * MS) == 120 * MS);
-    CHECK(satchel_link_emu_pop(e, 0, 120 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 100 * MS) == 0);
+    CHECK_THAT(satchel_link_emu_next_due(e, 100 * MS) == 120 * MS);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 120 * MS, out, sizeof out, &ev) == 1);
     satchel_link_emu_free(e);
 
     /* Sustained: 100 frames offered every 5 ms (twice the rate) come out
@@ -202,20 +191,20 @@ static void test_rate(void)
     e = satchel_link_emu_new(&cfg);
     for (t = 0; got < 100; t += MS) {
         if (t % (5 * MS) == 0 && t < 500 * MS)
-            CHECK(satchel_link_emu_push(e, 1, f, n, t) == 0);
+            CHECK_THAT(satchel_link_emu_push(e, 1, f, n, t) == 0);
         while (satchel_link_emu_pop(e, 1, t, out, sizeof out, &ev)) {
             got++;
             last = t;
         }
     }
-    CHECK(last == 1000 * MS);
+    CHECK_THAT(last == 1000 * MS);
     satchel_link_emu_free(e);
 
     /* Rounding: 1 byte at 3 bit/s is 8/3 s, rounded up to the ns. */
     cfg = cfg_of("rate=3bit");
     e = satchel_link_emu_new(&cfg);
-    CHECK(satchel_link_emu_push(e, 0, f, 1, 0) == SATCHEL_LINK_QUEUED);
-    CHECK(satchel_link_emu_next_due(e, 0) == 2666666667ull);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, 1, 0) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_next_due(e, 0) == 2666666667ull);
     satchel_link_emu_free(e);
 }
 
@@ -236,18 +225,18 @@ static void test_queue_cap(void)
         full += r == SATCHEL_LINK_FULL;
     }
     /* One on the wire, SATCHEL_LINK_QUEUE_FRAMES waiting, the rest dropped. */
-    CHECK(queued == 1 + (int)SATCHEL_LINK_QUEUE_FRAMES);
-    CHECK(full == 300 - queued);
-    CHECK(satchel_link_emu_held(e, 0) == (size_t)queued);
+    CHECK_THAT(queued == 1 + (int)SATCHEL_LINK_QUEUE_FRAMES);
+    CHECK_THAT(full == 300 - queued);
+    CHECK_THAT(satchel_link_emu_held(e, 0) == (size_t)queued);
     satchel_link_emu_stats(e, &st);
-    CHECK(st.full[0] == (uint64_t)full && st.frames_in[0] == 300);
+    CHECK_THAT(st.full[0] == (uint64_t)full && st.frames_in[0] == 300);
     /* Once one is sent, one more fits. */
-    CHECK(satchel_link_emu_pop(e, 0, 1000 * MS, out, sizeof out, &ev) == 1);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 1000 * MS) == SATCHEL_LINK_QUEUED);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 1000 * MS) == SATCHEL_LINK_FULL);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 1000 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 1000 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 1000 * MS) == SATCHEL_LINK_FULL);
     /* Too big. */
-    CHECK(satchel_link_emu_push(e, 1, f, SATCHEL_LINK_MAX_FRAME + 1, 0) ==
-          SATCHEL_LINK_TOOBIG);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, SATCHEL_LINK_MAX_FRAME + 1, 0) ==
+               SATCHEL_LINK_TOOBIG);
     satchel_link_emu_free(e);
 }
 
@@ -288,17 +277,17 @@ static void test_loss(void)
     loss_pattern("loss=10%,seed=43", c, N, 0);
     loss_pattern("loss=10%,seed=42", d, N, 1);
     na = count_ones(a, N);
-    CHECK(na > N / 10 - N / 50 && na < N / 10 + N / 50); /* 10% +- 2 points */
-    CHECK(memcmp(a, b, N) == 0);                        /* reproducible */
-    CHECK(memcmp(a, c, N) != 0);                        /* seed matters */
-    CHECK(memcmp(a, d, N) != 0);                        /* own stream per direction */
+    CHECK_THAT(na > N / 10 - N / 50 && na < N / 10 + N / 50); /* 10% +- 2 points */
+    CHECK_THAT(memcmp(a, b, N) == 0);                        /* reproducible */
+    CHECK_THAT(memcmp(a, c, N) != 0);                        /* seed matters */
+    CHECK_THAT(memcmp(a, d, N) != 0);                        /* own stream per direction */
     loss_pattern("loss=0.1%,seed=1", a, N, 0);
     na = count_ones(a, N);
-    CHECK(na > 5 && na < 45);
+    CHECK_THAT(na > 5 && na < 45);
     loss_pattern("loss=100%,seed=1", a, N, 1);
-    CHECK(count_ones(a, N) == N);
+    CHECK_THAT(count_ones(a, N) == N);
     loss_pattern("seed=1", a, N, 1);
-    CHECK(count_ones(a, N) == 0);
+    CHECK_THAT(count_ones(a, N) == 0);
 }
 
 /* ---- cut ---- */
@@ -315,33 +304,33 @@ static void test_cut(void)
     int i, frames = 0, cuts = 0;
 
     n = tcp_frame(f, 0, 40000, 993, 100, F_SYN, 0);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 0) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 0) == SATCHEL_LINK_QUEUED);
     n = tcp_frame(f, 1, 40000, 993, hs, F_SYN | F_ACK, 0);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 0) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 0) == SATCHEL_LINK_QUEUED);
     /* The guest sends 500 bytes: counted too. */
     n = tcp_frame(f, 0, 40000, 993, 101, F_ACK, 500);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 1 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 1 * MS) == SATCHEL_LINK_QUEUED);
     /* The host sends 1000-byte segments: 9 fit (500 + 9000 <= 10000), the
      * 10th crosses the cut point. */
     for (i = 0; i < 9; i++) {
         n = tcp_frame(f, 1, 40000, 993, hs + 1 + (uint32_t)i * 1000, F_ACK, 1000);
-        CHECK(satchel_link_emu_push(e, 1, f, n, 2 * MS) == SATCHEL_LINK_QUEUED);
+        CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 2 * MS) == SATCHEL_LINK_QUEUED);
     }
     /* A retransmission of old data is not new bytes. */
     n = tcp_frame(f, 1, 40000, 993, hs + 1, F_ACK, 1000);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 3 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 3 * MS) == SATCHEL_LINK_QUEUED);
     n = tcp_frame(f, 1, 40000, 993, hs + 1 + 9000, F_ACK, 1000);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 4 * MS) == SATCHEL_LINK_CUT);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 4 * MS) == SATCHEL_LINK_CUT);
     /* Everything after is dropped, both ways, except the guest's reset. */
     n = tcp_frame(f, 1, 40000, 993, hs + 1 + 9000, F_ACK, 100);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 5 * MS) == SATCHEL_LINK_CUT);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 5 * MS) == SATCHEL_LINK_CUT);
     n = tcp_frame(f, 0, 40000, 993, 601, F_ACK, 0);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 5 * MS) == SATCHEL_LINK_CUT);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 5 * MS) == SATCHEL_LINK_CUT);
     n = tcp_frame(f, 0, 40000, 993, 601, F_RST | F_ACK, 0);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 6 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 6 * MS) == SATCHEL_LINK_QUEUED);
     /* Another connection is not affected. */
     n = tcp_frame(f, 1, 40001, 993, 77, F_ACK, 1000);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 7 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 7 * MS) == SATCHEL_LINK_QUEUED);
 
     /* Downstream: SYN-ACK, 10 data frames, then the cut marker (after
      * what was sent before the cut), then the other connection's frame. */
@@ -350,31 +339,31 @@ static void test_cut(void)
             frames++;
         } else {
             cuts++;
-            CHECK(frames == 11);
-            CHECK(ev.guest_port == 40000 && ev.remote_port == 993);
-            CHECK(ev.guest_ip == GUEST && ev.remote_ip == HOST);
-            CHECK(ev.conn_index == 0);
+            CHECK_THAT(frames == 11);
+            CHECK_THAT(ev.guest_port == 40000 && ev.remote_port == 993);
+            CHECK_THAT(ev.guest_ip == GUEST && ev.remote_ip == HOST);
+            CHECK_THAT(ev.conn_index == 0);
         }
     }
-    CHECK(frames == 12 && cuts == 1);
+    CHECK_THAT(frames == 12 && cuts == 1);
     satchel_link_emu_stats(e, &st);
-    CHECK(st.cuts == 1 && st.conns == 2);
-    CHECK(st.cut_dropped[1] == 2 && st.cut_dropped[0] == 1);
+    CHECK_THAT(st.cuts == 1 && st.conns == 2);
+    CHECK_THAT(st.cut_dropped[1] == 2 && st.cut_dropped[0] == 1);
     /* Upstream: SYN, data, RST. */
     frames = 0;
     while (satchel_link_emu_pop(e, 0, 100 * MS, out, sizeof out, &ev))
         frames += ev.kind == SATCHEL_LINK_EV_FRAME;
-    CHECK(frames == 3);
+    CHECK_THAT(frames == 3);
 
     /* A new connection on the same port (a fresh SYN) starts from zero. */
     n = tcp_frame(f, 0, 40000, 993, 9000, F_SYN, 0);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 200 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 200 * MS) == SATCHEL_LINK_QUEUED);
     n = tcp_frame(f, 1, 40000, 993, 1, F_SYN | F_ACK, 0);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 200 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 200 * MS) == SATCHEL_LINK_QUEUED);
     n = tcp_frame(f, 1, 40000, 993, 2, F_ACK, 1000);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 201 * MS) == SATCHEL_LINK_QUEUED);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 201 * MS) == SATCHEL_LINK_QUEUED);
     satchel_link_emu_stats(e, &st);
-    CHECK(st.conns == 3);
+    CHECK_THAT(st.conns == 3);
     satchel_link_emu_free(e);
 }
 
@@ -400,10 +389,10 @@ static void test_cut_random(void)
         if (p < 100 * 1024 || p >= 101 * 1024)
             in_range = 0;
     }
-    CHECK(in_range);
-    CHECK(differ_idx >= 45);
-    CHECK(differ_seed >= 45);
-    CHECK(satchel_link_emu_cut_point(&none, 0) == UINT64_MAX);
+    CHECK_THAT(in_range);
+    CHECK_THAT(differ_idx >= 45);
+    CHECK_THAT(differ_seed >= 45);
+    CHECK_THAT(satchel_link_emu_cut_point(&none, 0) == UINT64_MAX);
     printf("test_link: cut-random=500KB,seed=42 cuts connections 0..2 at %llu, "
            "%llu, %llu bytes\n",
            (unsigned long long)satchel_link_emu_cut_point(&a, 0),
@@ -433,8 +422,8 @@ static void test_cut_random(void)
                 }
             }
         }
-        CHECK(r == SATCHEL_LINK_CUT);
-        CHECK(sent <= point && sent + 1460 > point);
+        CHECK_THAT(r == SATCHEL_LINK_CUT);
+        CHECK_THAT(sent <= point && sent + 1460 > point);
         satchel_link_emu_free(e);
     }
 }
@@ -452,29 +441,29 @@ static void test_stall(void)
     int i;
 
     n = tcp_frame(f, 0, 41000, 143, 0, F_SYN, 0);
-    CHECK(satchel_link_emu_push(e, 0, f, n, 0) == 0);
+    CHECK_THAT(satchel_link_emu_push(e, 0, f, n, 0) == 0);
     for (i = 0; i < 5; i++) { /* 5000 bytes: not past stall-after yet */
         n = tcp_frame(f, 1, 41000, 143, 1 + (uint32_t)i * 1000, F_ACK, 1000);
-        CHECK(satchel_link_emu_push(e, 1, f, n, 10 * MS) == 0);
+        CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 10 * MS) == 0);
     }
-    CHECK(satchel_link_emu_pop(e, 1, 15 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_pop(e, 1, 15 * MS, out, sizeof out, &ev) == 1);
     /* The 6th segment (at 20 ms) starts the stall: nothing until 520 ms. */
     n = tcp_frame(f, 1, 41000, 143, 5001, F_ACK, 1000);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 20 * MS) == 0);
-    CHECK(satchel_link_emu_pop(e, 1, 25 * MS, out, sizeof out, &ev) == 0);
-    CHECK(satchel_link_emu_pop(e, 0, 25 * MS, out, sizeof out, &ev) == 0);
-    CHECK(satchel_link_emu_next_due(e, 25 * MS) == 520 * MS);
-    CHECK(satchel_link_emu_pop(e, 1, 519 * MS, out, sizeof out, &ev) == 0);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 20 * MS) == 0);
+    CHECK_THAT(satchel_link_emu_pop(e, 1, 25 * MS, out, sizeof out, &ev) == 0);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 25 * MS, out, sizeof out, &ev) == 0);
+    CHECK_THAT(satchel_link_emu_next_due(e, 25 * MS) == 520 * MS);
+    CHECK_THAT(satchel_link_emu_pop(e, 1, 519 * MS, out, sizeof out, &ev) == 0);
     for (i = 0; satchel_link_emu_pop(e, 1, 520 * MS, out, sizeof out, &ev); i++)
         ;
-    CHECK(i == 5);
-    CHECK(satchel_link_emu_pop(e, 0, 520 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(i == 5);
+    CHECK_THAT(satchel_link_emu_pop(e, 0, 520 * MS, out, sizeof out, &ev) == 1);
     /* Once per connection. */
     n = tcp_frame(f, 1, 41000, 143, 6001, F_ACK, 1000);
-    CHECK(satchel_link_emu_push(e, 1, f, n, 600 * MS) == 0);
-    CHECK(satchel_link_emu_pop(e, 1, 605 * MS, out, sizeof out, &ev) == 1);
+    CHECK_THAT(satchel_link_emu_push(e, 1, f, n, 600 * MS) == 0);
+    CHECK_THAT(satchel_link_emu_pop(e, 1, 605 * MS, out, sizeof out, &ev) == 1);
     satchel_link_emu_stats(e, &st);
-    CHECK(st.stalls == 1);
+    CHECK_THAT(st.stalls == 1);
     satchel_link_emu_free(e);
 }
 
@@ -488,6 +477,5 @@ int main(void)
     test_cut();
     test_cut_random();
     test_stall();
-    printf("test_link: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_report("test_link");
 }

@@ -15,23 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "satchel/error.h"
 #include "satchel/port_lwip.h"
 #include "satchel/tls.h"
 #include "slirp_link.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-            fflush(stderr);                                                  \
-        }                                                                    \
-    } while (0)
 
 /* The server: "PING\n" -> "PONG\n"; "BULK n\n" -> n pattern bytes, then
  * close; "SINK n\n" -> reads n bytes, "OK\n".  Plain and TLS listeners on
@@ -274,8 +262,8 @@ static void start(const char *spec)
         fprintf(stderr, "satchel_port_lwip failed\n");
         exit(100);
     }
-    CHECK(satchel_port_lwip(NULL) == P); /* one instance per process */
-    CHECK(strcmp(P->name, "lwip") == 0 && P->version == SATCHEL_PORT_VERSION);
+    CHECK_THAT(satchel_port_lwip(NULL) == P); /* one instance per process */
+    CHECK_THAT(strcmp(P->name, "lwip") == 0 && P->version == SATCHEL_PORT_VERSION);
 }
 
 static void sc_perfect(void)
@@ -285,57 +273,57 @@ static void sc_perfect(void)
     int ok, rc;
     uint8_t rnd[32], zero[32] = {0};
     start("");
-    CHECK(open_plain("127.0.0.1", &c, &ms) == 0);
+    CHECK_THAT(open_plain("127.0.0.1", &c, &ms) == 0);
     printf("  perfect: connect %llu ms\n", (unsigned long long)ms);
-    CHECK(ping_rtt(c, 20, &mn, &med) == 0);
+    CHECK_THAT(ping_rtt(c, 20, &mn, &med) == 0);
     printf("  perfect: PING rtt min %llu ms, median %llu ms\n",
            (unsigned long long)mn, (unsigned long long)med);
-    CHECK(med < 50);
+    CHECK_THAT(med < 50);
     /* Upload. */
     {
         static uint8_t up[1 << 20];
         char okb[3];
         uint64_t t0 = now_ms();
-        CHECK(send_all(c, "SINK 1048576\n", 13, 10000) == 0);
-        CHECK(send_all(c, up, sizeof up, 60000) == 0);
-        CHECK(recv_exact(c, okb, 3, 60000) == 0 && memcmp(okb, "OK\n", 3) == 0);
+        CHECK_THAT(send_all(c, "SINK 1048576\n", 13, 10000) == 0);
+        CHECK_THAT(send_all(c, up, sizeof up, 60000) == 0);
+        CHECK_THAT(recv_exact(c, okb, 3, 60000) == 0 && memcmp(okb, "OK\n", 3) == 0);
         ms = now_ms() - t0;
         printf("  perfect: upload 1 MB in %llu ms (%.0f kbit/s)\n",
                (unsigned long long)ms, kbit_s(sizeof up, ms));
     }
     P->close(c);
     rc = bulk(4u << 20, &got, &ms, &ok, 60000);
-    CHECK(rc == 0 && got == 4u << 20 && ok);
+    CHECK_THAT(rc == 0 && got == 4u << 20 && ok);
     printf("  perfect: download 4 MB in %llu ms (%.0f kbit/s)\n",
            (unsigned long long)ms, kbit_s(got, ms));
     /* Host names that mean the host. */
-    CHECK(open_plain("localhost", &c, NULL) == 0 && ping_rtt(c, 1, &mn, &med) == 0);
+    CHECK_THAT(open_plain("localhost", &c, NULL) == 0 && ping_rtt(c, 1, &mn, &med) == 0);
     P->close(c);
     /* IPv6: ::1 is slirp's fec0::2, which reaches the host's ::1. */
-    CHECK(open_at("::1", plain6_port, &c, NULL) == 0 && ping_rtt(c, 1, &mn, &med) == 0);
+    CHECK_THAT(open_at("::1", plain6_port, &c, NULL) == 0 && ping_rtt(c, 1, &mn, &med) == 0);
     P->close(c);
-    CHECK(open_at("[::1]", plain6_port, &c, NULL) == 0 && ping_rtt(c, 1, &mn, &med) == 0);
+    CHECK_THAT(open_at("[::1]", plain6_port, &c, NULL) == 0 && ping_rtt(c, 1, &mn, &med) == 0);
     P->close(c);
     /* "localhost": 127.0.0.1 refuses that port, ::1 answers. */
-    CHECK(open_at("localhost", plain6_port, &c, NULL) == 0 &&
-          ping_rtt(c, 1, &mn, &med) == 0);
+    CHECK_THAT(open_at("localhost", plain6_port, &c, NULL) == 0 &&
+               ping_rtt(c, 1, &mn, &med) == 0);
     P->close(c);
-    CHECK(open_at("127.0.0.1", plain6_port, &c, NULL) == SATCHEL_E_IO);
+    CHECK_THAT(open_at("127.0.0.1", plain6_port, &c, NULL) == SATCHEL_E_IO);
     rc = bulk_at("::1", plain6_port, 4u << 20, &got, &ms, &ok, 60000);
-    CHECK(rc == 0 && got == 4u << 20 && ok);
+    CHECK_THAT(rc == 0 && got == 4u << 20 && ok);
     printf("  perfect: download 4 MB over IPv6 in %llu ms (%.0f kbit/s)\n",
            (unsigned long long)ms, kbit_s(got, ms));
     /* Refused: nothing listens on 127.0.0.1:1. */
     {
         uint64_t t0 = now_ms();
         rc = P->open(P->ctx, "127.0.0.1", 1, 5000, &c);
-        CHECK(rc == SATCHEL_E_IO);
+        CHECK_THAT(rc == SATCHEL_E_IO);
         printf("  perfect: refused connect -> %s in %llu ms\n", satchel_strerror(rc),
                (unsigned long long)(now_ms() - t0));
     }
     /* Entropy and clock. */
-    CHECK(P->entropy(P->ctx, rnd, sizeof rnd) == 0 && memcmp(rnd, zero, 32) != 0);
-    CHECK(P->now_ms(P->ctx) >= ms);
+    CHECK_THAT(P->entropy(P->ctx, rnd, sizeof rnd) == 0 && memcmp(rnd, zero, 32) != 0);
+    CHECK_THAT(P->now_ms(P->ctx) >= ms);
 }
 
 static void sc_rtt(const char *spec, uint64_t rtt)
@@ -343,19 +331,19 @@ static void sc_rtt(const char *spec, uint64_t rtt)
     satchel_conn *c;
     uint64_t ms, mn, med;
     start(spec);
-    CHECK(open_plain("127.0.0.1", &c, &ms) == 0);
+    CHECK_THAT(open_plain("127.0.0.1", &c, &ms) == 0);
     /* ARP, then SYN/SYN-ACK: two round trips for the first connection. */
     printf("  %s: connect %llu ms\n", spec, (unsigned long long)ms);
-    CHECK(ms >= rtt);
-    CHECK(ping_rtt(c, 10, &mn, &med) == 0);
+    CHECK_THAT(ms >= rtt);
+    CHECK_THAT(ping_rtt(c, 10, &mn, &med) == 0);
     printf("  %s: PING rtt min %llu ms, median %llu ms\n", spec,
            (unsigned long long)mn, (unsigned long long)med);
-    CHECK(mn >= rtt);
-    CHECK(med < rtt + 60);
+    CHECK_THAT(mn >= rtt);
+    CHECK_THAT(med < rtt + 60);
     P->close(c);
-    CHECK(open_plain("127.0.0.1", &c, &ms) == 0);
+    CHECK_THAT(open_plain("127.0.0.1", &c, &ms) == 0);
     printf("  %s: second connect %llu ms\n", spec, (unsigned long long)ms);
-    CHECK(ms >= rtt && ms < rtt + 60);
+    CHECK_THAT(ms >= rtt && ms < rtt + 60);
     P->close(c);
 }
 
@@ -367,15 +355,15 @@ static void sc_rate(const char *spec, uint64_t rate, uint64_t n)
     satchel_link_stats st;
     start(spec);
     rc = bulk(n, &got, &ms, &ok, 120000);
-    CHECK(rc == 0 && got == n && ok);
+    CHECK_THAT(rc == 0 && got == n && ok);
     r = kbit_s(got, ms);
     satchel_port_lwip_link_stats(&st);
     printf("  %s: download %llu KB in %llu ms = %.1f kbit/s (wire limit for "
            "payload %.1f kbit/s, %.0f%%); dropped at the router %llu\n",
            spec, (unsigned long long)(n / 1024), (unsigned long long)ms, r, ideal,
            100.0 * r / ideal, (unsigned long long)st.full[1]);
-    CHECK(r <= ideal * 1.02);
-    CHECK(r >= ideal * 0.80);
+    CHECK_THAT(r <= ideal * 1.02);
+    CHECK_THAT(r >= ideal * 0.80);
 }
 
 static void sc_upload_rate(const char *spec, uint64_t rate)
@@ -386,17 +374,17 @@ static void sc_upload_rate(const char *spec, uint64_t rate)
     uint64_t t0, ms;
     double r, ideal = (double)rate / 1000.0 * 1460.0 / 1514.0;
     start(spec);
-    CHECK(open_plain("127.0.0.1", &c, NULL) == 0);
+    CHECK_THAT(open_plain("127.0.0.1", &c, NULL) == 0);
     snprintf(cmd, sizeof cmd, "SINK %zu\n", sizeof up);
     t0 = now_ms();
-    CHECK(send_all(c, cmd, strlen(cmd), 10000) == 0);
-    CHECK(send_all(c, up, sizeof up, 60000) == 0);
-    CHECK(recv_exact(c, okb, 3, 60000) == 0 && memcmp(okb, "OK\n", 3) == 0);
+    CHECK_THAT(send_all(c, cmd, strlen(cmd), 10000) == 0);
+    CHECK_THAT(send_all(c, up, sizeof up, 60000) == 0);
+    CHECK_THAT(recv_exact(c, okb, 3, 60000) == 0 && memcmp(okb, "OK\n", 3) == 0);
     ms = now_ms() - t0;
     r = kbit_s(sizeof up, ms);
     printf("  %s: upload 128 KB in %llu ms = %.1f kbit/s (%.0f%% of payload limit)\n",
            spec, (unsigned long long)ms, r, 100.0 * r / ideal);
-    CHECK(r <= ideal * 1.02 && r >= ideal * 0.75);
+    CHECK_THAT(r <= ideal * 1.02 && r >= ideal * 0.75);
     P->close(c);
 }
 
@@ -409,13 +397,13 @@ static void sc_loss(void)
     start(spec);
     rc = bulk(1u << 20, &got, &ms, &ok, 120000);
     satchel_port_lwip_link_stats(&st);
-    CHECK(rc == 0 && got == 1u << 20 && ok);
+    CHECK_THAT(rc == 0 && got == 1u << 20 && ok);
     printf("  %s: download 1 MB intact in %llu ms; frames lost up %llu/%llu, "
            "down %llu/%llu\n",
            spec, (unsigned long long)ms, (unsigned long long)st.lost[0],
            (unsigned long long)st.frames_in[0], (unsigned long long)st.lost[1],
            (unsigned long long)st.frames_in[1]);
-    CHECK(st.lost[0] + st.lost[1] > 0);
+    CHECK_THAT(st.lost[0] + st.lost[1] > 0);
 }
 
 static void sc_cut(void)
@@ -429,28 +417,28 @@ static void sc_cut(void)
     rc = bulk(1u << 20, &got, &ms, &ok, 60000);
     printf("  %s: download cut after %llu bytes -> %s after %llu ms\n", spec,
            (unsigned long long)got, satchel_strerror(rc), (unsigned long long)ms);
-    CHECK(rc == SATCHEL_E_IO);
-    CHECK(ok);
+    CHECK_THAT(rc == SATCHEL_E_IO);
+    CHECK_THAT(ok);
     /* "BULK 1048576\n" (13 bytes) counts too; the segment crossing the
      * point is the first one lost. */
-    CHECK(got <= 100 * 1024 - 13 && got + 1460 > 100 * 1024 - 13);
+    CHECK_THAT(got <= 100 * 1024 - 13 && got + 1460 > 100 * 1024 - 13);
     /* A cut connection keeps failing, for send too. */
     {
         uint8_t b[64];
-        CHECK(open_plain("127.0.0.1", &c, NULL) == 0);
-        CHECK(send_all(c, "BULK 1048576\n", 13, 10000) == 0);
+        CHECK_THAT(open_plain("127.0.0.1", &c, NULL) == 0);
+        CHECK_THAT(send_all(c, "BULK 1048576\n", 13, 10000) == 0);
         rc = recv_bulk(c, &got, &ok, 60000);
-        CHECK(rc == SATCHEL_E_IO);
-        CHECK(P->recv(c, b, sizeof b) == SATCHEL_E_IO);
-        CHECK(P->send(c, b, sizeof b) == SATCHEL_E_IO);
-        CHECK(P->wait(c, 0, 1000) == 1 && P->wait(c, 1, 1000) == 1);
+        CHECK_THAT(rc == SATCHEL_E_IO);
+        CHECK_THAT(P->recv(c, b, sizeof b) == SATCHEL_E_IO);
+        CHECK_THAT(P->send(c, b, sizeof b) == SATCHEL_E_IO);
+        CHECK_THAT(P->wait(c, 0, 1000) == 1 && P->wait(c, 1, 1000) == 1);
         P->close(c);
     }
-    CHECK(open_plain("127.0.0.1", &c, NULL) == 0);
-    CHECK(ping_rtt(c, 3, &mn, &med) == 0); /* a new connection is fine */
+    CHECK_THAT(open_plain("127.0.0.1", &c, NULL) == 0);
+    CHECK_THAT(ping_rtt(c, 3, &mn, &med) == 0); /* a new connection is fine */
     P->close(c);
     satchel_port_lwip_link_stats(&st);
-    CHECK(st.cuts == 2);
+    CHECK_THAT(st.cuts == 2);
 }
 
 static void sc_cut_random(void)
@@ -468,8 +456,8 @@ static void sc_cut_random(void)
         printf("  %s: connection %u cut at %llu bytes (model: %llu) -> %s\n", spec,
                i, (unsigned long long)got, (unsigned long long)point,
                satchel_strerror(rc));
-        CHECK(rc == SATCHEL_E_IO && ok);
-        CHECK(got <= point - 13 && got + 1460 > point - 13);
+        CHECK_THAT(rc == SATCHEL_E_IO && ok);
+        CHECK_THAT(got <= point - 13 && got + 1460 > point - 13);
     }
 }
 
@@ -480,18 +468,18 @@ static void sc_ipv6(void)
     uint64_t ms, mn, med, got;
     int ok, rc;
     start(spec);
-    CHECK(open_at("::1", plain6_port, &c, &ms) == 0);
+    CHECK_THAT(open_at("::1", plain6_port, &c, &ms) == 0);
     printf("  %s: IPv6 connect %llu ms\n", spec, (unsigned long long)ms);
-    CHECK(ping_rtt(c, 5, &mn, &med) == 0);
+    CHECK_THAT(ping_rtt(c, 5, &mn, &med) == 0);
     printf("  %s: IPv6 PING rtt min %llu ms, median %llu ms\n", spec,
            (unsigned long long)mn, (unsigned long long)med);
-    CHECK(mn >= 100 && med < 160);
+    CHECK_THAT(mn >= 100 && med < 160);
     P->close(c);
     rc = bulk_at("::1", plain6_port, 1u << 20, &got, &ms, &ok, 60000);
     printf("  %s: IPv6 download cut after %llu bytes -> %s\n", spec,
            (unsigned long long)got, satchel_strerror(rc));
-    CHECK(rc == SATCHEL_E_IO && ok);
-    CHECK(got <= 50 * 1024 - 13 && got + 1440 > 50 * 1024 - 13);
+    CHECK_THAT(rc == SATCHEL_E_IO && ok);
+    CHECK_THAT(got <= 50 * 1024 - 13 && got + 1440 > 50 * 1024 - 13);
 }
 
 static void sc_stall(void)
@@ -502,8 +490,8 @@ static void sc_stall(void)
     start(spec);
     rc = bulk(200 * 1024, &got, &ms, &ok, 60000);
     printf("  %s: download 200 KB in %llu ms\n", spec, (unsigned long long)ms);
-    CHECK(rc == 0 && got == 200 * 1024 && ok);
-    CHECK(ms >= 2000 && ms < 5000);
+    CHECK_THAT(rc == 0 && got == 200 * 1024 && ok);
+    CHECK_THAT(ms >= 2000 && ms < 5000);
 }
 
 static void sc_timeout(void)
@@ -516,8 +504,8 @@ static void sc_timeout(void)
     rc = P->open(P->ctx, "127.0.0.1", plain_port, 1500, &c);
     printf("  loss=100%%: connect -> %s after %llu ms\n", satchel_strerror(rc),
            (unsigned long long)(now_ms() - t0));
-    CHECK(rc == SATCHEL_E_TIMEOUT && c == NULL);
-    CHECK(now_ms() - t0 >= 1500 && now_ms() - t0 < 2500);
+    CHECK_THAT(rc == SATCHEL_E_TIMEOUT && c == NULL);
+    CHECK_THAT(now_ms() - t0 >= 1500 && now_ms() - t0 < 2500);
 }
 
 /* The TLS module takes PEM text; reading the file is the caller's job. */
@@ -621,15 +609,15 @@ static void sc_tls(const char *spec)
     int rc;
     start(spec);
     rc = tls_session("localhost", "localhost", ca_file, &t, &c, &hs);
-    CHECK(rc == 0);
+    CHECK_THAT(rc == 0);
     if (rc == 0) {
         printf("  %s: TLS handshake (name localhost) %llu ms: %s %s\n", spec,
                (unsigned long long)hs, satchel_tls_version(t), satchel_tls_ciphersuite(t));
-        CHECK(tls_send_all(t, c, "PING\n") == 0);
-        CHECK(tls_recv_exact(t, c, buf, 5, &pos, 0) == 0 && memcmp(buf, "PONG\n", 5) == 0);
+        CHECK_THAT(tls_send_all(t, c, "PING\n") == 0);
+        CHECK_THAT(tls_recv_exact(t, c, buf, 5, &pos, 0) == 0 && memcmp(buf, "PONG\n", 5) == 0);
         /* 16 KB records through the 34 KB window, the app reading slowly
          * (never more than 1000 bytes at a time). */
-        CHECK(tls_send_all(t, c, "BULK 300000\n") == 0);
+        CHECK_THAT(tls_send_all(t, c, "BULK 300000\n") == 0);
         t0 = now_ms();
         pos = 0;
         while (pos < 300000) {
@@ -639,7 +627,7 @@ static void sc_tls(const char *spec)
                 break;
         }
         ms = now_ms() - t0;
-        CHECK(rc == 0 && pos == 300000);
+        CHECK_THAT(rc == 0 && pos == 300000);
         printf("  %s: 300000 bytes over TLS in %llu ms (%.0f kbit/s)\n", spec,
                (unsigned long long)ms, kbit_s(pos, ms));
         satchel_tls_close(t);
@@ -648,7 +636,7 @@ static void sc_tls(const char *spec)
     }
     /* By address: the certificate's iPAddress 127.0.0.1. */
     rc = tls_session("127.0.0.1", "127.0.0.1", ca_file, &t, &c, &hs);
-    CHECK(rc == 0);
+    CHECK_THAT(rc == 0);
     if (rc == 0) {
         printf("  %s: TLS handshake (address 127.0.0.1) %llu ms\n", spec,
                (unsigned long long)hs);
@@ -658,9 +646,9 @@ static void sc_tls(const char *spec)
     }
     /* Wrong name, and an unknown CA: refused. */
     rc = tls_session("127.0.0.1", "imap.example.org", ca_file, &t, &c, &hs);
-    CHECK(rc == SATCHEL_E_CERT);
+    CHECK_THAT(rc == SATCHEL_E_CERT);
     rc = tls_session("127.0.0.1", "localhost", NULL /* system bundle */, &t, &c, &hs);
-    CHECK(rc == SATCHEL_E_CERT);
+    CHECK_THAT(rc == SATCHEL_E_CERT);
 }
 
 /* ---- driver ---- */
