@@ -197,7 +197,7 @@ static int body_request(satchel_client *c)
         (rc = cl_out_u64(c, b->next_req)) < 0 || (rc = cl_out_str(c, ".")) < 0 ||
         (rc = cl_out_u64(c, SATCHEL_OPT_BODY_REQUEST)) < 0 ||
         (rc = cl_out_str(c, ">)")) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
+        return cl_fail(c, rc, "command does not fit the command queue");
     cl_cmd_arg(c, b->next_req);
     b->next_req += SATCHEL_OPT_BODY_REQUEST;
     b->n_req++;

@@ -477,7 +477,7 @@ static int replay_send_more(satchel_client *c)
     }
     return 0;
 out:
-    return rc == SATCHEL_E_AGAIN ? 0 : cl_fail(c, rc, "command does not fit the output buffer");
+    return rc == SATCHEL_E_AGAIN ? 0 : cl_fail(c, rc, "command does not fit the command queue");
 }
 
 /* Nothing of the batch is left to send. */
@@ -685,7 +685,7 @@ static int mkdirs_more(satchel_client *c)
             (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0) {
             if (rc == SATCHEL_E_AGAIN)
                 break;
-            return cl_fail(c, rc, "command does not fit the output buffer");
+            return cl_fail(c, rc, "command does not fit the command queue");
         }
         cl_cmd_arg(c, op->id);
         c->rp.mkdir_at = op->id;
@@ -731,7 +731,7 @@ static int send_search_deleted(satchel_client *c)
     c->rp.deleted_others = 0;
     c->rp.deleted_listed = 0;
     if ((rc = cl_simple_cmd(c, K_RDELETED, "UID SEARCH DELETED")) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
+        return cl_fail(c, rc, "command does not fit the command queue");
     return 1;
 }
 
@@ -883,7 +883,7 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         if (cl_count_inflight(c, K_RCHECK) + cl_count_inflight(c, K_RCMD) == 0) {
             if (!replay_all_sent(c))
                 return cl_fail(c, SATCHEL_E_INTERNAL,
-                               "replay has a command that fits no output buffer");
+                               "replay has a command larger than the command queue");
             if ((rc = send_search_deleted(c)) != 0)
                 return rc < 0 ? rc : 0;
             return replay_finish_batch(c);
@@ -895,7 +895,7 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
          * (another client's choice to make) leaves every mark in place. */
         if (ok && c->rp.deleted_listed && !c->rp.deleted_others) {
             if ((rc = cl_simple_cmd(c, K_REXPUNGE, "EXPUNGE")) < 0)
-                return cl_fail(c, rc, "command does not fit the output buffer");
+                return cl_fail(c, rc, "command does not fit the command queue");
             return 0;
         }
         return replay_finish_batch(c);

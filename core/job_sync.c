@@ -190,7 +190,7 @@ static int verify_send(satchel_client *c, int kind, uint32_t from)
         (rc = cl_out_u64(c, fs->vhi)) < 0 ||
         (rc = cl_out_str(c, fs->vflags ? " (UID FLAGS)" : " (UID)")) < 0 ||
         (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
+        return cl_fail(c, rc, "command does not fit the command queue");
     return 1;
 }
 
@@ -473,7 +473,7 @@ static int resume_fetch(satchel_client *c, uint32_t lo, uint32_t hi)
         (rc = cl_out_u64(c, lo)) < 0 || (rc = cl_out_str(c, ":")) < 0 ||
         (hi ? (rc = cl_out_u64(c, hi)) : (rc = cl_out_str(c, "*"))) < 0 ||
         (rc = out_header_items(c, !hi)) < 0 || (rc = cl_cmd_end(c)) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
+        return cl_fail(c, rc, "command does not fit the command queue");
     cl_cmd_arg(c, (uint64_t)lo << 32 | hi);
     return 0;
 }
@@ -603,7 +603,7 @@ static int fill_windows(satchel_client *c)
         if ((rc = send_window(c)) == SATCHEL_E_AGAIN)
             return 0;
         if (rc < 0)
-            return cl_fail(c, rc, "command does not fit the output buffer");
+            return cl_fail(c, rc, "command does not fit the command queue");
     }
     return 0;
 }
@@ -759,7 +759,7 @@ static int after_select(satchel_client *c)
             (rc = cl_out_str(c, " (UID FLAGS) (CHANGEDSINCE ")) < 0 ||
             (rc = cl_out_u64(c, f->highestmodseq)) < 0 || (rc = cl_out_str(c, ")")) < 0 ||
             (rc = cl_cmd_end(c)) < 0)
-            return cl_fail(c, rc, "command does not fit the output buffer");
+            return cl_fail(c, rc, "command does not fit the command queue");
     }
     if (!qresync_ok && !condstore_ok && (rc = send_reconcile(c, 1)) < 0)
         return rc;
@@ -768,7 +768,7 @@ static int after_select(satchel_client *c)
      * lowered since (UIDNEXT went back) needs them from there. */
     if ((fs->newuid_sent == 0 || fs->newuid_sent > fs->newuid_from) &&
         (rc = send_newuids(c, fs->newuid_from)) < 0)
-        return cl_fail(c, rc, "command does not fit the output buffer");
+        return cl_fail(c, rc, "command does not fit the command queue");
     if (cl_count_inflight(c, K_CHANGED) + cl_count_inflight(c, K_RECONCILE) +
             cl_count_inflight(c, K_NEWUIDS) == 0)
         return after_follow(c); /* CONDSTORE and nothing changed */
@@ -991,7 +991,7 @@ static int sync_advance(satchel_client *c)
                 c->job = J_LIST;
                 rc = list_send(c);
                 memcpy(c->cursor, c->done_cursor, sizeof c->cursor);
-                return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
+                return rc < 0 ? cl_fail(c, rc, "command does not fit the command queue") : 0;
             }
         }
         if (c->want_replay) {
@@ -1013,7 +1013,7 @@ static int sync_advance(satchel_client *c)
         }
         c->job = J_LIST;
         rc = list_send(c);
-        return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
+        return rc < 0 ? cl_fail(c, rc, "command does not fit the command queue") : 0;
     case J_NEXT_FOLDER:
         if (c->conn.n_inflight > (uint32_t)cl_count_inflight(c, K_ENABLE))
             return 0;

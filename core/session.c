@@ -292,7 +292,7 @@ static int start_authenticated(satchel_client *c)
                                     q && u ? "ENABLE QRESYNC UTF8=ACCEPT"
                                     : q    ? "ENABLE QRESYNC"
                                            : "ENABLE UTF8=ACCEPT")) < 0)
-                return cl_fail(c, rc, "command does not fit the output buffer");
+                return cl_fail(c, rc, "command does not fit the command queue");
             /* RFC 5161 lets ENABLE be pipelined, and the server acts on it
              * before any command behind it; but nothing relies on what it
              * asks for before the answer: QRESYNC is used once ENABLED
@@ -342,7 +342,7 @@ static int send_auth(satchel_client *c)
         rc = cl_cmd_end(c);
     out:
         wipe(b64, sizeof b64);
-        return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
+        return rc < 0 ? cl_fail(c, rc, "command does not fit the command queue") : 0;
     }
     if (c->conn.caps & SATCHEL_CAP_LOGINDISABLED)
         return cl_fail(c, SATCHEL_E_AUTH, "server offers no usable login method");
@@ -488,7 +488,7 @@ static int on_response(satchel_client *c, const satchel_imap_resp *r)
             rc = cl_out_continuation(c, b64);
             wipe(raw, sizeof raw);
             wipe(b64, sizeof b64);
-            return rc < 0 ? cl_fail(c, rc, "command does not fit the output buffer") : 0;
+            return rc < 0 ? cl_fail(c, rc, "command does not fit the command queue") : 0;
         }
         return cl_fail(c, SATCHEL_E_PROTO, "unexpected continuation request");
     }
