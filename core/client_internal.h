@@ -313,8 +313,12 @@ struct satchel_client {
     uint32_t rtt_tag;   /* first command of the flight being timed */
     uint64_t rtt_t;     /* when it left */
 
-    /* Mailbox names between their stored and wire forms (scratch). */
-    char wire_name[SATCHEL_MUTF7_ENCODED_MAX(SATCHEL_OPT_MAX_FOLDER_NAME) + 1];
+    /* Scratch for a mailbox name from the server (LIST, STATUS), decoded to
+     * its stored form, and for the error text of one too long to keep.
+     * (Names going out are encoded as they are serialized: no buffer holds
+     * their modified UTF-7 form, up to five times as long.) */
+    char wire_name[SATCHEL_OPT_MAX_FOLDER_NAME + 1 > 256u ? SATCHEL_OPT_MAX_FOLDER_NAME + 1
+                                                          : 256u];
     satchel_folder name_scratch;
 
     /* job */

@@ -408,27 +408,46 @@ static int waits_for_enable(const struct cl_conn *k, size_t p)
     return 0;
 }
 
-/* The bytes a mailbox part goes out as: the stored name (UTF-8 once the
- * server confirmed UTF8=ACCEPT, or a folder kept verbatim), or its modified
- * UTF-7 in c->wire_name (scratch: nothing is kept there across calls). */
-static int mbox_wire(satchel_client *c, const uint8_t *p, const uint8_t **s, size_t *n)
+/* A name whose modified UTF-7 form goes out: an atom, or a quoted string
+ * when it holds printable US-ASCII that is no atom character (those bytes
+ * pass through the encoding as they are; the rest become atom
+ * characters).  It is never NIL: a name that needs encoding is not plain. */
+static uint8_t mutf7_form(const uint8_t *s, size_t n)
 {
-    size_t len = part_len(p) - PART_HDR - 1;
-    int rc;
-    *s = p + PART_HDR + 1;
-    *n = len;
-    if (p[PART_HDR] || c->conn.utf8_on || name_plain(*s, len))
-        return 0;
-    rc = satchel_mutf7_encode((const char *)*s, len, c->wire_name, sizeof c->wire_name, n,
-                              NULL);
-    if (rc == SATCHEL_E_INVAL) {
-        *n = len; /* not UTF-8: stored as it came, sent back the same */
-        return 0;
-    }
-    if (rc < 0)
-        return rc;
-    *s = (const uint8_t *)c->wire_name;
-    return 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (s[i] >= 0x20 && s[i] < 0x7f && !atom_char(s[i]) && s[i] != '&')
+            return F_QUOTED;
+    return F_ATOM;
+}
+
+/* The modified UTF-7 form of a name, generated a window at a time (it can
+ * be five times the name's length: no buffer holds it whole).  Returns
+ * the whole form's length. */
+static uint64_t gen_mutf7(struct emit *e, const uint8_t *s, size_t n, uint8_t form)
+{
+    uint64_t total = 0, off = 0;
+    size_t i, esc = 0;
+    for (i = 0; i < n; i++)
+        esc += form == F_QUOTED && (s[i] == '"' || s[i] == '\\');
+    if (form == F_QUOTED)
+        emit(e, "\"", 1);
+    do {
+        char chunk[128];
+        size_t got = 0;
+        if (satchel_mutf7_encode_window((const char *)s, n, off, chunk, sizeof chunk, &got,
+                                        &total) < 0)
+            break; /* checked before: the name is UTF-8 */
+        for (i = 0; i < got; i++) {
+            if (form == F_QUOTED && (chunk[i] == '"' || chunk[i] == '\\'))
+                emit(e, "\\", 1);
+            emit(e, chunk + i, 1);
+        }
+        off += got;
+    } while (off < total && e->put < e->room);
+    if (form == F_QUOTED)
+        emit(e, "\"", 1); /* (dropped, as it should be, when out is full) */
+    return total + esc + (form == F_QUOTED ? 2u : 0u);
 }
 
 static uint32_t rd32(const uint8_t *p)
@@ -520,20 +539,32 @@ void cl_out_fill(satchel_client *c)
             emit(&e, "\r\n", 2);
             total = e.pos;
             break;
-        case P_STR:
-        case P_MBOX: {
-            const uint8_t *w = s;
-            size_t wn = n;
-            char h[32];
-            if (p[0] == P_MBOX && mbox_wire(c, p, &w, &wn) < 0) {
-                cl_fail(c, SATCHEL_E_RANGE, "a mailbox name does not fit its wire form");
-                return;
+        case P_MBOX:
+            /* Modified UTF-7 unless the server confirmed UTF8=ACCEPT, the
+             * folder is kept as the server spelled it, the name reads the
+             * same both ways, or it is no UTF-8 (stored as it came: sent
+             * back the same). */
+            if (!s[0] && !k->utf8_on && !name_plain(s + 1, n - 1)) {
+                size_t w;
+                uint64_t t;
+                if (satchel_mutf7_encode_window((const char *)s + 1, n - 1, 0, NULL, 0, &w,
+                                                &t) == 0) {
+                    if (k->s_form == F_NONE)
+                        k->s_form = mutf7_form(s + 1, n - 1);
+                    total = gen_mutf7(&e, s + 1, n - 1, k->s_form);
+                    break;
+                }
             }
+            s++;
+            n--;
+            /* fall through */
+        case P_STR: {
+            char h[32];
             if (k->s_form == F_NONE)
-                k->s_form = str_form(k, w, wn);
+                k->s_form = str_form(k, s, n);
             if (k->s_form == F_SYNC && !k->s_released)
-                e.stop = lit_header(h, wn, F_SYNC);
-            total = gen_string(&e, w, wn, k->s_form);
+                e.stop = lit_header(h, n, F_SYNC);
+            total = gen_string(&e, s, n, k->s_form);
             break;
         }
         case P_SRC: {
@@ -576,6 +607,10 @@ void cl_out_fill(satchel_client *c)
             if (p[0] == P_END)
                 k->s_tag = 0;
             next_part(k, k->q_head + part_len(p));
+        } else if (e.put == 0) {
+            /* A part that neither ends nor moves would spin here. */
+            cl_fail(c, SATCHEL_E_INTERNAL, "command queue stalled on a part");
+            return;
         }
     }
     if (k->q_head == k->q_len && !k->cmd_open && k->q_len) {

@@ -59,12 +59,17 @@ struct out {
     char *buf;
     size_t cap, len;
     int full;
+    int window;         /* write only the bytes from skip on, no NUL */
+    uint64_t skip, pos; /* window: its start; bytes generated so far */
 };
 
 /* With no buffer (validation only) nothing is written or counted as full. */
 static void put(struct out *o, char c)
 {
-    if (!o->buf)
+    if (o->window) {
+        if (o->pos++ >= o->skip && o->len < o->cap)
+            o->buf[o->len++] = c;
+    } else if (!o->buf)
         o->len++;
     else if (o->len + 1 < o->cap)
         o->buf[o->len++] = c;
@@ -100,41 +105,60 @@ static int done(struct out *o, size_t *out_len, satchel_mutf7_error *err,
     return 0;
 }
 
+static int encode(const char *utf8, size_t len, struct out *o, size_t *out_len,
+                  satchel_mutf7_error *err);
+
 int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
                          size_t *out_len, satchel_mutf7_error *err)
 {
-    struct out o = {out, cap, 0, 0};
-    uint32_t bits = 0; /* pending base64 bits, low `nbits` of them */
-    unsigned nbits = 0;
-    int shifted = 0;
-    size_t i = 0;
+    struct out o = {out, cap, 0, 0, 0, 0, 0};
     char none;
     if (!out) { /* no room, as for cap 0 */
         o.buf = &none;
         o.cap = 0;
     }
+    return encode(utf8, len, &o, out_len, err);
+}
+
+int satchel_mutf7_encode_window(const char *utf8, size_t len, uint64_t skip, char *out,
+                                size_t cap, size_t *written, uint64_t *total)
+{
+    struct out o = {out, out ? cap : 0, 0, 0, 1, skip, 0};
+    int rc = encode(utf8, len, &o, NULL, NULL);
+    *written = rc < 0 ? 0 : o.len;
+    *total = rc < 0 ? 0 : o.pos;
+    return rc;
+}
+
+static int encode(const char *utf8, size_t len, struct out *o, size_t *out_len,
+                  satchel_mutf7_error *err)
+{
+    uint32_t bits = 0; /* pending base64 bits, low `nbits` of them */
+    unsigned nbits = 0;
+    int shifted = 0;
+    size_t i = 0;
     if (!utf8 && len)
-        return fail(&o, out_len, err, SATCHEL_E_INVAL, 0, "NULL name");
+        return fail(o, out_len, err, SATCHEL_E_INVAL, 0, "NULL name");
     while (i < len) {
         uint32_t cp;
         size_t k = satchel_utf8_next(utf8 + i, len - i, &cp);
         if (k == 0)
-            return fail(&o, out_len, err, SATCHEL_E_INVAL, i,
+            return fail(o, out_len, err, SATCHEL_E_INVAL, i,
                         "the name is not valid UTF-8");
         if (cp == 0)
-            return fail(&o, out_len, err, SATCHEL_E_INVAL, i,
+            return fail(o, out_len, err, SATCHEL_E_INVAL, i,
                         "a mailbox name cannot hold NUL");
         if (cp >= 0x20 && cp <= 0x7e) {
             if (shifted) {
                 if (nbits)
-                    put(&o, b64[(bits << (6 - nbits)) & 0x3f]);
-                put(&o, '-');
+                    put(o, b64[(bits << (6 - nbits)) & 0x3f]);
+                put(o, '-');
                 shifted = 0;
                 nbits = 0;
             }
-            put(&o, (char)cp);
+            put(o, (char)cp);
             if (cp == '&')
-                put(&o, '-');
+                put(o, '-');
         } else {
             uint32_t units[2];
             int n = 1, u;
@@ -146,7 +170,7 @@ int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
                 units[0] = cp;
             }
             if (!shifted) {
-                put(&o, '&');
+                put(o, '&');
                 shifted = 1;
                 bits = 0;
             }
@@ -155,7 +179,7 @@ int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
                 nbits += 16;
                 while (nbits >= 6) {
                     nbits -= 6;
-                    put(&o, b64[(bits >> nbits) & 0x3f]);
+                    put(o, b64[(bits >> nbits) & 0x3f]);
                 }
             }
         }
@@ -163,10 +187,12 @@ int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
     }
     if (shifted) {
         if (nbits)
-            put(&o, b64[(bits << (6 - nbits)) & 0x3f]);
-        put(&o, '-');
+            put(o, b64[(bits << (6 - nbits)) & 0x3f]);
+        put(o, '-');
     }
-    return done(&o, out_len, err, len);
+    if (o->window)
+        return 0;
+    return done(o, out_len, err, len);
 }
 
 static void put_utf8(struct out *o, uint32_t cp)
@@ -192,7 +218,7 @@ static int decode(const char *mutf7, size_t len, char *out, size_t cap,
                   size_t *out_len, satchel_mutf7_error *err)
 {
     const unsigned char *s = (const unsigned char *)mutf7;
-    struct out o = {out, cap, 0, 0};
+    struct out o = {out, cap, 0, 0, 0, 0, 0};
     size_t i = 0, section_end = (size_t)-1;
     if (!mutf7 && len)
         return fail(&o, out_len, err, SATCHEL_E_INVAL, 0, "NULL name");

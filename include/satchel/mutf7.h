@@ -46,6 +46,14 @@ typedef struct satchel_mutf7_error {
 int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
                          size_t *out_len, satchel_mutf7_error *err);
 
+/* The modified UTF-7 form of a UTF-8 name, a window at a time, for a
+ * caller that streams it without room for all of it: writes the bytes of
+ * the form from offset skip on, at most cap of them and no NUL, to out;
+ * *written gets how many, *total the length of the whole form.  Returns
+ * 0, or SATCHEL_E_INVAL as satchel_mutf7_encode (then both are 0). */
+int satchel_mutf7_encode_window(const char *utf8, size_t len, uint64_t skip, char *out,
+                                size_t cap, size_t *written, uint64_t *total);
+
 /* Decode a modified UTF-7 name to UTF-8.  The output is never longer than
  * the input, so cap = len + 1 always fits.
  * Returns 0; SATCHEL_E_INVAL for anything RFC 3501 does not allow: a byte

@@ -576,6 +576,54 @@ static void test_too_large(satchel_store *st)
     satchel_client_free(c);
 }
 
+/* The longest name a folder may have, all non-ASCII, with a space and a
+ * quote: its modified UTF-7 form (several times the output buffer) goes
+ * out quoted and whole, generated a window at a time. */
+static void test_long_mailbox(satchel_store *st)
+{
+    static char name[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    static char form[SATCHEL_MUTF7_ENCODED_MAX(SATCHEL_OPT_MAX_FOLDER_NAME) + 1];
+    static uint8_t wire[SATCHEL_MUTF7_ENCODED_MAX(SATCHEL_OPT_MAX_FOLDER_NAME) * 2 + 64];
+    static char want[sizeof wire];
+    size_t n = 0, fn = 0, wn, i, len;
+    satchel_client *c = connect_client(st, "alice", "secret");
+    int rc;
+    memcpy(name, "a \"b", 4);
+    n = 4;
+    while (n + 2 <= SATCHEL_OPT_MAX_FOLDER_NAME) {
+        memcpy(name + n, "\xc3\xa9", 2); /* é */
+        n += 2;
+    }
+    name[n] = '\0';
+    CHECK(satchel_mutf7_encode(name, n, form, sizeof form, &fn, NULL) == 0, "encode");
+    feed_bytes(c, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n");
+    drain(c, wire, 0, sizeof wire, sizeof wire);
+    feed_bytes(c, "S1 OK [CAPABILITY IMAP4rev1] done\r\n");
+    rc = cl_cmd_begin(c, K_NONE);
+    if (rc == 0)
+        rc = cl_out_str(c, "SELECT ");
+    if (rc == 0)
+        rc = cl_out_mailbox(c, name);
+    if (rc == 0)
+        rc = cl_cmd_end(c);
+    CHECK(rc == 0, "a %zu-byte name queues: %d", n, rc);
+    len = drain(c, wire, 0, sizeof wire, sizeof wire);
+    wn = (size_t)snprintf(want, sizeof want, "S2 SELECT \"");
+    for (i = 0; i < fn; i++) {
+        if (form[i] == '"' || form[i] == '\\')
+            want[wn++] = '\\';
+        want[wn++] = form[i];
+    }
+    memcpy(want + wn, "\"\r\n", 3);
+    wn += 3;
+    CHECK(len == wn && memcmp(wire, want, wn) == 0,
+          "a %zu-byte name goes out as its %zu-byte modified UTF-7 form, quoted: %zu bytes "
+          "on the wire, %zu expected",
+          n, fn, len, wn);
+    printf("long name: %zu bytes of UTF-8, %zu on the wire\n", n, len);
+    satchel_client_free(c);
+}
+
 int main(void)
 {
     char dir[256];
@@ -596,6 +644,7 @@ int main(void)
             run_stream_case(st, &stream_cases[i]);
     }
     test_too_large(st);
+    test_long_mailbox(st);
     satchel_store_close(st);
     printf("test_cmdq: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;

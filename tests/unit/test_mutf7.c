@@ -118,6 +118,24 @@ static void test_pairs(void)
         ok(n <= SATCHEL_MUTF7_ENCODED_MAX(strlen(u)), "encode bound", u,
            strlen(u));
         ok(satchel_utf8_valid(u, strlen(u)), "utf8 valid", u, strlen(u));
+        {
+            /* The same form a window at a time, every window size. */
+            size_t w;
+            for (w = 1; w <= 9; w++) {
+                char whole[256];
+                size_t got = 0, have = 0;
+                uint64_t total = 0, off = 0;
+                do {
+                    rc = satchel_mutf7_encode_window(u, strlen(u), off, whole + have, w, &got,
+                                                     &total);
+                    have += got;
+                    off += got;
+                } while (rc == 0 && got > 0 && off < total && have + w < sizeof whole);
+                ok(rc == 0 && total == strlen(m) && have == strlen(m) &&
+                       memcmp(whole, m, have) == 0,
+                   "encode by windows", u, strlen(u));
+            }
+        }
     }
 }
 
