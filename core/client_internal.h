@@ -48,6 +48,7 @@ enum cmd_kind {
     K_RVSEARCH,  /* replay: UID SEARCH HEADER Message-ID there */
     K_RDELETED,  /* replay without UIDPLUS: UID SEARCH DELETED */
     K_REXPUNGE,  /* ... and EXPUNGE when it lists only the batch's marks */
+    K_RGONE,     /* ... then UID FETCH those (UID): which are still there */
     K_LOGOUT
 };
 
@@ -178,7 +179,8 @@ struct rop {
     uint8_t phase0;        /* the op's phase when the batch began */
     uint8_t marked;        /* without UIDPLUS: its \Deleted STORE was OK */
     uint8_t listed;        /* ... UID SEARCH DELETED listed it */
-    uint8_t expunged;      /* ... and the EXPUNGE that followed was OK */
+    uint8_t still;         /* ... and the FETCH after the EXPUNGE listed it */
+    uint8_t expunged;      /* ... so the EXPUNGE removed it */
     uint32_t sflags;       /* server flags seen by the check FETCH */
 };
 

@@ -538,6 +538,12 @@ static int replay_on_fetch(satchel_client *c, const satchel_imap_arg *list)
             has_flags = 1;
         }
     }
+    if (uid && cl_count_inflight(c, K_RGONE)) {
+        for (i = 0; i < c->rp.n; i++)
+            if (c->rp.ops[i].uid == uid)
+                c->rp.ops[i].still = 1;
+        return 0;
+    }
     if (!uid || !has_flags || !cl_count_inflight(c, K_RCHECK))
         return 0;
     for (i = 0; i < c->rp.n; i++) {
@@ -630,6 +636,7 @@ static int replay_next(satchel_client *c)
         c->rp.ops[c->rp.n].phase0 = op->phase;
         c->rp.ops[c->rp.n].marked = 0;
         c->rp.ops[c->rp.n].listed = 0;
+        c->rp.ops[c->rp.n].still = 0;
         c->rp.ops[c->rp.n].expunged = 0;
         if (++c->rp.n == REPLAY_BATCH)
             break;
@@ -894,15 +901,39 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
          * marked: an EXPUNGE removes exactly those.  Anything else marked
          * (another client's choice to make) leaves every mark in place. */
         if (ok && c->rp.deleted_listed && !c->rp.deleted_others) {
-            if ((rc = cl_simple_cmd(c, K_REXPUNGE, "EXPUNGE")) < 0)
+            /* Which of them the EXPUNGE removed is what the server lists
+             * after it (a mark another client took back meanwhile stays),
+             * asked in the same flight. */
+            uint32_t n = 0, j;
+            for (i = 0; i < c->rp.n; i++) {
+                uint32_t u = c->rp.ops[i].uid;
+                c->rp.ops[i].still = 0;
+                if (!c->rp.ops[i].listed)
+                    continue;
+                for (j = n; j > 0 && c->rp.uids[j - 1] > u; j--)
+                    c->rp.uids[j] = c->rp.uids[j - 1];
+                c->rp.uids[j] = u;
+                n++;
+            }
+            for (i = 0, j = 0; i < n; i++)
+                if (j == 0 || c->rp.uids[j - 1] != c->rp.uids[i])
+                    c->rp.uids[j++] = c->rp.uids[i];
+            if ((rc = cl_simple_cmd(c, K_REXPUNGE, "EXPUNGE")) < 0 ||
+                (rc = cl_cmd_begin(c, K_RGONE)) < 0 || (rc = cl_out_str(c, "UID FETCH ")) < 0 ||
+                (rc = cl_out_uidset(c, c->rp.uids, j)) < 0 ||
+                (rc = cl_out_str(c, " (UID)")) < 0 || (rc = cl_cmd_end(c)) < 0)
                 return cl_fail(c, rc, "command does not fit the command queue");
             return 0;
         }
         return replay_finish_batch(c);
     case K_REXPUNGE:
+        return 0; /* the FETCH behind it tells what it did */
+    case K_RGONE:
+        /* A refused FETCH proves nothing gone: the originals are kept, and
+         * the next sync's check drops any that are not there. */
         if (ok)
             for (i = 0; i < c->rp.n; i++)
-                if (c->rp.ops[i].listed)
+                if (c->rp.ops[i].listed && !c->rp.ops[i].still)
                     c->rp.ops[i].expunged = 1;
         return replay_finish_batch(c);
     default:
@@ -953,6 +984,8 @@ static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
     if (satchel_imap_arg_is(a, "SEARCH") && c->job == J_REPLAY_OPS &&
         cl_count_inflight(c, K_RDELETED)) {
         const satchel_imap_arg *h;
+        if (r->truncated)
+            c->rp.deleted_others = 1; /* not all of it seen: assume others */
         for (h = a->next; h; h = h->next) {
             uint32_t uid, i;
             int ours = 0;

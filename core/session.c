@@ -211,6 +211,7 @@ static const struct cl_job *kind_job(uint8_t kind)
     case K_RVSEARCH:
     case K_RDELETED:
     case K_REXPUNGE:
+    case K_RGONE:
         return &cl_job_replay;
     default:
         return NULL;

@@ -443,6 +443,10 @@ static const struct {
     {"\\Deleted rule: the search names one more", 0,
      {"UID SEARCH DELETED", MOCK_R_PREPEND, "* SEARCH 5\r\n", 0, 0, 0}, 0},
     {"\\Deleted rule: the search refused", 0, {"UID SEARCH DELETED", MOCK_R_NO, NULL, 0, 0, 0}, 0},
+    /* the answer to the search truncated by the parser (a line past the
+     * response arena) must count as other marks */
+    {"\\Deleted rule: a search answer too long to keep", 0,
+     {"UID SEARCH DELETED", MOCK_R_PREPEND, NULL, 1, 0, 0}, 0},
 };
 
 static void run_marks(void)
@@ -476,6 +480,17 @@ static void run_marks(void)
         if (marks[i].other_mark)
             mock_set_flags(&ms, 0, marks[i].other_mark, MOCK_F_DELETED);
         rules[0] = marks[i].rule;
+        if (rules[0].action == MOCK_R_PREPEND && !rules[0].text) {
+            /* "* SEARCH 2 3 3 3 ... 3 5": this batch's marks as far as
+             * the response arena keeps, another's (5) past it */
+            static char longsearch[60 * 1024];
+            size_t n = (size_t)snprintf(longsearch, sizeof longsearch, "* SEARCH 2");
+            while (n + 8 < sizeof longsearch)
+                n += (size_t)snprintf(longsearch + n, sizeof longsearch - n, " 3");
+            snprintf(longsearch + n, sizeof longsearch - n, " 5\r\n");
+            rules[0].text = longsearch;
+            rules[0].arg = 0;
+        }
         ms.rules = rules;
         ms.nrules = 1;
         rc = sync_once(s, &ms, 0, 0);
