@@ -125,8 +125,8 @@ typedef struct satchel_client satchel_client;
 int satchel_client_new(const satchel_allocator *alloc,
                        const satchel_client_config *cfg, satchel_store *store,
                        satchel_client **out);
-/* Aborts an open store transaction, wipes the password and the output
- * buffer, and frees the client.  NULL is ignored. */
+/* Aborts an open store transaction, wipes the password, the command queue
+ * and the output buffer, and frees the client.  NULL is ignored. */
 void satchel_client_free(satchel_client *c);
 /* Events of every job go to cb (NULL: none) with ctx, from inside
  * satchel_client_recv and the job calls. */
@@ -148,11 +148,13 @@ int satchel_client_recv(satchel_client *c, const uint8_t *data, size_t len,
 /* The transport reached EOF (err 0) or failed (a negative satchel_err).
  * After LOGOUT this is the normal end; otherwise the job is interrupted. */
 void satchel_client_closed(satchel_client *c, int err);
-/* Bytes the port may send now; *data points into the client and stays
- * valid until the next call other than satchel_client_pending.  Commands
- * are whole: the bytes never end inside a command except right after a
- * synchronizing literal's "{n}\r\n", whose data follows only once the
- * server's "+" has been fed. */
+/* Bytes the port may send now, at most SATCHEL_OPT_OUTBUF; *data points
+ * into the client and stays valid until the next call other than
+ * satchel_client_pending.  Queued commands are serialized as the output
+ * drains, so one command may take several calls; the bytes stop inside a
+ * command only after a synchronizing literal's "{n}\r\n" (its data follows
+ * once the server's "+" has been fed; a tagged answer instead ends the
+ * command there) or when the connection fails (nothing more is offered). */
 size_t satchel_client_pending(satchel_client *c, const uint8_t **data);
 /* n bytes of what satchel_client_pending returned were sent (more than it
  * returned is taken as all of it).  A job with more to send than fitted
