@@ -136,7 +136,7 @@ void fetch_map_items(const satchel_imap_arg *list, struct fetch_items *it)
             it->bs = v;
             it->has_bs = 1;
         } else if (k->type == SATCHEL_ARG_ATOM && k->len >= 18 &&
-                   memcmp(k->str, "BODY[HEADER.FIELDS", 18) == 0) {
+                   satchel_ascii_ieq(k->str, 18, "BODY[HEADER.FIELDS")) {
             it->hdr = v;
             it->has_headers = 1;
         }

@@ -247,6 +247,17 @@ def cases():
     add("invalid UTF-8 in a quoted INTERNALDATE", expect="ok", altered=[7],
         hooks={"FETCH": raw7(lambda s: fetch_bytes(s, idate=b'"\xff\xfe\xc3"'))})
 
+    # FETCH item names are case-insensitive (RFC 9051 9: "fetch-att"), and
+    # so is the header section's name.
+    def lower_items(seq):
+        r = fetch_bytes(seq)
+        for item in (b"UID ", b"FLAGS ", b"RFC822.SIZE ", b"INTERNALDATE ",
+                     b"BODYSTRUCTURE ", HDR_ITEM):
+            r = r.replace(item, item.lower(), 1)
+        return r
+    add("FETCH item names in lower case", expect="ok",
+        hooks={"FETCH": raw7(lower_items)})
+
     # UIDs.
     add("FETCH without UID",
         hooks={"FETCH": raw7(lambda s: fetch_bytes(s, uid=None))})
