@@ -327,7 +327,8 @@ struct satchel_client {
     enum job_state job;
     int job_rc;
     int job_all;
-    char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* a one-folder job's
+                                                          folder */
     char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder visited */
     uint32_t list_gen;
     /* The LIST generation whose LIST-STATUS marked unchanged folders in the
@@ -335,9 +336,9 @@ struct satchel_client {
      * store, so any number of folders costs no memory. */
     uint32_t clean_gen;
     /* Without LIST-STATUS: STATUS of every stored folder after the LIST,
-     * sent in name order as the output drains; the last one sent. */
+     * sent in name order as the output drains (the last one sent is kept
+     * in job_folder, which a job of every folder does not use). */
     uint8_t status_phase;
-    char status_at[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
     satchel_store_txn *txn;
     /* The folder sync's state and scratch, and the body download's chunk,
      * share their bytes: one job runs at a time (c->top), a sync starts

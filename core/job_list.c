@@ -287,18 +287,19 @@ int list_send(satchel_client *c)
 }
 
 /* Without LIST-STATUS: STATUS of each stored folder, in name order from
- * status_at, as many as the in-flight table and the output take; the pump
- * and each answer send more, so the commands never wait for a round trip
- * of their own (one flight, as the wire sees it) and no folder count costs
- * memory.  When none is left to send or answer, on to the folders, which
- * skip the ones their STATUS shows unchanged (list_on_status). */
+ * job_folder (unused by a job of every folder), as many as the in-flight
+ * table and the output take; the pump and each answer send more, so the
+ * commands never wait for a round trip of their own (one flight, as the
+ * wire sees it) and no folder count costs memory.  When none is left to
+ * send or answer, on to the folders, which skip the ones their STATUS
+ * shows unchanged (list_on_status). */
 static int status_more(satchel_client *c)
 {
     satchel_folder f;
     int rc;
     int ms = (c->conn.caps & SATCHEL_CAP_CONDSTORE) != 0;
     while (c->status_phase && c->conn.n_inflight + 4 < MAX_INFLIGHT) {
-        rc = satchel_store_folder_next(c->store, c->txn, c->status_at, &f);
+        rc = satchel_store_folder_next(c->store, c->txn, c->job_folder, &f);
         if (rc == SATCHEL_E_NOTFOUND) {
             c->status_phase = 0;
             break;
@@ -306,7 +307,7 @@ static int status_more(satchel_client *c)
         if (rc < 0)
             return cl_fail(c, rc, "cannot read folders");
         if ((f.flags & SATCHEL_FOLDER_NOSELECT) || f.list_gen != c->list_gen) {
-            memcpy(c->status_at, f.name, sizeof c->status_at);
+            memcpy(c->job_folder, f.name, sizeof c->job_folder);
             continue;
         }
         if ((rc = cl_cmd_begin(c, K_STATUS)) < 0 || (rc = cl_out_str(c, "STATUS ")) < 0 ||
@@ -317,15 +318,16 @@ static int status_more(satchel_client *c)
             if (rc == SATCHEL_E_AGAIN)
                 return 0; /* the rest when the output drains */
             /* a name no command can carry: that folder is selected */
-            memcpy(c->status_at, f.name, sizeof c->status_at);
+            memcpy(c->job_folder, f.name, sizeof c->job_folder);
             continue;
         }
-        memcpy(c->status_at, f.name, sizeof c->status_at);
+        memcpy(c->job_folder, f.name, sizeof c->job_folder);
     }
     if (!c->status_phase && !cl_count_inflight(c, K_STATUS)) {
         /* the unchanged marks, before the folders are read */
         if ((rc = cl_commit(c, 0)) < 0)
             return rc;
+        c->job_folder[0] = '\0';
         c->job = J_NEXT_FOLDER;
         return cl_job_advance(c);
     }
@@ -350,7 +352,7 @@ static int list_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     if (c->job_all && !c->clean_gen) {
         c->clean_gen = c->list_gen;
         c->status_phase = 1;
-        c->status_at[0] = '\0';
+        c->job_folder[0] = '\0';
         return status_more(c);
     }
     c->job = J_NEXT_FOLDER;
