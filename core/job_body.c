@@ -12,8 +12,9 @@ static int body_item(const satchel_client *c, const char *item, uint64_t *origin
     size_t sl = strlen(c->body.section);
     const char *p;
     uint64_t o = 0;
-    if (strncmp(item, "BODY[", 5) != 0 || strncmp(item + 5, c->body.section, sl) != 0 ||
-        item[5 + sl] != ']')
+    /* Names are case-insensitive (RFC 9051 9): "body[1.mime]" is ours too. */
+    if (!satchel_ascii_ieq(item, 5, "BODY[") ||
+        !satchel_ascii_ieq(item + 5, sl, c->body.section) || item[5 + sl] != ']')
         return 0;
     p = item + 5 + sl + 1;
     if (*p == '<') {

@@ -37,6 +37,7 @@ Two more scenarios with a self-consistent server:
     its headers and must not stop the sync of its folder or of the others.
 """
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -463,6 +464,30 @@ def high_uids(root):
     sync(make_messages(3), 5678, "after a UIDVALIDITY change")
 
 
+def body_section_lower_case(root):
+    """The body's section in a FETCH answer is named in any case too: a
+    server answering "body[1]<0>" gives the body as "BODY[1]<0>" would."""
+    text = b"lower-case"   # the default BODYSTRUCTURE's 10 bytes
+
+    def hook(conn, tag, args):
+        m = re.match(r"(\d+) \(BODY\.PEEK\[([^]]*)\]<(\d+)\.(\d+)>\)$", args, re.I)
+        if not m:
+            return conn.default(tag, "UID FETCH", args)
+        uid, section, origin = int(m.group(1)), m.group(2).lower().encode(), int(m.group(3))
+        seq = [x["uid"] for x in conn.folder()].index(uid) + 1
+        part = text[origin:origin + int(m.group(4))]
+        conn.send(b"* %d FETCH (UID %d body[%s]<%d> {%d}\r\n" % (
+            seq, uid, section, origin, len(part)) + part + b")\r\n")
+        conn.tagged(tag, "OK", "FETCH completed")
+
+    with FakeImap(mail={"INBOX": make_messages(3)}, hooks={"UID FETCH": hook}) as srv:
+        r = srv.run_sim(os.path.join(root, "body-lower"), "sync; body INBOX 2",
+                        timeout_ms=TIMEOUT_MS, timeout=HANG_LIMIT)
+    got = r.json[1] if r.returncode == 0 and len(r.json) == 2 else {}
+    check(got.get("text") == text.decode(),
+          "[body section in lower case] body INBOX 2: %s" % brief(r))
+
+
 def offline_view(db):
     r = st.run_sim_offline(db, "folders; list INBOX 0 100000", check=False,
                            timeout=30)
@@ -584,6 +609,12 @@ def main():
             import traceback
             traceback.print_exc()
             check(False, "high_uids raised %r" % (e,))
+        try:
+            body_section_lower_case(root)
+        except Exception as e:
+            import traceback
+            traceback.print_exc()
+            check(False, "body_section_lower_case raised %r" % (e,))
         try:
             hostile_sender(root)
         except Exception as e:
