@@ -26,6 +26,12 @@ it knows which commands are outstanding, and it may:
   EXPUNGE and VANISHED are then the server's own;
 * cut the connection after a random number of bytes in either direction.
 
+For the test it also calls a kill function once a set number of bytes has
+reached the client (arm_kill: a SIGKILL inside a sync, however fast the
+machine), and records every login the server refused (refused, and the
+process-wide REFUSED): each test server has its own password, so a
+refused login means a client reached a server that is not its own.
+
 SATCHEL_PROXY_OFF=reorder,inject,split,cut switches kinds off, to find
 which one a failing seed needs.  Each connection draws its perturbation from random.Random("seed:n"), so a
 seed replays the same choices (thread timing can still shift where a held
@@ -521,6 +527,11 @@ class PerturbingProxy:
     cut_prob:  chance that a connection is cut; cut_max bounds where
     cut_once:  cut the first connection after this many bytes to the client
     ssl_context: TLS to the server (None = plain)
+
+    close() stops it for good: it returns once none of its threads is left
+    (RuntimeError if one hangs), so none can act on a descriptor number
+    the process reuses afterwards.  errors lists tracebacks of threads that
+    failed; refused lists the logins its server refused.
     """
 
     def __init__(self, up_host, up_port, seed, ssl_context=None, perturb=True,
