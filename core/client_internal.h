@@ -321,7 +321,6 @@ struct satchel_client {
      * their modified UTF-7 form, up to five times as long.) */
     char wire_name[SATCHEL_OPT_MAX_FOLDER_NAME + 1 > 256u ? SATCHEL_OPT_MAX_FOLDER_NAME + 1
                                                           : 256u];
-    satchel_folder name_scratch;
 
     /* job */
     enum job_state job;
@@ -362,7 +361,11 @@ struct satchel_client {
     int window_cut;  /* ... in the middle of a header window */
     int resuming;    /* requeued after a lost connection */
     char done_cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder finished */
-    satchel_op op; /* scratch */
+    /* Scratch for one queued change, reloaded from the store at each use
+     * and never kept across calls: the store's own (satchel_store_op_scratch),
+     * which the app's offline operations use the same way, so the two
+     * folder names in it are not held twice. */
+    satchel_op *op;
     char hdr[1024];  /* scratch for header values */
     char err_text[200];
 };

@@ -183,10 +183,9 @@ int cl_out_astring(satchel_client *c, const char *s)
 
 int cl_out_mailbox(satchel_client *c, const char *name)
 {
-    satchel_folder *f = &c->name_scratch;
-    uint8_t verbatim = 0;
-    if (satchel_store_folder_get(c->store, c->txn, name, f) == 0 &&
-        (f->flags & SATCHEL_FOLDER_VERBATIM))
+    uint8_t flags = 0, verbatim = 0;
+    if (satchel_store_folder_flags(c->store, c->txn, name, &flags) == 0 &&
+        (flags & SATCHEL_FOLDER_VERBATIM))
         verbatim = 1;
     return q_part(c, P_MBOX, &verbatim, 1, name, strlen(name));
 }

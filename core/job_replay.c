@@ -147,7 +147,7 @@ static int op_fail(satchel_client *c, satchel_op *op, const struct rop *r,
 static int retarget(satchel_client *c, const char *dest, uint32_t from, uint32_t to)
 {
     uint64_t at = 0;
-    satchel_op *op = &c->op;
+    satchel_op *op = c->op;
     int rc;
     while (satchel_store_op_next(c->store, c->txn, at, op) == 0) {
         at = op->id;
@@ -233,7 +233,7 @@ static int replay_finish_batch(satchel_client *c)
         return rc;
     for (i = 0; i < c->rp.n; i++) {
         struct rop *r = &c->rp.ops[i];
-        satchel_op *op = &c->op;
+        satchel_op *op = c->op;
         if (satchel_store_op_get(c->store, c->txn, r->id, op) < 0)
             continue;
         if (!r->failed && !c->rp.check_ok) {
@@ -321,7 +321,7 @@ static int replay_send(satchel_client *c)
 {
     uint32_t i, ngroups = 0;
     int rc;
-    satchel_op *op = &c->op;
+    satchel_op *op = c->op;
 
     /* Moves are marked as sent first, so a retry after a crash knows the
      * server may already have done them.  Every entry is marked in flight:
@@ -394,7 +394,7 @@ static int replay_send(satchel_client *c)
 static int send_group(satchel_client *c, uint32_t g)
 {
     struct rop *r = NULL;
-    satchel_op *op = &c->op;
+    satchel_op *op = c->op;
     uint32_t i, n;
     int rc, move = (c->conn.caps & SATCHEL_CAP_MOVE) != 0;
     for (i = 0; i < c->rp.n && !r; i++)
@@ -603,7 +603,7 @@ static int search_dest(satchel_client *c, const satchel_op *op, int map)
 static int replay_next(satchel_client *c)
 {
     uint64_t at = 0;
-    satchel_op *op = &c->op;
+    satchel_op *op = c->op;
     int rc;
     c->rp.n = 0;
     c->rp.folder[0] = '\0';
@@ -680,7 +680,7 @@ static int replay_next(satchel_client *c)
 static int mkdirs_more(satchel_client *c)
 {
     uint64_t at = c->rp.mkdir_at;
-    satchel_op *op = &c->op;
+    satchel_op *op = c->op;
     int rc, sent = 0;
     while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
         at = op->id;
@@ -752,7 +752,7 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     switch (kind) {
     case K_CREATE:
     case K_CREATE_LIST: {
-        satchel_op *op = &c->op;
+        satchel_op *op = c->op;
         /* An existing folder is what we wanted (a retry after a crash). */
         int exists = kind == K_CREATE_LIST ? ok && (arg & CREATED_LISTED) != 0
                                        : r->code && satchel_imap_arg_is(r->code, "ALREADYEXISTS");
@@ -806,7 +806,7 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
         {
             uint32_t renumbered = 0;
             for (i = 0; i < c->rp.n; i++) {
-                satchel_op *op = &c->op;
+                satchel_op *op = c->op;
                 if (satchel_store_op_get(c->store, NULL, c->rp.ops[i].id, op) == 0 &&
                     op->uidvalidity && c->rp.uidvalidity &&
                     op->uidvalidity != c->rp.uidvalidity) {
@@ -825,7 +825,7 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     case K_RVSELECT:
         return 0;
     case K_RVSEARCH: {
-        satchel_op *op = &c->op;
+        satchel_op *op = c->op;
         if ((rc = cl_txn(c)) < 0)
             return rc;
         if (c->rp.map_mode &&
@@ -948,7 +948,7 @@ static int replay_on_list(satchel_client *c, const satchel_imap_arg *a)
 {
     const satchel_imap_arg *attrs = a->next, *name, *k;
     char *s = c->wire_name;
-    satchel_op *op = &c->op;
+    satchel_op *op = c->op;
     uint32_t i;
     int verbatim;
     if (!attrs || attrs->type != SATCHEL_ARG_LIST || !attrs->next ||

@@ -557,6 +557,7 @@ int satchel_client_new(const satchel_allocator *alloc,
     memset(c, 0, sizeof *c);
     c->alloc = alloc;
     c->store = store;
+    c->op = satchel_store_op_scratch(store);
     c->security = cfg->security;
     c->fetch_window = cfg->fetch_window ? cfg->fetch_window : SATCHEL_OPT_FETCH_WINDOW;
     c->preview = cfg->preview <= SATCHEL_PREVIEW_OFF ? cfg->preview : SATCHEL_PREVIEW_NEWEST;

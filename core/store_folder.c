@@ -228,6 +228,26 @@ int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
     return rc;
 }
 
+int satchel_store_folder_flags(satchel_store *s, satchel_store_txn *t,
+                               const char *name, uint8_t *flags)
+{
+    MDB_txn *txn;
+    uint32_t id = 0;
+    int rc;
+    size_t n = strlen(name);
+    if (n == 0 || n > SATCHEL_OPT_MAX_FOLDER_NAME)
+        return SATCHEL_E_NOTFOUND;
+    if ((rc = store_rtxn(s, t, &txn)) < 0)
+        return rc;
+    /* A found name leaves its record, checked against the name, in the
+     * store's scratch folder: no caller needs a folder of its own. */
+    rc = store_fname_find(s, txn, name, &id);
+    if (rc == 0)
+        *flags = s->fscratch.flags;
+    store_rtxn_end(t, txn);
+    return rc;
+}
+
 int satchel_store_folder_get_id(satchel_store *s, satchel_store_txn *t,
                                 uint32_t id, satchel_folder *out)
 {

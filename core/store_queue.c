@@ -83,6 +83,11 @@ int store_op_decode(const uint8_t *b, size_t len, uint64_t id, satchel_op *op)
     return pos == len ? 0 : SATCHEL_E_STORE;
 }
 
+satchel_op *satchel_store_op_scratch(satchel_store *s)
+{
+    return &s->ops_op;
+}
+
 int satchel_store_op_put(satchel_store_txn *t, const satchel_op *op)
 {
     uint8_t k[8], b[OP_REC_MAX];

@@ -204,6 +204,11 @@ void satchel_store_abort(satchel_store_txn *t);
  * (also for an empty or over-long name). */
 int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
                              const char *name, satchel_folder *out);
+/* The SATCHEL_FOLDER_* flags of the named folder into *flags, without
+ * copying the folder (for callers that hold no folder buffer).  Returns 0
+ * or SATCHEL_E_NOTFOUND, as folder_get. */
+int satchel_store_folder_flags(satchel_store *s, satchel_store_txn *t,
+                               const char *name, uint8_t *flags);
 /* The same by id.  Returns 0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_folder_get_id(satchel_store *s, satchel_store_txn *t,
                                 uint32_t id, satchel_folder *out);
@@ -447,6 +452,11 @@ typedef struct satchel_op {
     char reason[160];
 } satchel_op;
 
+/* Scratch for one queue entry, owned by s and freed with it.  The offline
+ * operations (satchel_ops_*) overwrite it; a caller (the engine's replay)
+ * fills it with op_get/op_next at each use and keeps nothing in it across
+ * a call to satchel_ops_* on s.  Never NULL for an open store. */
+satchel_op *satchel_store_op_scratch(satchel_store *s);
 /* Append op at the end of the queue: assigns op->id and op->created.
  * The per-message index (op_index) is the caller's to update.  Strings
  * longer than their field are cut.  Returns 0. */
