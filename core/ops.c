@@ -262,7 +262,10 @@ static int follow(satchel_store *s, satchel_store_txn *t, const char *from,
                   uint32_t from_uid, const char *to, uint32_t to_uid, uint64_t skip,
                   int drop, uint8_t to_placeholder)
 {
-    satchel_op *o = &s->ops_follow;
+    /* The store's one op scratch: every caller reloads its own op from the
+     * queue after this (or no longer needs it), so a second 8 KB copy for
+     * the walk would only be held, never used, at the same time. */
+    satchel_op *o = &s->ops_op;
     uint64_t at = 0;
     int rc;
     while (satchel_store_op_next(s, t, at, o) == 0) {
@@ -332,7 +335,7 @@ static int move_once(satchel_store *s, const char *folder, uint32_t uid,
             (rc = relocate(t, &f, uid, &d, p, m, 1)) < 0 ||
             (rc = follow(s, t, folder, uid, dest, p, op->id, 0, 1)) < 0)
             return finish(t, rc);
-        /* follow() used its own scratch; reload the move to update it. */
+        /* follow() walked the queue in the same scratch: reload the move. */
         if ((rc = satchel_store_op_get(s, t, latest, op)) < 0)
             return finish(t, rc);
         memcpy(op->dest, dest, strlen(dest) + 1);

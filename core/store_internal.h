@@ -75,7 +75,7 @@ struct satchel_store {
     satchel_folder fscratch; /* name index lookups and folder_delete's copy */
     /* core/ops.c's scratch: operations on one store run one at a time. */
     satchel_msg ops_msg;
-    satchel_op ops_op, ops_follow;
+    satchel_op ops_op;
 };
 
 struct satchel_store_txn {
