@@ -186,7 +186,10 @@ struct rop {
 
 struct replay {
     char folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
-    char selected[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    /* The server has folder selected for the replay (a flag, not a second
+     * copy of the name: only folder is ever selected by the replay, and a
+     * batch of another folder clears it). */
+    uint8_t selected;
     struct rop ops[REPLAY_BATCH];
     uint32_t n;
     uint32_t uidvalidity;

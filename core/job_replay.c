@@ -58,7 +58,7 @@ static int replay_send_expunge(satchel_client *c, uint32_t group);
 
 static int start_sync_after_replay(satchel_client *c)
 {
-    c->rp.selected[0] = '\0';
+    c->rp.selected = 0;
     c->job = J_QUEUED;
     return cl_job_advance(c);
 }
@@ -587,7 +587,7 @@ static int search_dest(satchel_client *c, const satchel_op *op, int map)
     c->rp.verify_fid =
         satchel_store_folder_get(c->store, NULL, op->dest, &d) == 0 ? d.id : 0;
     c->rp.map_mode = map;
-    c->rp.selected[0] = '\0';
+    c->rp.selected = 0;
     c->job = J_REPLAY_VERIFY;
     if ((rc = cl_select(c, K_RVSELECT, op->dest, 0, 0, 0)) < 0)
         return cl_fail(c, rc, "cannot send SELECT");
@@ -605,8 +605,8 @@ static int replay_next(satchel_client *c)
     uint64_t at = 0;
     satchel_op *op = c->op;
     int rc;
+    int picked = 0;
     c->rp.n = 0;
-    c->rp.folder[0] = '\0';
     /* The reason and the check belong to one batch: a refused CREATE's
      * text must not read as this batch's failure. */
     c->rp.reason[0] = '\0';
@@ -623,10 +623,17 @@ static int replay_next(satchel_client *c)
         if (op->state != SATCHEL_OP_PENDING || op->type == SATCHEL_OP_MKDIR ||
             op->on_placeholder)
             continue;
-        if (!c->rp.folder[0])
-            memcpy(c->rp.folder, op->folder, sizeof c->rp.folder);
-        else if (strcmp(c->rp.folder, op->folder) != 0)
+        if (!picked) {
+            /* The last batch's folder stays selected for this one when it
+             * is the same folder. */
+            picked = 1;
+            if (strcmp(c->rp.folder, op->folder) != 0) {
+                c->rp.selected = 0;
+                memcpy(c->rp.folder, op->folder, sizeof c->rp.folder);
+            }
+        } else if (strcmp(c->rp.folder, op->folder) != 0) {
             continue;
+        }
         c->rp.ops[c->rp.n].id = op->id;
         c->rp.ops[c->rp.n].uid = op->uid;
         c->rp.ops[c->rp.n].type = op->type;
@@ -665,7 +672,7 @@ static int replay_next(satchel_client *c)
             return search_dest(c, op, 0);
         }
     }
-    if (strcmp(c->rp.selected, c->rp.folder) == 0)
+    if (c->rp.selected)
         return replay_send(c);
     c->job = J_REPLAY_SELECT;
     c->rp.uidvalidity = 0;
@@ -798,10 +805,10 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
             replay_reason(c, "folder cannot be opened on the server", r->text, r->text_len);
             for (i = 0; i < c->rp.n; i++)
                 c->rp.ops[i].failed = 1;
-            c->rp.selected[0] = '\0';
+            c->rp.selected = 0;
             return replay_finish_batch(c);
         }
-        memcpy(c->rp.selected, c->rp.folder, sizeof c->rp.selected);
+        c->rp.selected = 1;
         /* UIDs recorded under another UIDVALIDITY name other messages now. */
         {
             uint32_t renumbered = 0;

@@ -999,7 +999,7 @@ static int sync_advance(satchel_client *c)
             c->want_replay = 0;
             satchel_store_queue_counts(c->store, &pending, &failed);
             if (pending) {
-                c->rp.selected[0] = '\0';
+                c->rp.selected = 0;
                 return replay_mkdirs(c);
             }
         }
