@@ -185,10 +185,10 @@ struct rop {
 };
 
 struct replay {
-    char folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
-    /* The server has folder selected for the replay (a flag, not a second
-     * copy of the name: only folder is ever selected by the replay, and a
-     * batch of another folder clears it). */
+    /* (The batch's folder is the client's rp_folder.)  The server has it
+     * selected for the replay: a flag, not a second copy of the name, as
+     * only that folder is ever selected by the replay and a batch of
+     * another folder clears it. */
     uint8_t selected;
     struct rop ops[REPLAY_BATCH];
     uint32_t n;
@@ -331,7 +331,14 @@ struct satchel_client {
     int job_all;
     char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* a one-folder job's
                                                           folder */
-    char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder visited */
+    /* The folder walk's last folder visited, and the replay batch's folder
+     * share their bytes: a sync replays what is queued before its walk
+     * starts (cursor is set afresh after it), and a resume that goes on
+     * from a finished folder replays nothing. */
+    union {
+        char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+        char rp_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    };
     uint32_t list_gen;
     /* The LIST generation whose LIST-STATUS marked unchanged folders in the
      * store (SATCHEL_FOLDER_UNCHANGED), in this job; 0: none.  In the

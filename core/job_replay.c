@@ -627,11 +627,11 @@ static int replay_next(satchel_client *c)
             /* The last batch's folder stays selected for this one when it
              * is the same folder. */
             picked = 1;
-            if (strcmp(c->rp.folder, op->folder) != 0) {
+            if (strcmp(c->rp_folder, op->folder) != 0) {
                 c->rp.selected = 0;
-                memcpy(c->rp.folder, op->folder, sizeof c->rp.folder);
+                memcpy(c->rp_folder, op->folder, sizeof c->rp_folder);
             }
-        } else if (strcmp(c->rp.folder, op->folder) != 0) {
+        } else if (strcmp(c->rp_folder, op->folder) != 0) {
             continue;
         }
         c->rp.ops[c->rp.n].id = op->id;
@@ -676,7 +676,7 @@ static int replay_next(satchel_client *c)
         return replay_send(c);
     c->job = J_REPLAY_SELECT;
     c->rp.uidvalidity = 0;
-    if ((rc = cl_select(c, K_RSELECT, c->rp.folder, 0, 0, 0)) < 0)
+    if ((rc = cl_select(c, K_RSELECT, c->rp_folder, 0, 0, 0)) < 0)
         return cl_fail(c, rc, "cannot send SELECT");
     return 0;
 }
