@@ -318,12 +318,6 @@ struct satchel_client {
     uint32_t rtt_tag;   /* first command of the flight being timed */
     uint64_t rtt_t;     /* when it left */
 
-    /* Scratch for a mailbox name from the server (LIST, STATUS), decoded to
-     * its stored form, and for the error text of one too long to keep.
-     * (Names going out are encoded as they are serialized: no buffer holds
-     * their modified UTF-7 form, up to five times as long.) */
-    char wire_name[SATCHEL_OPT_MAX_FOLDER_NAME + 1 > 256u ? SATCHEL_OPT_MAX_FOLDER_NAME + 1
-                                                          : 256u];
 
     /* job */
     enum job_state job;
@@ -358,8 +352,23 @@ struct satchel_client {
     union {
         struct {
             struct folder_sync fs;
-            satchel_msg msg;      /* scratch for one FETCH */
-            satchel_msg scratch2;
+            union {
+                struct {
+                    satchel_msg msg;      /* scratch for one FETCH */
+                    satchel_msg scratch2;
+                };
+                /* Scratch for a mailbox name from the server (LIST,
+                 * STATUS), decoded to its stored form, and for the error
+                 * text of one too long to keep.  It shares the FETCH
+                 * scratch: each holds one response's data while that
+                 * response is handled, and no response is both.  (Names
+                 * going out are encoded as they are serialized: no buffer
+                 * holds their modified UTF-7 form, up to five times as
+                 * long.) */
+                char wire_name[SATCHEL_OPT_MAX_FOLDER_NAME + 1 > 256u
+                                   ? SATCHEL_OPT_MAX_FOLDER_NAME + 1
+                                   : 256u];
+            };
         };
         uint8_t chunk[SATCHEL_OPT_BODY_CHUNK];
     };
