@@ -281,6 +281,13 @@ struct cl_conn {
     uint64_t s_pos;     /* bytes of the current part serialized */
     uint8_t s_form;     /* how the current string goes out, fixed at its start */
     uint8_t s_released; /* its synchronizing literal got its "+" */
+    /* A name going out in modified UTF-7 (decided at its first byte, never
+     * again: a half-sent name must not change form), its form's length,
+     * and the encoder's state at s_m7_at bytes into the part, so a name
+     * that drains slowly is encoded once, not again per drain. */
+    uint8_t s_m7_on, s_m7_ok;
+    uint64_t s_m7_total, s_m7_at;
+    satchel_mutf7_state s_m7;
     uint8_t s_wait;     /* CL_WAIT_*: serializing stopped until an answer */
     uint32_t s_tag;     /* the command being serialized (0: between two) */
     uint8_t out[SATCHEL_OPT_OUTBUF];

@@ -420,33 +420,39 @@ static uint8_t mutf7_form(const uint8_t *s, size_t n)
     return F_ATOM;
 }
 
-/* The modified UTF-7 form of a name, generated a window at a time (it can
- * be five times the name's length: no buffer holds it whole).  Returns
- * the whole form's length. */
-static uint64_t gen_mutf7(struct emit *e, const uint8_t *s, size_t n, uint8_t form)
+/* The modified UTF-7 form of a name, generated as far as the output has
+ * room (it can be five times the name's length: no buffer holds it
+ * whole).  It resumes from the encoder state kept at the last code point
+ * boundary the wire has already taken, so each byte of the form is
+ * encoded about once however slowly the output drains. */
+static void gen_mutf7(struct cl_conn *k, struct emit *e, const uint8_t *s, size_t n)
 {
-    uint64_t total = 0, off = 0;
-    size_t i, esc = 0;
-    for (i = 0; i < n; i++)
-        esc += form == F_QUOTED && (s[i] == '"' || s[i] == '\\');
-    if (form == F_QUOTED)
+    satchel_mutf7_state st = {0, 0, 0, 0, 0};
+    char b[SATCHEL_MUTF7_STEP_MAX];
+    int m = 1, i;
+    if (k->s_m7_ok && k->s_m7_at <= e->skip) {
+        st = k->s_m7;
+        e->pos = k->s_m7_at;
+    } else if (k->s_form == F_QUOTED) {
         emit(e, "\"", 1);
-    do {
-        char chunk[128];
-        size_t got = 0;
-        if (satchel_mutf7_encode_window((const char *)s, n, off, chunk, sizeof chunk, &got,
-                                        &total) < 0)
-            break; /* checked before: the name is UTF-8 */
-        for (i = 0; i < got; i++) {
-            if (form == F_QUOTED && (chunk[i] == '"' || chunk[i] == '\\'))
+    }
+    while (e->put < e->room) {
+        /* Every byte before here is on the wire or in out[]: a state the
+         * next fill may start from. */
+        k->s_m7 = st;
+        k->s_m7_at = e->pos;
+        k->s_m7_ok = 1;
+        m = satchel_mutf7_encode_step((const char *)s, n, &st, b, NULL);
+        if (m <= 0)
+            break;
+        for (i = 0; i < m; i++) {
+            if (k->s_form == F_QUOTED && (b[i] == '"' || b[i] == '\\'))
                 emit(e, "\\", 1);
-            emit(e, chunk + i, 1);
+            emit(e, b + i, 1);
         }
-        off += got;
-    } while (off < total && e->put < e->room);
-    if (form == F_QUOTED)
+    }
+    if (m == 0 && k->s_form == F_QUOTED)
         emit(e, "\"", 1); /* (dropped, as it should be, when out is full) */
-    return total + esc + (form == F_QUOTED ? 2u : 0u);
 }
 
 static uint32_t rd32(const uint8_t *p)
@@ -477,6 +483,8 @@ static void next_part(struct cl_conn *k, size_t to)
     k->s_pos = 0;
     k->s_form = F_NONE;
     k->s_released = 0;
+    k->s_m7_on = 0;
+    k->s_m7_ok = 0;
 }
 
 void cl_out_fill(satchel_client *c)
@@ -543,16 +551,22 @@ void cl_out_fill(satchel_client *c)
              * folder is kept as the server spelled it, the name reads the
              * same both ways, or it is no UTF-8 (stored as it came: sent
              * back the same). */
-            if (!s[0] && !k->utf8_on && !name_plain(s + 1, n - 1)) {
-                size_t w;
+            if (k->s_form == F_NONE && !s[0] && !k->utf8_on && !name_plain(s + 1, n - 1)) {
+                size_t w, i, esc = 0;
                 uint64_t t;
                 if (satchel_mutf7_encode_window((const char *)s + 1, n - 1, 0, NULL, 0, &w,
                                                 &t) == 0) {
-                    if (k->s_form == F_NONE)
-                        k->s_form = mutf7_form(s + 1, n - 1);
-                    total = gen_mutf7(&e, s + 1, n - 1, k->s_form);
-                    break;
+                    k->s_form = mutf7_form(s + 1, n - 1);
+                    for (i = 1; i < n; i++)
+                        esc += k->s_form == F_QUOTED && (s[i] == '"' || s[i] == '\\');
+                    k->s_m7_total = t + esc + (k->s_form == F_QUOTED ? 2u : 0u);
+                    k->s_m7_on = 1;
                 }
+            }
+            if (k->s_m7_on) {
+                gen_mutf7(k, &e, s + 1, n - 1);
+                total = k->s_m7_total;
+                break;
             }
             s++;
             n--;

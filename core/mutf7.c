@@ -130,66 +130,84 @@ int satchel_mutf7_encode_window(const char *utf8, size_t len, uint64_t skip, cha
     return rc;
 }
 
+int satchel_mutf7_encode_step(const char *utf8, size_t len, satchel_mutf7_state *st,
+                              char *out, satchel_mutf7_error *err)
+{
+    int m = 0;
+    uint32_t cp;
+    size_t k;
+    if (st->ended)
+        return 0;
+    if (st->in >= len) { /* the end closes a shifted section */
+        if (st->shifted) {
+            if (st->nbits)
+                out[m++] = b64[(st->bits << (6 - st->nbits)) & 0x3f];
+            out[m++] = '-';
+        }
+        st->ended = 1;
+        return m;
+    }
+    k = satchel_utf8_next(utf8 + st->in, len - st->in, &cp);
+    if (k == 0 || cp == 0) {
+        if (err) {
+            err->at = st->in;
+            err->why = k == 0 ? "the name is not valid UTF-8" : "a mailbox name cannot hold NUL";
+        }
+        return SATCHEL_E_INVAL;
+    }
+    if (cp >= 0x20 && cp <= 0x7e) {
+        if (st->shifted) {
+            if (st->nbits)
+                out[m++] = b64[(st->bits << (6 - st->nbits)) & 0x3f];
+            out[m++] = '-';
+            st->shifted = 0;
+            st->nbits = 0;
+        }
+        out[m++] = (char)cp;
+        if (cp == '&')
+            out[m++] = '-';
+    } else {
+        uint32_t units[2];
+        int n = 1, u;
+        if (cp >= 0x10000) {
+            units[0] = 0xd800 | ((cp - 0x10000) >> 10);
+            units[1] = 0xdc00 | ((cp - 0x10000) & 0x3ff);
+            n = 2;
+        } else {
+            units[0] = cp;
+        }
+        if (!st->shifted) {
+            out[m++] = '&';
+            st->shifted = 1;
+            st->bits = 0;
+        }
+        for (u = 0; u < n; u++) {
+            st->bits = (st->bits << 16 | units[u]) & 0x3fffffu;
+            st->nbits = (uint8_t)(st->nbits + 16);
+            while (st->nbits >= 6) {
+                st->nbits = (uint8_t)(st->nbits - 6);
+                out[m++] = b64[(st->bits >> st->nbits) & 0x3f];
+            }
+        }
+    }
+    st->in += k;
+    return m;
+}
+
 static int encode(const char *utf8, size_t len, struct out *o, size_t *out_len,
                   satchel_mutf7_error *err)
 {
-    uint32_t bits = 0; /* pending base64 bits, low `nbits` of them */
-    unsigned nbits = 0;
-    int shifted = 0;
-    size_t i = 0;
+    satchel_mutf7_state st = {0, 0, 0, 0, 0};
+    satchel_mutf7_error why = {0, ""};
+    char b[SATCHEL_MUTF7_STEP_MAX];
+    int m, i;
     if (!utf8 && len)
         return fail(o, out_len, err, SATCHEL_E_INVAL, 0, "NULL name");
-    while (i < len) {
-        uint32_t cp;
-        size_t k = satchel_utf8_next(utf8 + i, len - i, &cp);
-        if (k == 0)
-            return fail(o, out_len, err, SATCHEL_E_INVAL, i,
-                        "the name is not valid UTF-8");
-        if (cp == 0)
-            return fail(o, out_len, err, SATCHEL_E_INVAL, i,
-                        "a mailbox name cannot hold NUL");
-        if (cp >= 0x20 && cp <= 0x7e) {
-            if (shifted) {
-                if (nbits)
-                    put(o, b64[(bits << (6 - nbits)) & 0x3f]);
-                put(o, '-');
-                shifted = 0;
-                nbits = 0;
-            }
-            put(o, (char)cp);
-            if (cp == '&')
-                put(o, '-');
-        } else {
-            uint32_t units[2];
-            int n = 1, u;
-            if (cp >= 0x10000) {
-                units[0] = 0xd800 | ((cp - 0x10000) >> 10);
-                units[1] = 0xdc00 | ((cp - 0x10000) & 0x3ff);
-                n = 2;
-            } else {
-                units[0] = cp;
-            }
-            if (!shifted) {
-                put(o, '&');
-                shifted = 1;
-                bits = 0;
-            }
-            for (u = 0; u < n; u++) {
-                bits = (bits << 16 | units[u]) & 0x3fffffu;
-                nbits += 16;
-                while (nbits >= 6) {
-                    nbits -= 6;
-                    put(o, b64[(bits >> nbits) & 0x3f]);
-                }
-            }
-        }
-        i += k;
-    }
-    if (shifted) {
-        if (nbits)
-            put(o, b64[(bits << (6 - nbits)) & 0x3f]);
-        put(o, '-');
-    }
+    while ((m = satchel_mutf7_encode_step(utf8, len, &st, b, &why)) > 0)
+        for (i = 0; i < m; i++)
+            put(o, b[i]);
+    if (m < 0)
+        return fail(o, out_len, err, m, why.at, why.why);
     if (o->window)
         return 0;
     return done(o, out_len, err, len);

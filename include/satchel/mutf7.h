@@ -54,6 +54,29 @@ int satchel_mutf7_encode(const char *utf8, size_t len, char *out, size_t cap,
 int satchel_mutf7_encode_window(const char *utf8, size_t len, uint64_t skip, char *out,
                                 size_t cap, size_t *written, uint64_t *total);
 
+/* Where an encoding stands between two steps: zero it to start.  A caller
+ * that streams a long name keeps one of these across calls, so resuming
+ * costs nothing (re-encoding from the start would make a name's cost
+ * grow with the square of its length when its output drains slowly). */
+typedef struct satchel_mutf7_state {
+    size_t in;        /* bytes of the UTF-8 name consumed */
+    uint32_t bits;    /* pending base64 bits, the low nbits of them */
+    uint8_t nbits;
+    uint8_t shifted;  /* inside an "&...-" section */
+    uint8_t ended;
+} satchel_mutf7_state;
+
+/* Most bytes one step writes (a surrogate pair opening a section). */
+#define SATCHEL_MUTF7_STEP_MAX 8u
+
+/* One step of the modified UTF-7 encoding: writes the next code point's
+ * bytes (or, at the end, those closing a shifted section) to out, which
+ * has room for SATCHEL_MUTF7_STEP_MAX.  Returns how many (> 0), 0 when the
+ * form is complete, SATCHEL_E_INVAL as satchel_mutf7_encode (*err, if not
+ * NULL, says where and why; st is then unchanged). */
+int satchel_mutf7_encode_step(const char *utf8, size_t len, satchel_mutf7_state *st,
+                              char *out, satchel_mutf7_error *err);
+
 /* Decode a modified UTF-7 name to UTF-8.  The output is never longer than
  * the input, so cap = len + 1 always fits.
  * Returns 0; SATCHEL_E_INVAL for anything RFC 3501 does not allow: a byte

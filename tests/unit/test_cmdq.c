@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../fuzz/client_driver.h"
 #include "../../core/client_internal.h"
@@ -576,23 +577,65 @@ static void test_too_large(satchel_store *st)
     satchel_client_free(c);
 }
 
-/* The longest name a folder may have, all non-ASCII, with a space and a
- * quote: its modified UTF-7 form (several times the output buffer) goes
- * out quoted and whole, generated a window at a time. */
-static void test_long_mailbox(satchel_store *st)
+/* A server that answers a command the port has not taken yet (its tag
+ * cannot have been read) is a protocol error: believing it would report as
+ * done a command that then never goes out. */
+static void test_answer_before_sent(satchel_store *st)
+{
+    const char *ans = "S3 OK done\r\n";
+    const uint8_t *p;
+    satchel_client *c = connect_client(st, "alice", "secret");
+    size_t i;
+    int rc = 0;
+    feed_bytes(c, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+] hi\r\n");
+    drain(c, (uint8_t[256]){0}, 0, 256, 256);
+    feed_bytes(c, "S1 OK done\r\n");
+    drain(c, (uint8_t[256]){0}, 0, 256, 256);
+    CHECK(cl_simple_cmd(c, K_NONE, "NOOP") == 0, "NOOP queues");
+    CHECK(satchel_client_pending(c, &p) == 9, "and waits for the port");
+    for (i = 0; ans[i] && rc == 0; i++)
+        rc = satchel_client_recv(c, (const uint8_t *)ans + i, 1, 2);
+    CHECK(rc == SATCHEL_E_PROTO, "an answer to S3 before it was sent: %d (%s)", rc,
+          satchel_client_error_text(c));
+    satchel_client_free(c);
+}
+
+/* The longest name a folder may have, with a space and a quote, and the
+ * rest one repeated unit: its modified UTF-7 form (several times the
+ * output buffer) goes out quoted and whole, however the port drains it.
+ * Draining a byte at a time once cost seconds of CPU per command (the
+ * form was encoded again from its start for every byte sent): the form is
+ * now encoded once, resuming where the wire stopped; the CPU time is
+ * printed to show it. */
+struct long_case {
+    const char *unit; /* repeated to the limit */
+    size_t piece;     /* bytes the port takes per send */
+};
+
+static const struct long_case long_cases[] = {
+    {"\xc3\xa9", 777},     /* é: one long shifted section */
+    {"\xc3\xa9", 1},
+    {"\x01" "a", 1},        /* a section opened and closed per byte: 3x */
+    {"&\xf0\x9f\x93\xa7", 3}, /* "&-" and a surrogate pair */
+    {"\\\"", 2},          /* quoting around nothing to encode */
+};
+
+static void test_long_mailbox(satchel_store *st, const struct long_case *lc)
 {
     static char name[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
     static char form[SATCHEL_MUTF7_ENCODED_MAX(SATCHEL_OPT_MAX_FOLDER_NAME) + 1];
     static uint8_t wire[SATCHEL_MUTF7_ENCODED_MAX(SATCHEL_OPT_MAX_FOLDER_NAME) * 2 + 64];
     static char want[sizeof wire];
-    size_t n = 0, fn = 0, wn, i, len;
+    size_t n = 0, fn = 0, wn, i, len = 0, u = strlen(lc->unit), sends = 0;
+    const uint8_t *p;
+    clock_t t0;
     satchel_client *c = connect_client(st, "alice", "secret");
     int rc;
-    memcpy(name, "a \"b", 4);
-    n = 4;
-    while (n + 2 <= SATCHEL_OPT_MAX_FOLDER_NAME) {
-        memcpy(name + n, "\xc3\xa9", 2); /* é */
-        n += 2;
+    memcpy(name, "a \"b\x01", 5);
+    n = 5;
+    while (n + u <= SATCHEL_OPT_MAX_FOLDER_NAME) {
+        memcpy(name + n, lc->unit, u);
+        n += u;
     }
     name[n] = '\0';
     CHECK(satchel_mutf7_encode(name, n, form, sizeof form, &fn, NULL) == 0, "encode");
@@ -607,7 +650,17 @@ static void test_long_mailbox(satchel_store *st)
     if (rc == 0)
         rc = cl_cmd_end(c);
     CHECK(rc == 0, "a %zu-byte name queues: %d", n, rc);
-    len = drain(c, wire, 0, sizeof wire, sizeof wire);
+    t0 = clock();
+    while ((i = satchel_client_pending(c, &p)) > 0 && len < sizeof wire) {
+        if (i > lc->piece)
+            i = lc->piece;
+        if (i > sizeof wire - len)
+            i = sizeof wire - len;
+        memcpy(wire + len, p, i);
+        len += i;
+        satchel_client_sent(c, i);
+        sends++;
+    }
     wn = (size_t)snprintf(want, sizeof want, "S2 SELECT \"");
     for (i = 0; i < fn; i++) {
         if (form[i] == '"' || form[i] == '\\')
@@ -617,10 +670,11 @@ static void test_long_mailbox(satchel_store *st)
     memcpy(want + wn, "\"\r\n", 3);
     wn += 3;
     CHECK(len == wn && memcmp(wire, want, wn) == 0,
-          "a %zu-byte name goes out as its %zu-byte modified UTF-7 form, quoted: %zu bytes "
-          "on the wire, %zu expected",
-          n, fn, len, wn);
-    printf("long name: %zu bytes of UTF-8, %zu on the wire\n", n, len);
+          "a %zu-byte name goes out as its %zu-byte modified UTF-7 form, quoted, "
+          "%zu bytes a send: %zu bytes on the wire, %zu expected",
+          n, fn, lc->piece, len, wn);
+    printf("long name: %zu bytes of UTF-8, %zu on the wire in %zu sends, %.3f s CPU\n", n,
+           len, sends, (double)(clock() - t0) / CLOCKS_PER_SEC);
     satchel_client_free(c);
 }
 
@@ -644,7 +698,12 @@ int main(void)
             run_stream_case(st, &stream_cases[i]);
     }
     test_too_large(st);
-    test_long_mailbox(st);
+    test_answer_before_sent(st);
+    {
+        size_t i;
+        for (i = 0; i < sizeof long_cases / sizeof long_cases[0]; i++)
+            test_long_mailbox(st, &long_cases[i]);
+    }
     satchel_store_close(st);
     printf("test_cmdq: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
