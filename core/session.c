@@ -395,6 +395,11 @@ static int on_tagged(satchel_client *c, const satchel_imap_resp *r)
             break;
     if (tag == 0 || i == c->conn.n_inflight)
         return cl_fail(c, SATCHEL_E_PROTO, "server answered a command never sent");
+    /* A tag whose bytes the port has not taken yet cannot have been read:
+     * believing the answer would report as done a command that then never
+     * goes out. */
+    if (c->conn.inflight[i].at >= c->conn.out_sent)
+        return cl_fail(c, SATCHEL_E_PROTO, "server answered a command before it was sent");
     kind = c->conn.inflight[i].kind;
     if (cl_hold_drop(c, tag) < 0)
         return cl_fail(c, SATCHEL_E_PROTO,
