@@ -280,6 +280,7 @@ class Courier(_Base):
         self.sock.listen(32)
         self.port = self.sock.getsockname()[1]
         self.children = []
+        self.faults = []
         self.lock = threading.Lock()
         self._stopped = False
         self._acceptor = threading.Thread(target=self._accept, daemon=True)
@@ -305,7 +306,11 @@ class Courier(_Base):
                 c, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+            try:
+                threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+            except RuntimeError as e:
+                self.faults.append("cannot start a thread: %r" % e)
+                c.close()
 
     @staticmethod
     def _line(c):
@@ -382,10 +387,22 @@ class Courier(_Base):
                                      close_fds=True)
             with self.lock:
                 self.children = [x for x in self.children if x.poll() is None] + [p]
-        except OSError:
-            pass
+        except Exception as e:  # kept: a connection closed unanswered says why
+            self.faults.append("%s: %r" % (type(e).__name__, e))
         finally:
             c.close()
+
+    def client(self):
+        """The independent client.  A fresh clone's CI run once saw this
+        connection closed before the front end's greeting (1 in many runs,
+        not reproduced); the front end now records why a connection ends
+        unanswered, and one such close is retried once, said aloud."""
+        try:
+            return _Base.client(self)
+        except imaplib.IMAP4.abort as e:
+            print("WARN courier front end closed a connection before its greeting "
+                  "(%s; faults: %s); retrying once" % (e, self.faults or "none"))
+            return _Base.client(self)
 
     def stop(self):
         self._stopped = True
