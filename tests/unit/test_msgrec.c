@@ -14,18 +14,7 @@
 #include <string.h>
 
 #include "../../core/store_internal.h"
-
-static int fails, passes;
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passes++;                                                          \
-        } else {                                                               \
-            fails++;                                                           \
-            printf("FAIL: " __VA_ARGS__);                                      \
-            printf("\n");                                                      \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static satchel_msg m, out;
 static uint8_t rec[MSG_REC_MAX + 64], alt[MSG_REC_MAX + 64];
@@ -196,6 +185,5 @@ int main(void)
                   strcmp(out.bodystructure, "(\"text\" \"plain\" NIL)") == 0,
               "a version 4 record still reads");
     }
-    printf("%d passed, %d failed\n", passes, fails);
-    return fails ? 1 : 0;
+    return check_report("test_msgrec");
 }
