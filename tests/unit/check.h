@@ -1,7 +1,8 @@
 /* The unit tests' check counter, one copy for the files that include it.
  *
  * CHECK(cond, fmt, ...) counts a pass, or prints "FAIL file:line: " and the
- * message and counts a failure (CHECK_THAT(cond): the message is cond); the line is flushed at once so it comes
+ * message and counts a failure (CHECK_THAT(cond): the message is cond;
+ * with CHECK_CONTEXT, the row's name comes first); the line is flushed at once so it comes
  * before whatever a crash or a forked child prints next.
  * check_report(name) prints the closing "NAME: N passed, M failed" line CI
  * reads and returns the exit status.  check_show(s, n) prints bytes for a
@@ -14,6 +15,19 @@
 
 static int passed, failed;
 
+/* A file whose checks run inside data rows defines CHECK_CONTEXT (an
+ * expression naming the row, e.g. row->name) before including this, and
+ * every failure names its row. */
+#ifndef CHECK_CONTEXT
+#define CHECK_CONTEXT ((const char *)NULL)
+#endif
+
+static inline void check_context_(const char *row)
+{
+    if (row)
+        printf("[%s] ", row);
+}
+
 #define CHECK(cond, ...)                                                       \
     do {                                                                       \
         if (cond) {                                                            \
@@ -21,6 +35,7 @@ static int passed, failed;
         } else {                                                               \
             failed++;                                                          \
             printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
+            check_context_(CHECK_CONTEXT);                                     \
             printf(__VA_ARGS__);                                               \
             printf("\n");                                                      \
             fflush(stdout);                                                    \

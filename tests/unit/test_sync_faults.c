@@ -23,20 +23,8 @@
 #include "satchel/ops.h"
 #include "satchel/seqset.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            printf("FAIL [%s] ", row->name);                                   \
-            printf(__VA_ARGS__);                                               \
-            printf("\n");                                                      \
-            fflush(stdout);                                                    \
-        }                                                                      \
-    } while (0)
+#define CHECK_CONTEXT row->name
+#include "check.h"
 
 #define MAX_RULES 3
 
