@@ -750,7 +750,8 @@ int satchel_client_want(const satchel_client *c)
     int w = 0;
     if (cl_out_ready(c))
         w |= SATCHEL_WANT_WRITE;
-    if (c->conn.want_starttls && c->conn.out_len == c->conn.out_off)
+    /* A link that ended after STARTTLS's OK wants closing, not a handshake. */
+    if (c->conn.want_starttls && c->conn.ph == PH_TLS && c->conn.out_len == c->conn.out_off)
         return SATCHEL_WANT_STARTTLS;
     if (c->conn.ph == PH_CLOSED || c->conn.ph == PH_DOWN)
         return w ? w : SATCHEL_WANT_CLOSE;

@@ -768,6 +768,68 @@ static int write_seed(const char *dir, const char *name, const char *caps)
     return 0;
 }
 
+/* A connection that ends (closed by the peer, or the port's handshake
+ * failed) between the server's OK to STARTTLS and starttls_done must ask to be closed,
+ * not for a handshake on a dead link (found by fuzz_client_session). */
+static void run_starttls_close(void)
+{
+    static const char *const how[] = {"closed by the server", "handshake failed"};
+    struct row r0, *row = &r0;
+    unsigned k;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "connection ends before the TLS handshake";
+    for (k = 0; k < 2; k++) {
+        satchel_client_config cfg;
+        satchel_client *c;
+        satchel_store *s;
+        const uint8_t *out;
+        char dir[256], reply[64];
+        size_t n, tl;
+        int w;
+        static const char greet[] =
+            "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n";
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        client_cfg(&cfg, 0);
+        cfg.security = SATCHEL_SECURITY_STARTTLS;
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            return;
+        }
+        CHECK(satchel_client_connected(c, 1000, 0) == 0, "connected");
+        CHECK(satchel_client_sync(c, NULL) == 0, "sync starts");
+        CHECK(satchel_client_recv(c, (const uint8_t *)greet, sizeof greet - 1, 1000) == 0,
+              "greeting");
+        n = satchel_client_pending(c, &out);
+        tl = 0;
+        while (tl < n && out[tl] != ' ')
+            tl++;
+        CHECK(n == tl + sizeof " STARTTLS\r\n" - 1 &&
+                  memcmp(out + tl, " STARTTLS\r\n", n - tl) == 0,
+              "STARTTLS sent: %.*s", (int)n, (const char *)out);
+        snprintf(reply, sizeof reply, "%.*s OK begin TLS\r\n", (int)tl, (const char *)out);
+        satchel_client_sent(c, n); /* out is valid only until now */
+        CHECK(satchel_client_recv(c, (const uint8_t *)reply, strlen(reply), 1001) == 0,
+              "STARTTLS answered: %s", satchel_client_error_text(c));
+        CHECK(satchel_client_want(c) == SATCHEL_WANT_STARTTLS, "handshake wanted: %d",
+              satchel_client_want(c));
+        satchel_client_closed(c, k == 0 ? SATCHEL_E_IO : SATCHEL_E_SECURITY);
+        w = satchel_client_want(c);
+        CHECK(w == SATCHEL_WANT_CLOSE, "%s after STARTTLS's OK: want %d, not close", how[k],
+              w);
+        CHECK(satchel_client_starttls_done(c) == SATCHEL_E_INVAL,
+              "%s: no handshake is taken after", how[k]);
+        CHECK(satchel_client_result(c) == (k == 0 ? SATCHEL_E_IO : SATCHEL_E_SECURITY),
+              "%s: the session failed with its cause: %d", how[k], satchel_client_result(c));
+        satchel_client_free(c);
+        satchel_store_close(s);
+        cd_rmdir(dir);
+    }
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -783,6 +845,7 @@ int main(int argc, char **argv)
         run_row(&rows[i]);
     run_pairs();
     run_slow_drip();
+    run_starttls_close();
     run_bodies();
     run_mkdirs();
     run_marks();
