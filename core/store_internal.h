@@ -70,7 +70,6 @@ struct satchel_store {
     int sync_locked;     /* this handle holds the sync lock */
     char notice[256];
     char path[SATCHEL_OPT_STORE_PATH_MAX + 1];
-    uint8_t rec[MSG_REC_MAX];
     satchel_msg scratch;
     satchel_folder fscratch; /* name index lookups and folder_delete's copy */
     /* core/ops.c's scratch: operations on one store run one at a time. */

@@ -213,14 +213,17 @@ int satchel_store_msg_put(satchel_store_txn *t, satchel_folder *f,
                           const satchel_msg *m, int *is_new)
 {
     uint8_t kb[8];
-    uint8_t *rec = t->s->rec;
     MDB_val k = {8, kb}, v, old;
     int len, rc, fresh;
     if (m->uid == 0)
         return SATCHEL_E_INVAL;
-    len = satchel_store_msg_encode(m, rec, MSG_REC_MAX);
+    /* Measured first, then encoded straight into the page LMDB reserves:
+     * no record-sized buffer is held for it. */
+    len = satchel_store_msg_encode(m, NULL, 0);
     if (len < 0)
         return len;
+    if (len > (int)MSG_REC_MAX)
+        return SATCHEL_E_RANGE;
     store_msg_key(kb, f->id, m->uid);
     rc = store_get(t->txn, t->s->msgs, &k, &old);
     fresh = rc == MDB_NOTFOUND;
@@ -231,9 +234,11 @@ int satchel_store_msg_put(satchel_store_txn *t, satchel_folder *f,
         f->unseen > 0)
         f->unseen--;
     v.mv_size = (size_t)len;
-    v.mv_data = rec;
-    if ((rc = mdb_put(t->txn, t->s->msgs, &k, &v, 0)))
+    v.mv_data = NULL;
+    if ((rc = mdb_put(t->txn, t->s->msgs, &k, &v, MDB_RESERVE)))
         return store_err(rc);
+    if (satchel_store_msg_encode(m, v.mv_data, (size_t)len) != len)
+        return SATCHEL_E_STORE; /* cannot happen: the same record twice */
     if (fresh)
         f->count++;
     if (!(m->flags & SATCHEL_FLAG_SEEN))
@@ -257,6 +262,15 @@ int satchel_store_msg_get(satchel_store *s, satchel_store_txn *t,
     if (rc == 0)
         rc = satchel_store_msg_decode(v.mv_data, v.mv_size, uid, out);
     store_rtxn_end(t, txn);
+    return rc;
+}
+
+int satchel_store_msg_mflags(satchel_store *s, satchel_store_txn *t, uint32_t folder_id,
+                             uint32_t uid, uint32_t *mflags)
+{
+    int rc = satchel_store_msg_get(s, t, folder_id, uid, &s->scratch);
+    if (rc == 0)
+        *mflags = s->scratch.mflags;
     return rc;
 }
 

@@ -73,12 +73,16 @@ static const char *const bs_tok[] = {
 };
 #define BS_NTOK (sizeof bs_tok / sizeof bs_tok[0])
 
+/* b NULL: only count (*pos grows by what would be written). */
 static int put_var(uint8_t *b, size_t cap, size_t *pos, uint64_t v)
 {
     do {
-        if (*pos >= cap)
-            return SATCHEL_E_RANGE;
-        b[(*pos)++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        if (b) {
+            if (*pos >= cap)
+                return SATCHEL_E_RANGE;
+            b[*pos] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        }
+        (*pos)++;
         v >>= 7;
     } while (v);
     return 0;
@@ -122,9 +126,11 @@ static int put_s(uint8_t *b, size_t cap, size_t *pos, const char *s, size_t max)
         n = max - 1;
     if ((rc = put_var(b, cap, pos, n)) < 0)
         return rc;
-    if (n > cap - *pos)
-        return SATCHEL_E_RANGE;
-    memcpy(b + *pos, s, n);
+    if (b) {
+        if (n > cap - *pos)
+            return SATCHEL_E_RANGE;
+        memcpy(b + *pos, s, n);
+    }
     *pos += n;
     return 0;
 }
@@ -186,9 +192,12 @@ int store_msg_encode_v5(const satchel_msg *m, uint8_t *b, size_t cap)
     size_t pos = 0;
     long n;
     int rc;
-    if (cap < 1)
-        return SATCHEL_E_RANGE;
-    b[pos++] = 5;
+    if (b) {
+        if (cap < 1)
+            return SATCHEL_E_RANGE;
+        b[0] = 5;
+    }
+    pos++;
     if ((rc = put_var(b, cap, &pos, m->flags)) < 0 ||
         (rc = put_var(b, cap, &pos, m->size)) < 0 ||
         (rc = put_var(b, cap, &pos, m->mflags)) < 0 ||
@@ -206,12 +215,14 @@ int store_msg_encode_v5(const satchel_msg *m, uint8_t *b, size_t cap)
     n = bs_code(m->bodystructure, NULL, 0, NULL, 0);
     if ((rc = put_var(b, cap, &pos, (uint64_t)n)) < 0)
         return rc;
-    if ((size_t)n > cap - pos ||
-        bs_code(m->bodystructure, b + pos, cap - pos, NULL, 0) != n)
+    if (b && ((size_t)n > cap - pos ||
+              bs_code(m->bodystructure, b + pos, cap - pos, NULL, 0) != n))
         return SATCHEL_E_RANGE;
     pos += (size_t)n;
     if ((rc = put_s(b, cap, &pos, m->preview, sizeof m->preview)) < 0)
         return rc;
+    if (!b)
+        return (int)(pos + REC_CRC);
     if (pos + REC_CRC > cap)
         return SATCHEL_E_RANGE;
     {
