@@ -248,6 +248,18 @@ int satchel_store_folder_flags(satchel_store *s, satchel_store_txn *t,
     return rc;
 }
 
+int satchel_store_folder_id(satchel_store *s, satchel_store_txn *t, const char *name,
+                            uint32_t *id)
+{
+    MDB_txn *txn;
+    int rc;
+    if ((rc = store_rtxn(s, t, &txn)) < 0)
+        return rc;
+    rc = store_fname_find(s, txn, name, id);
+    store_rtxn_end(t, txn);
+    return rc;
+}
+
 int satchel_store_folder_get_id(satchel_store *s, satchel_store_txn *t,
                                 uint32_t id, satchel_folder *out)
 {
@@ -390,6 +402,38 @@ int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
     while (rc == 0 && (v.mv_size != 4 || get_by_id(s, txn, rd_be32(v.mv_data), out) < 0 ||
                        !entry_is(&k, out))) {
         s->damaged++;
+        rc = store_cstep(cur, &k, &v, MDB_NEXT, &s->damaged);
+    }
+    rc = store_err(rc);
+    mdb_cursor_close(cur);
+    store_rtxn_end(t, txn);
+    return rc;
+}
+
+int satchel_store_folder_next_id(satchel_store *s, satchel_store_txn *t, uint32_t after,
+                                 satchel_folder *out)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    uint8_t kb[4];
+    MDB_val k = {4, kb}, v;
+    int rc;
+    if (after == UINT32_MAX)
+        return SATCHEL_E_NOTFOUND;
+    if ((rc = store_rtxn(s, t, &txn)) < 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->folders, &cur)) != 0) {
+        store_rtxn_end(t, txn);
+        return store_err(rc);
+    }
+    be32(kb, after + 1);
+    rc = store_cget(cur, &k, &v, MDB_SET_RANGE);
+    /* Keys of another length are damaged version-1 records left under
+     * their names (store check names them); a damaged record is counted
+     * and skipped, as folder_next does. */
+    while (rc == 0 && (k.mv_size != 4 || store_folder_decode(&k, &v, out) < 0)) {
+        if (k.mv_size == 4)
+            s->damaged++;
         rc = store_cstep(cur, &k, &v, MDB_NEXT, &s->damaged);
     }
     rc = store_err(rc);

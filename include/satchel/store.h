@@ -209,7 +209,11 @@ int satchel_store_folder_get(satchel_store *s, satchel_store_txn *t,
  * or SATCHEL_E_NOTFOUND, as folder_get. */
 int satchel_store_folder_flags(satchel_store *s, satchel_store_txn *t,
                                const char *name, uint8_t *flags);
-/* The same by id.  Returns 0 or SATCHEL_E_NOTFOUND. */
+/* The id of the named folder into *id, without copying the folder.
+ * Returns 0 or SATCHEL_E_NOTFOUND, as folder_get. */
+int satchel_store_folder_id(satchel_store *s, satchel_store_txn *t, const char *name,
+                            uint32_t *id);
+/* The folder with that id into *out.  Returns 0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_folder_get_id(satchel_store *s, satchel_store_txn *t,
                                 uint32_t id, satchel_folder *out);
 /* Create the folder (assigning f->id) when f->id is 0, else rewrite it
@@ -232,6 +236,14 @@ int satchel_store_folder_clear(satchel_store_txn *t, satchel_folder *f);
  * (satchel_store_damaged).  Returns 0 or SATCHEL_E_NOTFOUND at the end. */
 int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
                               const char *after, satchel_folder *out);
+/* The folder with the lowest id above after (0: the first), in id order:
+ * the order folders were first stored in, which a folder's rename or
+ * removal does not move, so a walk resumed from a folder's id neither
+ * skips nor repeats any other (unlike a walk by name, whose position goes
+ * with the name).  A damaged record is skipped and counted.  Returns 0 or
+ * SATCHEL_E_NOTFOUND at the end. */
+int satchel_store_folder_next_id(satchel_store *s, satchel_store_txn *t, uint32_t after,
+                                 satchel_folder *out);
 
 /* Messages.  Every function that changes messages of folder f keeps
  * f->count and f->unseen exact; the caller writes f back with folder_put in
@@ -275,6 +287,14 @@ int satchel_store_msg_count_pending(satchel_store *s, satchel_store_txn *t,
 /* Copy one message into *out.  Returns 0 or SATCHEL_E_NOTFOUND. */
 int satchel_store_msg_get(satchel_store *s, satchel_store_txn *t,
                           uint32_t folder_id, uint32_t uid, satchel_msg *out);
+/* One message's SATCHEL_MSG_F_* flags into *mflags, checked as msg_get
+ * checks the record but without a message buffer of the caller's (it
+ * decodes into the store's own scratch message: not for use inside a
+ * msg_foreach callback, which that scratch is lent to).
+ * Returns 0 or SATCHEL_E_NOTFOUND, or SATCHEL_E_STORE for a damaged
+ * record. */
+int satchel_store_msg_mflags(satchel_store *s, satchel_store_txn *t, uint32_t folder_id,
+                             uint32_t uid, uint32_t *mflags);
 /* How many stored messages of the folder have UID >= uid.  Returns 0. */
 int satchel_store_msg_count_from(satchel_store *s, satchel_store_txn *t,
                                  uint32_t folder_id, uint32_t uid,
@@ -577,8 +597,9 @@ int satchel_store_backup(satchel_store *s, const char *dir, char *err,
                          size_t err_cap);
 
 /* Encode/decode a message record (exposed for tests and fuzzing).  encode
- * returns the length or SATCHEL_E_RANGE; decode returns 0 or
- * SATCHEL_E_STORE for a damaged record. */
+ * returns the length or SATCHEL_E_RANGE (buf NULL: the length it would
+ * write, cap ignored); decode returns 0 or SATCHEL_E_STORE for a damaged
+ * record. */
 int satchel_store_msg_encode(const satchel_msg *m, uint8_t *buf, size_t cap);
 int satchel_store_msg_decode(const uint8_t *buf, size_t len, uint32_t uid,
                              satchel_msg *out);
