@@ -185,10 +185,13 @@ struct rop {
 };
 
 struct replay {
-    /* (The batch's folder is the client's rp_folder.)  The server has it
-     * selected for the replay: a flag, not a second copy of the name, as
-     * only that folder is ever selected by the replay and a batch of
-     * another folder clears it. */
+    /* The batch's folder: the id of the folder its changes were made in,
+     * or 0 when that name is not a stored folder (then the batch is that
+     * one change, and its SELECT names the folder as the change does).
+     * The server has it selected for the replay: a flag, as only that
+     * folder is ever selected by the replay and a batch of another folder
+     * clears it. */
+    uint32_t fid;
     uint8_t selected;
     struct rop ops[REPLAY_BATCH];
     uint32_t n;
@@ -330,40 +333,41 @@ struct satchel_client {
     enum job_state job;
     int job_rc;
     int job_all;
-    char job_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* a one-folder job's
-                                                          folder */
-    /* The folder walk's last folder visited, and the replay batch's folder
-     * share their bytes: a sync replays what is queued before its walk
-     * starts (cursor is set afresh after it), and a resume that goes on
-     * from a finished folder replays nothing. */
-    union {
-        char cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
-        char rp_folder[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
-    };
+    /* Sync state is kept by folder id, never by name: a name takes up to
+     * SATCHEL_OPT_MAX_FOLDER_NAME bytes, an id four, and ids order a walk
+     * that renames and removals do not disturb (satchel_store_folder_next_id).
+     * The one name a job needs, a one-folder sync's folder before the
+     * store knows it, is kept in fs.f.name (see there). */
+    uint32_t cursor_id; /* the folder walk's last folder visited (0: none) */
+    uint32_t done_id;   /* the last folder this job finished (0: none) */
+    uint32_t status_id; /* the STATUS flight's last folder sent (0: none) */
     uint32_t list_gen;
     /* The LIST generation whose LIST-STATUS marked unchanged folders in the
      * store (SATCHEL_FOLDER_UNCHANGED), in this job; 0: none.  In the
      * store, so any number of folders costs no memory. */
     uint32_t clean_gen;
     /* Without LIST-STATUS: STATUS of every stored folder after the LIST,
-     * sent in name order as the output drains (the last one sent is kept
-     * in job_folder, which a job of every folder does not use). */
+     * sent in id order as the output drains (from status_id). */
     uint8_t status_phase;
     satchel_store_txn *txn;
     /* The folder sync's state and scratch, and the body download's chunk,
      * share their bytes: one job runs at a time (c->top), a sync starts
-     * each folder's state afresh and a download its chunk, and neither
-     * keeps anything there when it ends.  (The offline replay runs inside
-     * a sync.)  A download would otherwise carry 13 KB of sync scratch, and
-     * a sync 16 KB of chunk it never uses. */
+     * each folder's state afresh (keeping only its own folder's name) and
+     * a download its chunk, and neither needs anything there after it
+     * ends.  (The offline replay runs inside a sync.)  A download would
+     * otherwise carry 12 KB of sync scratch, and a sync 16 KB of chunk it
+     * never uses. */
     union {
         struct {
+            /* fs.f is the folder being synced.  Before a one-folder job
+             * (satchel_client_sync with a name) has found its folder in
+             * the store, fs.f.name holds the name it asked for and fs.f.id
+             * is 0; the folder found has that same name, so the name stays
+             * there for the whole job and its resumes. */
             struct folder_sync fs;
+            char hdr[1024]; /* scratch for header values of one FETCH */
             union {
-                struct {
-                    satchel_msg msg;      /* scratch for one FETCH */
-                    satchel_msg scratch2;
-                };
+                satchel_msg msg; /* scratch for one FETCH or one change */
                 /* Scratch for a mailbox name from the server (LIST,
                  * STATUS), decoded to its stored form, and for the error
                  * text of one too long to keep.  It shares the FETCH
@@ -386,13 +390,11 @@ struct satchel_client {
     int interrupted; /* the job ended with the connection, unfinished */
     int window_cut;  /* ... in the middle of a header window */
     int resuming;    /* requeued after a lost connection */
-    char done_cursor[SATCHEL_OPT_MAX_FOLDER_NAME + 1]; /* last folder finished */
     /* Scratch for one queued change, reloaded from the store at each use
      * and never kept across calls: the store's own (satchel_store_op_scratch),
      * which the app's offline operations use the same way, so the two
      * folder names in it are not held twice. */
     satchel_op *op;
-    char hdr[1024];  /* scratch for header values */
     char err_text[200];
 };
 

@@ -319,7 +319,6 @@ int satchel_client_fetch_body(satchel_client *c, const char *folder,
         return rc;
     }
     c->body.next_req = c->body.req_base = c->body.last_end = c->body.committed;
-    memcpy(c->job_folder, folder, strlen(folder) + 1);
     c->job_all = 0;
     c->job_rc = 0;
     c->err_text[0] = '\0';
@@ -363,11 +362,17 @@ static int body_untagged(satchel_client *c, const satchel_imap_resp *r)
 /* SELECT the message's folder once nothing else is outstanding. */
 static int body_advance(satchel_client *c)
 {
+    satchel_folder f; /* its name goes into the command queue */
     int rc;
     if (c->job != J_BODY_SELECT ||
         c->conn.n_inflight > (uint32_t)cl_count_inflight(c, K_ENABLE))
         return 0;
-    if ((rc = cl_select(c, K_BSELECT, c->job_folder, 0, 0, 0)) < 0)
+    if ((rc = satchel_store_folder_get_id(c->store, NULL, c->body.fid, &f)) < 0)
+        /* (not found: a sync since the download began found it gone) */
+        return cl_fail(c, rc, rc == SATCHEL_E_NOTFOUND
+                                  ? "folder no longer in the store (gone from the server)"
+                                  : "cannot read folder");
+    if ((rc = cl_select(c, K_BSELECT, f.name, 0, 0, 0)) < 0)
         return cl_fail(c, rc, "cannot send SELECT");
     return 0;
 }

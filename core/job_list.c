@@ -225,17 +225,17 @@ static void list_on_status(satchel_client *c, const satchel_imap_arg *a)
 static int list_done(satchel_client *c)
 {
     satchel_folder f;
-    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
+    uint32_t after = 0;
     int rc;
     if ((rc = cl_txn(c)) < 0)
         return rc;
     for (;;) {
-        rc = satchel_store_folder_next(c->store, c->txn, after, &f);
+        rc = satchel_store_folder_next_id(c->store, c->txn, after, &f);
         if (rc == SATCHEL_E_NOTFOUND)
             break;
         if (rc < 0)
             return cl_fail(c, rc, "cannot read folders");
-        memcpy(after, f.name, sizeof after);
+        after = f.id;
         if (f.list_gen != c->list_gen && f.list_gen != UINT32_MAX) {
             /* (UINT32_MAX: created offline, not yet on the server) */
             rc = satchel_store_folder_delete(c->txn, f.name);
@@ -251,13 +251,11 @@ int list_send(satchel_client *c)
     /* Mark and sweep: folders the LIST does not stamp with a generation
      * newer than any stored one are gone from the server. */
     satchel_folder f;
-    char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1] = "";
     uint32_t gen = 0;
-    while (satchel_store_folder_next(c->store, NULL, after, &f) == 0) {
+    f.id = 0;
+    while (satchel_store_folder_next_id(c->store, NULL, f.id, &f) == 0)
         if (f.list_gen > gen && f.list_gen != UINT32_MAX)
             gen = f.list_gen;
-        memcpy(after, f.name, sizeof after);
-    }
     c->list_gen = gen + 1;
     c->clean_gen = 0;
     c->status_phase = 0;
@@ -286,8 +284,8 @@ int list_send(satchel_client *c)
     return cl_simple_cmd(c, K_LIST, "LIST \"\" \"*\"");
 }
 
-/* Without LIST-STATUS: STATUS of each stored folder, in name order from
- * job_folder (unused by a job of every folder), as many as the in-flight
+/* Without LIST-STATUS: STATUS of each stored folder, in id order from
+ * status_id, as many as the in-flight
  * table and the output take; the pump and each answer send more, so the
  * commands never wait for a round trip of their own (one flight, as the
  * wire sees it) and no folder count costs memory.  When none is left to
@@ -299,7 +297,7 @@ static int status_more(satchel_client *c)
     int rc;
     int ms = (c->conn.caps & SATCHEL_CAP_CONDSTORE) != 0;
     while (c->status_phase && c->conn.n_inflight + 4 < MAX_INFLIGHT) {
-        rc = satchel_store_folder_next(c->store, c->txn, c->job_folder, &f);
+        rc = satchel_store_folder_next_id(c->store, c->txn, c->status_id, &f);
         if (rc == SATCHEL_E_NOTFOUND) {
             c->status_phase = 0;
             break;
@@ -307,7 +305,7 @@ static int status_more(satchel_client *c)
         if (rc < 0)
             return cl_fail(c, rc, "cannot read folders");
         if ((f.flags & SATCHEL_FOLDER_NOSELECT) || f.list_gen != c->list_gen) {
-            memcpy(c->job_folder, f.name, sizeof c->job_folder);
+            c->status_id = f.id;
             continue;
         }
         if ((rc = cl_cmd_begin(c, K_STATUS)) < 0 || (rc = cl_out_str(c, "STATUS ")) < 0 ||
@@ -318,16 +316,16 @@ static int status_more(satchel_client *c)
             if (rc == SATCHEL_E_AGAIN)
                 return 0; /* the rest when the output drains */
             /* a name no command can carry: that folder is selected */
-            memcpy(c->job_folder, f.name, sizeof c->job_folder);
+            c->status_id = f.id;
             continue;
         }
-        memcpy(c->job_folder, f.name, sizeof c->job_folder);
+        c->status_id = f.id;
     }
     if (!c->status_phase && !cl_count_inflight(c, K_STATUS)) {
         /* the unchanged marks, before the folders are read */
         if ((rc = cl_commit(c, 0)) < 0)
             return rc;
-        c->job_folder[0] = '\0';
+        c->status_id = 0;
         c->job = J_NEXT_FOLDER;
         return cl_job_advance(c);
     }
@@ -352,7 +350,7 @@ static int list_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     if (c->job_all && !c->clean_gen) {
         c->clean_gen = c->list_gen;
         c->status_phase = 1;
-        c->job_folder[0] = '\0';
+        c->status_id = 0;
         return status_more(c);
     }
     c->job = J_NEXT_FOLDER;

@@ -211,7 +211,7 @@ static int finish_move(satchel_client *c, satchel_op *op, uint32_t to)
 static int keep_deleted_original(satchel_client *c, const satchel_op *op)
 {
     satchel_folder f, d;
-    satchel_msg *m = &c->scratch2;
+    satchel_msg *m = &c->msg;
     int rc;
     if (satchel_store_folder_get(c->store, c->txn, op->folder, &f) < 0 ||
         satchel_store_folder_get(c->store, c->txn, op->dest, &d) < 0 ||
@@ -606,6 +606,7 @@ static int replay_next(satchel_client *c)
     satchel_op *op = c->op;
     int rc;
     int picked = 0;
+    uint32_t fid;
     c->rp.n = 0;
     /* The reason and the check belong to one batch: a refused CREATE's
      * text must not read as this batch's failure. */
@@ -623,15 +624,21 @@ static int replay_next(satchel_client *c)
         if (op->state != SATCHEL_OP_PENDING || op->type == SATCHEL_OP_MKDIR ||
             op->on_placeholder)
             continue;
+        /* The batch is the changes of one folder, told by its id.  A name
+         * that is not a stored folder makes a batch of its own change: the
+         * server judges it at its SELECT. */
+        if (satchel_store_folder_id(c->store, NULL, op->folder, &fid) < 0)
+            fid = 0;
         if (!picked) {
             /* The last batch's folder stays selected for this one when it
              * is the same folder. */
             picked = 1;
-            if (strcmp(c->rp_folder, op->folder) != 0) {
+            if (fid == 0 || fid != c->rp.fid)
                 c->rp.selected = 0;
-                memcpy(c->rp_folder, op->folder, sizeof c->rp_folder);
-            }
-        } else if (strcmp(c->rp_folder, op->folder) != 0) {
+            c->rp.fid = fid;
+        } else if (c->rp.fid == 0) {
+            break;
+        } else if (fid != c->rp.fid) {
             continue;
         }
         c->rp.ops[c->rp.n].id = op->id;
@@ -676,7 +683,11 @@ static int replay_next(satchel_client *c)
         return replay_send(c);
     c->job = J_REPLAY_SELECT;
     c->rp.uidvalidity = 0;
-    if ((rc = cl_select(c, K_RSELECT, c->rp_folder, 0, 0, 0)) < 0)
+    /* the folder as the batch's first change names it (the scratch op
+     * holds whichever change was read last) */
+    if ((rc = satchel_store_op_get(c->store, NULL, c->rp.ops[0].id, op)) < 0)
+        return cl_fail(c, rc, "cannot read queue");
+    if ((rc = cl_select(c, K_RSELECT, op->folder, 0, 0, 0)) < 0)
         return cl_fail(c, rc, "cannot send SELECT");
     return 0;
 }
@@ -1021,13 +1032,12 @@ static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
          * ID, not this move's copy.  Of the others, only a single one can
          * be mapped; more than one proves a copy exists but not which. */
         for (h = a->next; h; h = h->next) {
-            uint32_t uid;
-            satchel_msg *m = &c->scratch2;
+            uint32_t uid, mflags;
             if (satchel_imap_arg_u32(h, &uid) < 0 || uid == 0)
                 continue;
             if (c->rp.verify_fid &&
-                satchel_store_msg_get(c->store, NULL, c->rp.verify_fid, uid, m) == 0 &&
-                !(m->mflags & SATCHEL_MSG_F_PENDING))
+                satchel_store_msg_mflags(c->store, NULL, c->rp.verify_fid, uid, &mflags) == 0 &&
+                !(mflags & SATCHEL_MSG_F_PENDING))
                 continue;
             c->rp.verify_found = 1;
             c->rp.found_uid = ++c->rp.verify_hits == 1 ? uid : 0;

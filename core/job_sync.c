@@ -41,9 +41,9 @@ static int store_new_message(satchel_client *c, const struct fetch_items *it, in
         /* A server UID equal to a local placeholder (a server may use UIDs
          * in that range): keep the queued message; fetch this one after the
          * move has replayed. */
-        satchel_msg *old = &c->scratch2;
-        if (satchel_store_msg_get(c->store, c->txn, c->fs.f.id, m->uid, old) == 0 &&
-            (old->mflags & SATCHEL_MSG_F_PENDING)) {
+        uint32_t mflags;
+        if (satchel_store_msg_mflags(c->store, c->txn, c->fs.f.id, m->uid, &mflags) == 0 &&
+            (mflags & SATCHEL_MSG_F_PENDING)) {
             c->fs.incomplete = 1;
             return 0;
         }
@@ -308,22 +308,24 @@ static int send_select(satchel_client *c)
     return 0;
 }
 
-/* Pick the next folder to sync: in name order after c->cursor, or the one
- * folder the job names. */
+/* Pick the next folder to sync: in id order after cursor_id, or the one
+ * folder the job names (by name in fs.f.name until found). */
 static int sync_next_folder(satchel_client *c)
 {
     int rc;
     for (;;) {
+        /* One folder record on the stack at a time: the one-folder lookup
+         * reads into fs.f itself, which holds the name looked up. */
         satchel_folder f;
         if (c->job_all) {
-            rc = satchel_store_folder_next(c->store, NULL, c->cursor, &f);
-        } else if (c->cursor[0]) {
+            rc = satchel_store_folder_next_id(c->store, NULL, c->cursor_id, &f);
+        } else if (c->cursor_id) {
             rc = SATCHEL_E_NOTFOUND;
         } else {
-            rc = satchel_store_folder_get(c->store, NULL, c->job_folder, &f);
+            rc = satchel_store_folder_get(c->store, NULL, c->fs.f.name, &f);
             if (rc == SATCHEL_E_NOTFOUND || (rc == 0 && (f.flags & SATCHEL_FOLDER_NOSELECT))) {
-                cl_set_error(c, SATCHEL_E_NOTFOUND, "no such folder", c->job_folder,
-                             strlen(c->job_folder));
+                cl_set_error(c, SATCHEL_E_NOTFOUND, "no such folder", c->fs.f.name,
+                             strlen(c->fs.f.name));
                 c->job = J_DONE;
                 return 0;
             }
@@ -334,7 +336,7 @@ static int sync_next_folder(satchel_client *c)
         }
         if (rc < 0)
             return cl_fail(c, rc, "cannot read folders");
-        memcpy(c->cursor, f.name, sizeof c->cursor);
+        c->cursor_id = f.id;
         if (f.flags & SATCHEL_FOLDER_NOSELECT)
             continue;
         {
@@ -344,7 +346,7 @@ static int sync_next_folder(satchel_client *c)
                 memset(&c->fs, 0, sizeof c->fs);
                 c->fs.f = f;
                 sync_folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
-                memcpy(c->done_cursor, f.name, sizeof c->done_cursor);
+                c->done_id = f.id;
                 continue;
             }
         }
@@ -459,7 +461,7 @@ static int finish_folder(satchel_client *c)
     if ((rc = cl_commit(c, 1)) < 0)
         return rc;
     sync_folder_event(c, SATCHEL_EV_FOLDER_SYNCED, 0, NULL);
-    memcpy(c->done_cursor, fs->f.name, sizeof c->done_cursor);
+    c->done_id = fs->f.id;
     c->job = J_NEXT_FOLDER;
     return 0;
 }
@@ -823,17 +825,17 @@ int satchel_client_sync(satchel_client *c, const char *folder)
     c->top = &cl_job_sync;
     c->interrupted = 0;
     c->resuming = 0;
-    c->done_cursor[0] = '\0';
+    c->done_id = 0;
+    c->cursor_id = 0;
     c->want_replay = 1;
     c->clean_gen = 0;
     memset(&c->rp, 0, sizeof c->rp);
     c->job_rc = 0;
     c->err_text[0] = '\0';
     c->job_all = folder == NULL;
+    memset(&c->fs, 0, sizeof c->fs);
     if (folder)
-        memcpy(c->job_folder, folder, strlen(folder) + 1);
-    else
-        c->job_folder[0] = '\0';
+        memcpy(c->fs.f.name, folder, strlen(folder) + 1);
     return cl_job_advance(c);
 }
 
@@ -956,11 +958,9 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                 if (c->txn) {
                     satchel_store_abort(c->txn);
                     c->txn = NULL;
-                    /* the counts in memory included what was dropped (the
-                     * name is copied: the read overwrites the record) */
-                    char name[sizeof fs->f.name];
-                    memcpy(name, fs->f.name, sizeof name);
-                    if ((rc = satchel_store_folder_get(c->store, NULL, name, &fs->f)) < 0)
+                    /* the counts in memory included what was dropped */
+                    if ((rc = satchel_store_folder_get_id(c->store, NULL, fs->f.id,
+                                                          &fs->f)) < 0)
                         return cl_fail(c, rc, "cannot read folder");
                 }
                 fs->incomplete = 1;
@@ -980,17 +980,17 @@ static int sync_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
 static int sync_advance(satchel_client *c)
 {
     int rc;
-    satchel_folder f;
+    uint8_t fl;
     switch (c->job) {
     case J_QUEUED:
         if (c->resuming) {
             /* Folders this job already finished stay finished. */
             c->resuming = 0;
-            if (c->job_all && c->done_cursor[0]) {
+            if (c->job_all && c->done_id) {
                 c->want_replay = 0;
                 c->job = J_LIST;
                 rc = list_send(c);
-                memcpy(c->cursor, c->done_cursor, sizeof c->cursor);
+                c->cursor_id = c->done_id;
                 return rc < 0 ? cl_fail(c, rc, "command does not fit the command queue") : 0;
             }
         }
@@ -1003,11 +1003,10 @@ static int sync_advance(satchel_client *c)
                 return replay_mkdirs(c);
             }
         }
-        c->cursor[0] = '\0';
+        c->cursor_id = 0;
         /* A single folder already known needs no LIST. */
-        if (!c->job_all &&
-            satchel_store_folder_get(c->store, NULL, c->job_folder, &f) == 0 &&
-            !(f.flags & SATCHEL_FOLDER_NOSELECT)) {
+        if (!c->job_all && satchel_store_folder_flags(c->store, NULL, c->fs.f.name, &fl) == 0 &&
+            !(fl & SATCHEL_FOLDER_NOSELECT)) {
             c->job = J_NEXT_FOLDER;
             return cl_job_advance(c);
         }
