@@ -830,6 +830,192 @@ static void run_starttls_close(void)
     }
 }
 
+/* Every folder of the server equals the store (UIDs and flags). */
+static void compare_all(const struct row *row, satchel_store *s, mock_server *ms,
+                        const char *when)
+{
+    unsigned k, i;
+    char why[300];
+    CHECK(cd_store_check(s, why, sizeof why) == 0, "%s: store inconsistent: %s", when, why);
+    for (k = 0; k < (unsigned)ms->nf; k++) {
+        satchel_folder f;
+        struct collect got;
+        memset(&got, 0, sizeof got);
+        CHECK(satchel_store_folder_get(s, NULL, ms->f[k].name, &f) == 0 &&
+                  satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got) >= 0 &&
+                  got.n == ms->f[k].n,
+              "%s: %s: %u stored, %u on the server", when, ms->f[k].name, got.n,
+              ms->f[k].n);
+        for (i = 0; i < got.n && i < ms->f[k].n; i++) {
+            const mock_msg *m = mock_find(ms, (int)k, got.uids[i]);
+            CHECK(m && (m->flags & 0x1fu) == got.flags[i], "%s: %s: UID %u", when,
+                  ms->f[k].name, got.uids[i]);
+        }
+    }
+}
+
+static void count_synced(void *ctx, const satchel_event *ev)
+{
+    if (ev->type == SATCHEL_EV_FOLDER_SYNCED)
+        ++*(unsigned *)ctx;
+}
+
+/* A sync of every folder cut anywhere, then resumed on a new connection
+ * after a folder appeared on the server whose name sorts before the ones
+ * already done: the resumed job goes on after the last finished folder and
+ * must still sync the new one (the walk is in id order; by name, the new
+ * folder fell behind the walk's place and waited for the next sync). */
+static void run_walk_resume(void)
+{
+    struct row r0, *row = &r0;
+    size_t cut;
+    unsigned resumed = 0;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "resumed walk meets a new folder";
+    for (cut = 150; cut < 6000; cut += 37) {
+        mock_server ms;
+        satchel_store *s;
+        satchel_client_config cfg;
+        satchel_client *c;
+        cd_run run;
+        char dir[256];
+        unsigned k, synced = 0;
+        int rc;
+        mock_init(&ms, MOCK_CAPS_FULL);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_folder(&ms, "Lists", "", 7002);
+        mock_add_folder(&ms, "Sent", "\\Sent", 7003);
+        for (k = 0; k < 3; k++) {
+            mock_add_msg(&ms, (int)k, 0, MOCK_V_PLAIN);
+            mock_add_msg(&ms, (int)k, MOCK_F_SEEN, MOCK_V_MULTIPART);
+            mock_add_msg(&ms, (int)k, 0, MOCK_V_ENCODED);
+        }
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        client_cfg(&cfg, 2);
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            return;
+        }
+        satchel_client_set_event_cb(c, count_synced, &synced);
+        memset(&run, 0, sizeof run);
+        run.now = 1000;
+        run.max_chunk = 61;
+        run.cut_after = cut;
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        if (rc == 0 && !satchel_client_interrupted(c)) {
+            /* the job ended before the cut: every later cut does too */
+            satchel_client_free(c);
+            satchel_store_close(s);
+            cd_rmdir(dir);
+            mock_free(&ms);
+            break;
+        }
+        if (synced > 0)
+            resumed++;
+        mock_add_folder(&ms, "Archive", "", 7004);
+        mock_add_msg(&ms, 3, 0, MOCK_V_PLAIN);
+        mock_add_msg(&ms, 3, MOCK_F_FLAGGED, MOCK_V_PLAIN);
+        run.cut_after = 0;
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        CHECK(rc == 0, "cut after %zu: the resumed sync: %d (%s)", cut, rc,
+              satchel_client_error_text(c));
+        {
+            char when[64];
+            snprintf(when, sizeof when, "cut after %zu, resumed", cut);
+            compare_all(row, s, &ms, when);
+        }
+        satchel_client_free(c);
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+    printf("resumed walk: %u cuts after a finished folder\n", resumed);
+    CHECK(resumed >= 5, "only %u cuts landed after a finished folder", resumed);
+}
+
+/* A sync of one folder the store does not know yet: the job lists the
+ * folders first and must still know which one it was asked for, across a
+ * cut anywhere and the resume; a name the server does not list ends the
+ * job with "no such folder". */
+static void run_one_folder(void)
+{
+    struct row r0, *row = &r0;
+    size_t cut;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "one folder not yet stored";
+    for (cut = 0; cut < 4000; cut += cut ? 41 : 120) {
+        mock_server ms;
+        satchel_store *s;
+        satchel_client_config cfg;
+        satchel_client *c;
+        cd_run run;
+        char dir[256];
+        unsigned k;
+        int rc, ended;
+        mock_init(&ms, MOCK_CAPS_CONDSTORE);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_folder(&ms, "Lists/Dev", "", 7002);
+        for (k = 0; k < 2; k++) {
+            mock_add_msg(&ms, (int)k, 0, MOCK_V_PLAIN);
+            mock_add_msg(&ms, (int)k, MOCK_F_SEEN, MOCK_V_MULTIPART);
+        }
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        client_cfg(&cfg, 0);
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            return;
+        }
+        CHECK(satchel_client_sync(c, "Lists/Dev") == 0, "one-folder job starts");
+        memset(&run, 0, sizeof run);
+        run.now = 1000;
+        run.max_chunk = 53;
+        run.cut_after = cut;
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        ended = rc == 0 && !satchel_client_interrupted(c);
+        if (!ended) {
+            run.cut_after = 0;
+            rc = cd_drive_mock(c, &ms, &run, 0);
+        }
+        CHECK(rc == 0, "cut after %zu: %d (%s)", cut, rc, satchel_client_error_text(c));
+        {
+            satchel_folder f;
+            struct collect got;
+            memset(&got, 0, sizeof got);
+            CHECK(satchel_store_folder_get(s, NULL, "Lists/Dev", &f) == 0 &&
+                      satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got) >= 0 &&
+                      got.n == 2,
+                  "cut after %zu: Lists/Dev holds %u of 2", cut, got.n);
+            memset(&got, 0, sizeof got);
+            CHECK(satchel_store_folder_get(s, NULL, "INBOX", &f) == 0 &&
+                      satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got) >= 0 &&
+                      got.n == 0,
+                  "cut after %zu: INBOX (listed, not asked for) holds %u", cut, got.n);
+        }
+        if (cut == 0) {
+            CHECK(satchel_client_sync(c, "Lists/Nope") == 0, "job for a missing folder");
+            rc = cd_drive_mock(c, &ms, &run, 0);
+            CHECK(rc == SATCHEL_E_NOTFOUND &&
+                      strstr(satchel_client_error_text(c), "no such folder: Lists/Nope"),
+                  "a folder the server does not list: %d (%s)", rc,
+                  satchel_client_error_text(c));
+        }
+        satchel_client_free(c);
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+        if (ended)
+            break;
+    }
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -846,6 +1032,8 @@ int main(int argc, char **argv)
     run_pairs();
     run_slow_drip();
     run_starttls_close();
+    run_walk_resume();
+    run_one_folder();
     run_bodies();
     run_mkdirs();
     run_marks();
