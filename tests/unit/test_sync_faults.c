@@ -1016,6 +1016,65 @@ static void run_one_folder(void)
     }
 }
 
+/* A queued move whose source folder is no longer a stored folder (a sync
+ * dropped it while the move waited): the replay batches changes by folder
+ * id, and such a change goes as a batch of its own, named as the change
+ * names it, for the server to judge at its SELECT: it replays where the
+ * server still has the folder and fails, with the server's reason, where
+ * it does not.  A change of another folder queued with it replays alike. */
+static void run_unstored_source(void)
+{
+    int gone;
+    for (gone = 0; gone < 2; gone++) {
+        struct row r0, *row = &r0;
+        mock_server ms;
+        satchel_store *s;
+        satchel_store_txn *t;
+        char dir[256];
+        uint32_t ph = 0;
+        uint64_t pending = 0, nfailed = 0;
+        int k;
+        memset(&r0, 0, sizeof r0);
+        r0.name = gone ? "move from a folder gone from store and server"
+                       : "move from a folder gone from the store only";
+        mock_init(&ms, MOCK_CAPS_FULL);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_folder(&ms, "Dest", "", 7002);
+        mock_add_folder(&ms, "Gone", "", 7003);
+        for (k = 0; k < 2; k++) {
+            mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+            mock_add_msg(&ms, 2, 0, MOCK_V_PLAIN);
+        }
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+        CHECK(satchel_ops_move(s, "Gone", 1, "Dest", &ph) == 0 &&
+                  satchel_ops_move(s, "INBOX", 2, "Dest", &ph) == 0,
+              "offline moves");
+        CHECK(satchel_store_begin(s, &t) == 0 && satchel_store_folder_delete(t, "Gone") == 0 &&
+                  satchel_store_commit(t) == 0,
+              "source folder dropped from the store");
+        if (gone)
+            ms.nf--; /* "Gone" was added last */
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "sync with the replay");
+        satchel_store_queue_counts(s, &pending, &nfailed);
+        CHECK(pending == 0 && nfailed == (uint64_t)gone, "queue: %llu pending, %llu failed",
+              (unsigned long long)pending, (unsigned long long)nfailed);
+        CHECK(ms.f[1].n == (gone ? 1u : 2u), "server Dest holds %u", ms.f[1].n);
+        CHECK(ms.f[0].n == 1, "server INBOX holds %u", ms.f[0].n);
+        if (!gone)
+            CHECK(ms.f[2].n == 1, "server Gone holds %u", ms.f[2].n);
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "clean sync");
+        compare_all(row, s, &ms, "after the replay and a clean sync");
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -1034,6 +1093,7 @@ int main(int argc, char **argv)
     run_starttls_close();
     run_walk_resume();
     run_one_folder();
+    run_unstored_source();
     run_bodies();
     run_mkdirs();
     run_marks();
