@@ -14,63 +14,71 @@
 
 #include <string.h>
 
-static const char *const bs_tok[] = {
-    "(\"text\" \"plain\" ",
-    "(\"text\" \"html\" ",
-    "(\"charset\" \"us-ascii\") ",
-    "(\"charset\" \"iso-8859-1\") ",
-    "(\"charset\" \"iso-8859-15\") ",
-    "(\"charset\" \"utf-8\") ",
-    "(\"charset\" \"windows-1252\") ",
-    "(\"charset\" \"US-ASCII\") ",
-    "(\"charset\" \"ISO-8859-1\") ",
-    "(\"charset\" \"UTF-8\") ",
-    "(\"charset\" ",
-    "NIL NIL \"7bit\" ",
-    "NIL NIL \"8bit\" ",
-    "NIL NIL \"quoted-printable\" ",
-    "NIL NIL \"base64\" ",
-    "NIL NIL \"7BIT\" ",
-    "NIL NIL \"8BIT\" ",
-    "NIL NIL \"QUOTED-PRINTABLE\" ",
-    "NIL NIL \"BASE64\" ",
-    " NIL NIL NIL NIL)",
-    " NIL NIL NIL)",
-    " NIL NIL)",
-    " NIL)",
-    "\"multipart\" ",
-    "\"alternative\" ",
-    "\"mixed\" ",
-    "\"related\" ",
-    "\"signed\" ",
-    "\"report\" ",
-    "(\"boundary\" \"",
-    "\"application\" ",
-    "\"octet-stream\" ",
-    "\"pgp-signature\" ",
-    "\"image\" ",
-    "\"message\" ",
-    "\"rfc822\" ",
-    "(\"name\" \"",
-    "(\"filename\" \"",
-    "(\"attachment\" ",
-    "(\"inline\" ",
-    "(\"format\" \"flowed\") ",
-    "\"text\" ",
-    "\"plain\" ",
-    "\"html\" ",
-    "\"7bit\" ",
-    "\"8bit\" ",
-    "\"base64\" ",
-    "\"quoted-printable\" ",
-    "\"us-ascii\"",
-    "\"iso-8859-1\"",
-    "\"utf-8\"",
-    "\"charset\" ",
-    "NIL NIL ",
-    "NIL ",
-    "NIL)",
-};
+/* Tokens for the stored BODYSTRUCTURE; the coder takes the longest that
+ * matches, the first of equals. */
+#define BS_TOKENS \
+    X("(\"text\" \"plain\" ") \
+    X("(\"text\" \"html\" ") \
+    X("(\"charset\" \"us-ascii\") ") \
+    X("(\"charset\" \"iso-8859-1\") ") \
+    X("(\"charset\" \"iso-8859-15\") ") \
+    X("(\"charset\" \"utf-8\") ") \
+    X("(\"charset\" \"windows-1252\") ") \
+    X("(\"charset\" \"US-ASCII\") ") \
+    X("(\"charset\" \"ISO-8859-1\") ") \
+    X("(\"charset\" \"UTF-8\") ") \
+    X("(\"charset\" ") \
+    X("NIL NIL \"7bit\" ") \
+    X("NIL NIL \"8bit\" ") \
+    X("NIL NIL \"quoted-printable\" ") \
+    X("NIL NIL \"base64\" ") \
+    X("NIL NIL \"7BIT\" ") \
+    X("NIL NIL \"8BIT\" ") \
+    X("NIL NIL \"QUOTED-PRINTABLE\" ") \
+    X("NIL NIL \"BASE64\" ") \
+    X(" NIL NIL NIL NIL)") \
+    X(" NIL NIL NIL)") \
+    X(" NIL NIL)") \
+    X(" NIL)") \
+    X("\"multipart\" ") \
+    X("\"alternative\" ") \
+    X("\"mixed\" ") \
+    X("\"related\" ") \
+    X("\"signed\" ") \
+    X("\"report\" ") \
+    X("(\"boundary\" \"") \
+    X("\"application\" ") \
+    X("\"octet-stream\" ") \
+    X("\"pgp-signature\" ") \
+    X("\"image\" ") \
+    X("\"message\" ") \
+    X("\"rfc822\" ") \
+    X("(\"name\" \"") \
+    X("(\"filename\" \"") \
+    X("(\"attachment\" ") \
+    X("(\"inline\" ") \
+    X("(\"format\" \"flowed\") ") \
+    X("\"text\" ") \
+    X("\"plain\" ") \
+    X("\"html\" ") \
+    X("\"7bit\" ") \
+    X("\"8bit\" ") \
+    X("\"base64\" ") \
+    X("\"quoted-printable\" ") \
+    X("\"us-ascii\"") \
+    X("\"iso-8859-1\"") \
+    X("\"utf-8\"") \
+    X("\"charset\" ") \
+    X("NIL NIL ") \
+    X("NIL ") \
+    X("NIL)")
+
+#define X(t) t,
+static const char *const bs_tok[] = {BS_TOKENS};
+#undef X
+#define X(t) (uint8_t)(sizeof t - 1),
+static const uint8_t bs_len[] = {BS_TOKENS};
+#undef X
 #define BS_NTOK (sizeof bs_tok / sizeof bs_tok[0])
 
 /* b NULL: only count (*pos grows by what would be written). */
@@ -158,11 +166,16 @@ static long bs_code(const char *s, uint8_t *out, size_t cap, const uint8_t *cmp,
         size_t best = 0, bl = 0, t;
         uint8_t c[2];
         size_t cn;
-        for (t = 0; t < BS_NTOK; t++) {
-            size_t l = strlen(bs_tok[t]);
-            if (l > bl && strncmp(s + i, bs_tok[t], l) == 0) {
-                best = t;
-                bl = l;
+        /* Every token begins with one of these: any other byte is itself
+         * (most of a structure: values, sizes, boundaries). */
+        if (s[i] == '(' || s[i] == '"' || s[i] == ' ' || s[i] == 'N') {
+            for (t = 0; t < BS_NTOK; t++) {
+                size_t l = bs_len[t];
+                if (l > bl && bs_tok[t][0] == s[i] && bs_tok[t][1] == s[i + 1] &&
+                    strncmp(s + i, bs_tok[t], l) == 0) {
+                    best = t;
+                    bl = l;
+                }
             }
         }
         if (bl) {
@@ -272,8 +285,8 @@ int store_msg_decode_v5(const uint8_t *b, size_t len, uint32_t uid, satchel_msg 
         if (b[i] == 0) {
             if (i + 1 >= end || b[i + 1] >= BS_NTOK)
                 return SATCHEL_E_STORE;
-            t = bs_tok[b[++i]];
-            tl = strlen(t);
+            t = bs_tok[b[i + 1]];
+            tl = bs_len[b[++i]];
         } else {
             t = (const char *)b + i;
             tl = 1;
