@@ -794,8 +794,19 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                     ((rc = cl_cmd_begin(c, K_CREATE_LIST)) < 0 ||
                      (rc = cl_out_str(c, "LIST \"\" ")) < 0 ||
                      (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)) {
-                    /* no room to ask now: the reason stands */
-                    rc = op_fail(c, op, NULL, op->reason);
+                    if (rc == SATCHEL_E_AGAIN) {
+                        /* No room to ask now (the queue holds later
+                         * CREATEs): the entry stays pending.  When every
+                         * CREATE is answered the walk starts over
+                         * (replay_mkdirs) and sends it again, and its
+                         * second NO brings the LIST; the last answer of a
+                         * round always finds room, so each round settles
+                         * at least one.  A refusal is never judged
+                         * unasked. */
+                        rc = 0;
+                    } else {
+                        rc = op_fail(c, op, NULL, op->reason);
+                    }
                 } else if (rc == 0) {
                     cl_cmd_arg(c, op->id);
                 }

@@ -241,6 +241,9 @@ typedef struct cd_run {
     size_t delivered;   /* server bytes given to the client so far */
     int recv_rc;        /* the first fatal rc from recv/tick, or 0 */
     uint64_t step_ms;   /* clock advance per chunk given (0: 3 ms) */
+    size_t send_max;    /* a slow uplink: client bytes the server takes per
+                           step, with its answers read in between (0: all
+                           of the client's output before any answer) */
     unsigned steps;
 } cd_run;
 
@@ -270,9 +273,13 @@ static CD_UNUSED int cd_drive_mock(satchel_client *c, mock_server *ms,
         if (n) {
             if (getenv("SATCHEL_TEST_TRACE"))
                 fprintf(stderr, "C: %.*s", (int)n, (const char *)p);
+            if (run->send_max && n > run->send_max)
+                n = run->send_max;
             mock_input(ms, p, n);
             satchel_client_sent(c, n);
-            continue;
+            if (!run->send_max || mock_pending(ms, &p) == 0)
+                continue;
+            /* the answers so far arrive while output still waits */
         }
         if (w & SATCHEL_WANT_CLOSE)
             break;

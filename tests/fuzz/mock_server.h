@@ -29,7 +29,7 @@
 #define MOCK_PRINTF(a, b)
 #endif
 
-#define MOCK_MAX_FOLDERS 8
+#define MOCK_MAX_FOLDERS 128
 #define MOCK_F_SEEN 0x01u
 #define MOCK_F_ANSWERED 0x02u
 #define MOCK_F_FLAGGED 0x04u

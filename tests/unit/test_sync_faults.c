@@ -1075,6 +1075,61 @@ static void run_unstored_source(void)
     }
 }
 
+/* CREATEs pipelined on a slow uplink to a server that answers a repeated
+ * CREATE with a plain NO (Courier): the LIST that judges a NO may find the
+ * command queue full of later CREATEs.  It must be asked later, never the
+ * change failed unasked: every mkdir of a folder the server has lands. */
+static void run_mkdirs_full_queue(void)
+{
+    struct row r0, *row = &r0;
+    mock_server ms;
+    satchel_store *s;
+    satchel_client_config cfg;
+    satchel_client *c;
+    cd_run run;
+    char dir[256], name[60];
+    uint64_t pending = 9, nfailed = 9;
+    unsigned k;
+    int rc;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "plain NO to CREATEs with the queue full";
+    mock_init(&ms, MOCK_CAPS_NONE);
+    mock_add_folder(&ms, "INBOX", "", 7001);
+    mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+        satchel_store_open(NULL, dir, 0, &s) < 0) {
+        CHECK(0, "cannot make a store");
+        return;
+    }
+    CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+    for (k = 0; k < 100; k++) {
+        memset(name, 'a' + (int)(k % 26), sizeof name - 1);
+        name[sizeof name - 1] = '\0';
+        snprintf(name, 8, "P%03u", k);
+        name[4] = '-';
+        CHECK(satchel_ops_mkdir(s, name) == 0, "offline mkdir %u", k);
+        /* another device created it meanwhile: the server says a plain NO */
+        mock_add_folder(&ms, name, "", 7100 + k);
+    }
+    client_cfg(&cfg, 0);
+    if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+        CHECK(0, "cannot make a client");
+        return;
+    }
+    memset(&run, 0, sizeof run);
+    run.now = 1000;
+    run.send_max = 200;
+    rc = cd_drive_mock(c, &ms, &run, 0);
+    CHECK(rc == 0, "sync with the mkdirs: %d (%s)", rc, satchel_client_error_text(c));
+    satchel_store_queue_counts(s, &pending, &nfailed);
+    CHECK(pending == 0 && nfailed == 0, "queue: %llu pending, %llu failed",
+          (unsigned long long)pending, (unsigned long long)nfailed);
+    satchel_client_free(c);
+    satchel_store_close(s);
+    cd_rmdir(dir);
+    mock_free(&ms);
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -1096,6 +1151,7 @@ int main(int argc, char **argv)
     run_unstored_source();
     run_bodies();
     run_mkdirs();
+    run_mkdirs_full_queue();
     run_marks();
     run_status(MOCK_CAPS_FULL, 1);
     run_status(MOCK_CAPS_NONE, 0);
