@@ -11,6 +11,18 @@
 # SATCHEL_FUZZ_JOBS (parallel fuzzing processes per harness, default 1),
 # SATCHEL_FUZZ_ARGS (extra libFuzzer flags).
 #
+# libFuzzer picks a random seed for each run; the summary line prints it
+# (seed=N).  To rerun a harness the way a failed run (CI's, say) did, start
+# from the same corpus (CI's fresh clone has no build-fuzz/work/<harness>,
+# so move yours aside) and pass that seed:
+#   mv build-fuzz/work/fuzz_client_session /tmp/fuzz_client_session.work
+#   SATCHEL_FUZZ_ARGS=-seed=N SATCHEL_FUZZ_SECONDS=30 \
+#       tests/fuzz/run.sh fuzz_client_session
+# The same seed and corpus give the same inputs in the same order, so the
+# rerun meets the same crash if it gets as far in the time given (raise
+# SATCHEL_FUZZ_SECONDS on a slower machine).  (With
+# SATCHEL_FUZZ_JOBS > 1 each forked job draws its own seed from this one.)
+#
 # New interesting inputs go to build-fuzz/work/<harness>/ (the committed
 # seeds in tests/fuzz/corpus/<harness>/ are read, never written).  A crash
 # stops that harness, leaves the reproducer as build-fuzz/crashes/<harness>-
@@ -108,6 +120,7 @@ for h in $harnesses; do
         execs=$(grep -o '^#[0-9]*' "$log" | tail -n 1 | tr -d '#')
     fi
     corpus=$(find "$dir/work/$h" -type f | wc -l)
+    seed=$(awk '/^INFO: Seed: / {print $3; exit}' "$log")
     if [ "$rc" -eq 0 ]; then
         result=ok
     else
@@ -115,10 +128,11 @@ for h in $harnesses; do
         status=1
         echo "---- $h: last lines of $log"
         grep -E 'FUZZ CHECK FAILED|ERROR: |SUMMARY|Test unit written' "$log" | head -n 20
+        echo "rerun: SATCHEL_FUZZ_ARGS=-seed=${seed:-?} (see the header of $0)"
         ls -1 "$dir/crashes/$h-"* 2>/dev/null | sed 's/^/reproducer: /'
     fi
-    summary="$summary$(printf '%-22s %12s runs %10s exec/s %6s new inputs  %s' \
-        "$h" "${execs:-?}" "${rate:-?}" "$corpus" "$result")
+    summary="$summary$(printf '%-22s %12s runs %10s exec/s %6s new inputs  seed=%-10s  %s' \
+        "$h" "${execs:-?}" "${rate:-?}" "$corpus" "${seed:-?}" "$result")
 "
 done
 
