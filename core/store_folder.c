@@ -417,6 +417,7 @@ int satchel_store_folder_next_id(satchel_store *s, satchel_store_txn *t, uint32_
     MDB_cursor *cur;
     uint8_t kb[4];
     MDB_val k = {4, kb}, v;
+    uint32_t id;
     int rc;
     if (after == UINT32_MAX)
         return SATCHEL_E_NOTFOUND;
@@ -430,8 +431,12 @@ int satchel_store_folder_next_id(satchel_store *s, satchel_store_txn *t, uint32_
     rc = store_cget(cur, &k, &v, MDB_SET_RANGE);
     /* Keys of another length are damaged version-1 records left under
      * their names (store check names them); a damaged record is counted
-     * and skipped, as folder_next does. */
-    while (rc == 0 && (k.mv_size != 4 || store_folder_decode(&k, &v, out) < 0)) {
+     * and skipped, as folder_next does.  So is a record its name does not
+     * lead to (its index entry lost or damaged): the folder is stored
+     * again under a new id when it is next listed, and the stray must not
+     * stand for it (a sweep deletes by name). */
+    while (rc == 0 && (k.mv_size != 4 || store_folder_decode(&k, &v, out) < 0 ||
+                       store_fname_find(s, txn, out->name, &id) < 0 || id != out->id)) {
         if (k.mv_size == 4)
             s->damaged++;
         rc = store_cstep(cur, &k, &v, MDB_NEXT, &s->damaged);

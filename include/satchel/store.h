@@ -240,8 +240,9 @@ int satchel_store_folder_next(satchel_store *s, satchel_store_txn *t,
  * the order folders were first stored in, which a folder's rename or
  * removal does not move, so a walk resumed from a folder's id neither
  * skips nor repeats any other (unlike a walk by name, whose position goes
- * with the name).  A damaged record is skipped and counted.  Returns 0 or
- * SATCHEL_E_NOTFOUND at the end. */
+ * with the name).  A damaged record is skipped and counted, and so is one
+ * that its name does not lead to (its index entry lost): the folders are
+ * those folder_next lists.  Returns 0 or SATCHEL_E_NOTFOUND at the end. */
 int satchel_store_folder_next_id(satchel_store *s, satchel_store_txn *t, uint32_t after,
                                  satchel_folder *out);
 

@@ -376,6 +376,35 @@ static void test_name_chain(const char *base)
     CHECK(satchel_store_check(s, NULL, NULL, &rep) == SATCHEL_E_DAMAGED && rep.problems == 2,
           "chain: store check names the entry and the count (%llu problems)",
           (unsigned long long)rep.problems);
+    /* The walk in id order lists the same folders, each once, past the
+     * decoy; and once a's own entry is lost, a's record is a stray that
+     * neither walk lists (a sync would store the folder again when it is
+     * next listed, and a stray standing for it would be swept by name). */
+    for (i = 0, found_a = 0, g.id = 0;
+         i < 10 && (rc = satchel_store_folder_next_id(s, NULL, g.id, &g)) == 0; i++)
+        found_a += g.id == a.id;
+    CHECK(rc == SATCHEL_E_NOTFOUND && found_a == 1 && i == 2,
+          "chain: id walk lists both, a once (%zu folders listed)", i);
+    k.mv_size = store_fname_key(a.name, strlen(a.name), a.id, kb, &part);
+    k.mv_data = kb;
+    CHECK(satchel_store_begin(s, &t) == 0 && mdb_del(t->txn, s->fnames, &k, NULL) == 0 &&
+              satchel_store_commit(t) == 0,
+          "chain: a's own entry lost");
+    CHECK(satchel_store_folder_get(s, NULL, a.name, &g) == SATCHEL_E_NOTFOUND,
+          "chain: a no longer found by its name");
+    for (i = 0, found_a = 0, g.id = 0;
+         i < 10 && (rc = satchel_store_folder_next_id(s, NULL, g.id, &g)) == 0; i++)
+        found_a += g.id == a.id;
+    CHECK(rc == SATCHEL_E_NOTFOUND && found_a == 0 && i == 1,
+          "chain: id walk passes over the stray (%zu folders listed)", i);
+    after[0] = '\0';
+    for (i = 0, found_a = 0;
+         i < 10 && (rc = satchel_store_folder_next(s, NULL, after, &g)) == 0; i++) {
+        found_a += g.id == a.id;
+        memcpy(after, g.name, strlen(g.name) + 1);
+    }
+    CHECK(rc == SATCHEL_E_NOTFOUND && found_a == 0 && i == 1,
+          "chain: name walk passes over it too (%zu folders listed)", i);
     satchel_store_close(s);
 }
 

@@ -22,6 +22,7 @@
 #include "satchel/opt.h"
 #include "satchel/ops.h"
 #include "satchel/seqset.h"
+#include "../../core/store_internal.h"
 
 #define CHECK_CONTEXT row->name
 #include "check.h"
@@ -1130,6 +1131,106 @@ static void run_mkdirs_full_queue(void)
     mock_free(&ms);
 }
 
+/* A sync of one folder, as the app starts it, on a client of its own. */
+static int sync_one(satchel_store *s, mock_server *ms, const char *name)
+{
+    satchel_client_config cfg;
+    satchel_client *c;
+    cd_run run;
+    int rc;
+    client_cfg(&cfg, 0);
+    if ((rc = satchel_client_new(NULL, &cfg, s, &c)) < 0)
+        return rc;
+    memset(&run, 0, sizeof run);
+    run.now = 1000;
+    run.max_chunk = 97;
+    if ((rc = satchel_client_sync(c, name)) == 0)
+        rc = cd_drive_mock(c, ms, &run, 0);
+    satchel_client_free(c);
+    return rc;
+}
+
+/* A name index entry damaged (lost, or leading to another folder) leaves
+ * the folder's record behind without its entry: the folder looks new, and
+ * the next LIST stores it again under a new id, beside the old record that
+ * no name leads to.  That old record must not make the folder stored again
+ * under its name go away (nor be synced beside it): whether the next sync
+ * is of every folder or of that one folder, every folder of the server is
+ * found by its name with all its messages, sync after sync. */
+static void run_stray_record(void)
+{
+    int how;
+    for (how = 0; how < 4; how++) {
+        struct row r0, *row = &r0;
+        mock_server ms;
+        satchel_store *s;
+        satchel_store_txn *t;
+        satchel_folder inbox;
+        char dir[256];
+        int k, round;
+        memset(&r0, 0, sizeof r0);
+        r0.name = (how & 1) ? (how & 2 ? "index entry leads elsewhere, one-folder sync"
+                                       : "index entry leads elsewhere, sync of all")
+                            : (how & 2 ? "index entry lost, one-folder sync"
+                                       : "index entry lost, sync of all");
+        mock_init(&ms, MOCK_CAPS_FULL);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_folder(&ms, "Lists", "", 7002);
+        mock_add_folder(&ms, "Sent", "\\Sent", 7003);
+        for (k = 0; k < 3; k++) {
+            mock_add_msg(&ms, k, 0, MOCK_V_PLAIN);
+            mock_add_msg(&ms, k, MOCK_F_SEEN, MOCK_V_MULTIPART);
+        }
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+        compare_all(row, s, &ms, "first sync");
+        CHECK(satchel_store_folder_get(s, NULL, "INBOX", &inbox) == 0, "INBOX stored");
+        {
+            MDB_val key = {5, (void *)"Lists"}, val;
+            uint8_t vb[4];
+            satchel_folder f;
+            int rc = satchel_store_begin(s, &t);
+            if (rc == 0 && (how & 1)) {
+                be32(vb, inbox.id);
+                val.mv_size = 4;
+                val.mv_data = vb;
+                rc = mdb_put(t->txn, s->fnames, &key, &val, 0);
+            } else if (rc == 0) {
+                rc = mdb_del(t->txn, s->fnames, &key, NULL);
+            }
+            CHECK(rc == 0 && satchel_store_commit(t) == 0, "index entry damaged");
+            CHECK(satchel_store_folder_get(s, NULL, "Lists", &f) == SATCHEL_E_NOTFOUND,
+                  "Lists no longer found by its name");
+        }
+        for (round = 1; round <= 2; round++) {
+            char when[64];
+            satchel_folder f;
+            struct collect got;
+            int one = round == 1 && (how & 2);
+            int rc = one ? sync_one(s, &ms, "Lists") : sync_once(s, &ms, 0, 0);
+            snprintf(when, sizeof when, "%s %d after the damage", one ? "sync of Lists" : "sync",
+                     round);
+            CHECK(rc == 0, "%s: %d", when, rc);
+            for (k = one ? 1 : 0; k < (one ? 2 : 3); k++) {
+                memset(&got, 0, sizeof got);
+                CHECK(satchel_store_folder_get(s, NULL, ms.f[k].name, &f) == 0 &&
+                          satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got) >=
+                              0 &&
+                          got.n == ms.f[k].n,
+                      "%s: %s found by its name with %u of %u messages", when, ms.f[k].name,
+                      got.n, ms.f[k].n);
+            }
+        }
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -1149,6 +1250,7 @@ int main(int argc, char **argv)
     run_walk_resume();
     run_one_folder();
     run_unstored_source();
+    run_stray_record();
     run_bodies();
     run_mkdirs();
     run_mkdirs_full_queue();
