@@ -1231,6 +1231,197 @@ static void run_stray_record(void)
     }
 }
 
+/* The folder sync's state shares its bytes with the body download's
+ * chunk, and a one-folder sync keeps the name it was asked for there.  A
+ * sync of one folder not yet stored, cut anywhere and left unfinished,
+ * then a body download on the same client (its chunk written over that
+ * state), then the same sync asked again and cut at the same place and
+ * resumed: the folder is synced whole and the body is complete. */
+static void run_sync_after_body(void)
+{
+    struct row r0, *row = &r0;
+    size_t cut;
+    unsigned cuts = 0;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "one-folder sync after a body download";
+    for (cut = 100; cut < 5000; cut += 47) {
+        mock_server ms;
+        satchel_store *s;
+        satchel_client_config cfg;
+        satchel_client *c;
+        satchel_body_info bi;
+        satchel_folder f;
+        struct collect got;
+        cd_run run;
+        char dir[256];
+        int rc, pass, cut_in = 0;
+        mock_init(&ms, MOCK_CAPS_FULL);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
+        ms.body_len = 40000; /* more than one chunk */
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+        mock_add_folder(&ms, "Projects/New", "", 7002);
+        mock_add_msg(&ms, 1, 0, MOCK_V_PLAIN);
+        mock_add_msg(&ms, 1, MOCK_F_SEEN, MOCK_V_MULTIPART);
+        mock_add_msg(&ms, 1, MOCK_F_FLAGGED, MOCK_V_ENCODED);
+        client_cfg(&cfg, 2);
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            return;
+        }
+        for (pass = 0; pass < 2; pass++) {
+            CHECK(satchel_client_sync(c, "Projects/New") == 0, "cut after %zu: sync starts",
+                  cut);
+            memset(&run, 0, sizeof run);
+            run.now = 1000;
+            run.max_chunk = 71;
+            run.cut_after = cut;
+            rc = cd_drive_mock(c, &ms, &run, 0);
+            if (rc == 0 && !satchel_client_interrupted(c))
+                break; /* ended before the cut */
+            cut_in = 1;
+            if (pass == 1) {
+                run.cut_after = 0;
+                rc = cd_drive_mock(c, &ms, &run, 0);
+                break;
+            }
+            /* left unfinished: a body download on the same client */
+            CHECK(satchel_client_fetch_body(c, "INBOX", 1, "1", 40000) == 0,
+                  "cut after %zu: fetch_body", cut);
+            memset(&run, 0, sizeof run);
+            run.now = 1000;
+            rc = cd_drive_mock(c, &ms, &run, 0);
+            CHECK(rc == 0, "cut after %zu: body download %d (%s)", cut, rc,
+                  satchel_client_error_text(c));
+        }
+        CHECK(rc == 0, "cut after %zu: the sync %d (%s)", cut, rc,
+              satchel_client_error_text(c));
+        memset(&got, 0, sizeof got);
+        CHECK(satchel_store_folder_get(s, NULL, "Projects/New", &f) == 0 &&
+                  satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got) >= 0 &&
+                  got.n == 3,
+              "cut after %zu: Projects/New holds %u of 3", cut, got.n);
+        if (cut_in) {
+            memset(&bi, 0, sizeof bi);
+            CHECK(satchel_store_folder_get(s, NULL, "INBOX", &f) == 0 &&
+                      satchel_store_body_info(s, NULL, f.id, 1, "1", &bi) == 0 &&
+                      bi.complete && bi.stored == 40000,
+                  "cut after %zu: the body is complete (%llu bytes)", cut,
+                  (unsigned long long)bi.stored);
+        }
+        satchel_client_free(c);
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+        if (!cut_in)
+            break;
+        cuts++;
+    }
+    printf("sync after a body download: %u cuts inside the sync\n", cuts);
+    CHECK(cuts >= 10, "only %u cuts landed inside the sync", cuts);
+}
+
+/* No stored folder that the server does not have (the sweep's half of
+ * "nothing invented"). */
+static void no_extra_folders(const struct row *row, satchel_store *s, const mock_server *ms,
+                             const char *when)
+{
+    static char after[SATCHEL_OPT_MAX_FOLDER_NAME + 1];
+    satchel_folder f;
+    int k;
+    after[0] = '\0';
+    while (satchel_store_folder_next(s, NULL, after, &f) == 0) {
+        for (k = 0; k < ms->nf && strcmp(ms->f[k].name, f.name) != 0; k++)
+            ;
+        CHECK(k < ms->nf, "%s: %s stored, not on the server", when, f.name);
+        memcpy(after, f.name, strlen(f.name) + 1);
+    }
+}
+
+/* A sync of every folder cut anywhere; before the resume the server
+ * renames a folder, deletes another and creates a third whose name sorts
+ * first.  The resumed job (in id order from the last finished folder)
+ * must leave the store equal to the server: the renamed folder under its
+ * new name with all its mail, the deleted one gone, the new one synced,
+ * whichever of them the walk had passed. */
+static void run_walk_churn(const char *caps, const char *name)
+{
+    struct row r0, *row = &r0;
+    size_t cut;
+    unsigned landed = 0;
+    memset(&r0, 0, sizeof r0);
+    r0.name = name;
+    for (cut = 150; cut < 8000; cut += 53) {
+        mock_server ms;
+        satchel_store *s;
+        satchel_client_config cfg;
+        satchel_client *c;
+        cd_run run;
+        char dir[256], when[64];
+        int k, rc;
+        mock_init(&ms, caps);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_folder(&ms, "Lists", "", 7002);
+        mock_add_folder(&ms, "Sent", "\\Sent", 7003);
+        mock_add_folder(&ms, "Work", "", 7004);
+        for (k = 0; k < 4; k++) {
+            mock_add_msg(&ms, k, 0, MOCK_V_PLAIN);
+            mock_add_msg(&ms, k, MOCK_F_SEEN, MOCK_V_MULTIPART);
+            mock_add_msg(&ms, k, MOCK_F_FLAGGED, MOCK_V_ENCODED);
+        }
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        client_cfg(&cfg, 2);
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            return;
+        }
+        memset(&run, 0, sizeof run);
+        run.now = 1000;
+        run.max_chunk = 59;
+        run.cut_after = cut;
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        if (rc == 0 && !satchel_client_interrupted(c)) {
+            satchel_client_free(c);
+            satchel_store_close(s);
+            cd_rmdir(dir);
+            mock_free(&ms);
+            break;
+        }
+        landed++;
+        /* rename Lists (a rename keeps the mail; the name is new), delete
+         * Work, create Aardvark */
+        snprintf(ms.f[1].name, sizeof ms.f[1].name, "Lists-2026");
+        free(ms.f[3].msgs);
+        free(ms.f[3].gone);
+        ms.nf--;
+        mock_add_folder(&ms, "Aardvark", "", 7005);
+        mock_add_msg(&ms, 3, 0, MOCK_V_PLAIN);
+        mock_add_msg(&ms, 3, MOCK_F_ANSWERED, MOCK_V_PLAIN);
+        run.cut_after = 0;
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        CHECK(rc == 0, "cut after %zu: the resumed sync: %d (%s)", cut, rc,
+              satchel_client_error_text(c));
+        snprintf(when, sizeof when, "cut after %zu, resumed", cut);
+        compare_all(row, s, &ms, when);
+        no_extra_folders(row, s, &ms, when);
+        satchel_client_free(c);
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+    printf("%s: %u cuts\n", name, landed);
+    CHECK(landed >= 20, "only %u cuts landed inside the sync", landed);
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -1251,6 +1442,10 @@ int main(int argc, char **argv)
     run_one_folder();
     run_unstored_source();
     run_stray_record();
+    run_sync_after_body();
+    run_walk_churn(MOCK_CAPS_FULL, "resumed walk after churn, LIST-STATUS");
+    run_walk_churn(MOCK_CAPS_CONDSTORE, "resumed walk after churn, CONDSTORE");
+    run_walk_churn(MOCK_CAPS_NONE, "resumed walk after churn, STATUS flight");
     run_bodies();
     run_mkdirs();
     run_mkdirs_full_queue();
