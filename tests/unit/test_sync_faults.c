@@ -1422,6 +1422,81 @@ static void run_walk_churn(const char *caps, const char *name)
     CHECK(landed >= 20, "only %u cuts landed inside the sync", landed);
 }
 
+/* A body download keeps its folder by id and SELECTs the name the store
+ * has for it when the command goes out.  Started with no connection, then
+ * before it connects: the folder renamed (on the server, and in the store
+ * as a rename keeps its id) downloads from the new name; the folder gone
+ * from the store ends the job with that cause and caches nothing. */
+static void run_body_folder_moves(void)
+{
+    int gone;
+    for (gone = 0; gone < 2; gone++) {
+        struct row r0, *row = &r0;
+        mock_server ms;
+        satchel_store *s;
+        satchel_store_txn *t;
+        satchel_client_config cfg;
+        satchel_client *c;
+        satchel_body_info bi;
+        satchel_folder f;
+        satchel_cache_stats cs;
+        cd_run run;
+        char dir[256];
+        int rc;
+        memset(&r0, 0, sizeof r0);
+        r0.name = gone ? "body of a folder dropped from the store before it connects"
+                       : "body of a folder renamed before it connects";
+        mock_init(&ms, MOCK_CAPS_FULL);
+        mock_add_folder(&ms, "INBOX", "", 7001);
+        mock_add_folder(&ms, "Old", "", 7002);
+        mock_add_msg(&ms, 1, 0, MOCK_V_PLAIN);
+        ms.body_len = 20000;
+        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+            satchel_store_open(NULL, dir, 0, &s) < 0) {
+            CHECK(0, "cannot make a store");
+            return;
+        }
+        CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+        client_cfg(&cfg, 0);
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            return;
+        }
+        CHECK(satchel_client_fetch_body(c, "Old", 1, "1", 20000) == 0, "fetch_body");
+        CHECK(satchel_store_begin(s, &t) == 0 &&
+                  satchel_store_folder_get(s, t, "Old", &f) == 0, "folder read");
+        if (gone) {
+            rc = satchel_store_folder_delete(t, "Old");
+        } else {
+            snprintf(f.name, sizeof f.name, "New");
+            rc = satchel_store_folder_put(t, &f);
+            snprintf(ms.f[1].name, sizeof ms.f[1].name, "New");
+        }
+        CHECK(rc == 0 && satchel_store_commit(t) == 0, "store changed");
+        memset(&run, 0, sizeof run);
+        run.now = 1000;
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        if (gone) {
+            CHECK(rc == SATCHEL_E_NOTFOUND &&
+                      strstr(satchel_client_error_text(c), "folder no longer in the store"),
+                  "the job fails with its cause: %d (%s)", rc, satchel_client_error_text(c));
+            CHECK(satchel_store_cache_stats(s, &cs) == 0 && cs.entries == 0 && cs.bytes == 0,
+                  "nothing cached (%llu bytes)", (unsigned long long)cs.bytes);
+        } else {
+            memset(&bi, 0, sizeof bi);
+            CHECK(rc == 0 && satchel_store_folder_get(s, NULL, "New", &f) == 0 &&
+                      satchel_store_body_info(s, NULL, f.id, 1, "1", &bi) == 0 &&
+                      bi.complete && bi.stored == 20000,
+                  "downloaded from the new name: %d (%s), %llu bytes", rc,
+                  satchel_client_error_text(c), (unsigned long long)bi.stored);
+        }
+        satchel_client_free(c);
+        satchel_store_close(s);
+        cd_rmdir(dir);
+        mock_free(&ms);
+    }
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -1443,6 +1518,7 @@ int main(int argc, char **argv)
     run_unstored_source();
     run_stray_record();
     run_sync_after_body();
+    run_body_folder_moves();
     run_walk_churn(MOCK_CAPS_FULL, "resumed walk after churn, LIST-STATUS");
     run_walk_churn(MOCK_CAPS_CONDSTORE, "resumed walk after churn, CONDSTORE");
     run_walk_churn(MOCK_CAPS_NONE, "resumed walk after churn, STATUS flight");
