@@ -186,8 +186,8 @@ struct rop {
 
 struct replay {
     /* The batch's folder: the id of the folder its changes were made in,
-     * or 0 when that name is not a stored folder (then the batch is that
-     * one change, and its SELECT names the folder as the change does).
+     * or 0 when that name is not a stored folder (then the batch is the
+     * changes naming it, and its SELECT names the folder as they do).
      * The server has it selected for the replay: a flag, as only that
      * folder is ever selected by the replay and a batch of another folder
      * clears it. */

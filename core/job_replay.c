@@ -625,8 +625,9 @@ static int replay_next(satchel_client *c)
             op->on_placeholder)
             continue;
         /* The batch is the changes of one folder, told by its id.  A name
-         * that is not a stored folder makes a batch of its own change: the
-         * server judges it at its SELECT. */
+         * that is not a stored folder is told by the name, kept in the
+         * name scratch only while the batch is picked (nothing else uses it
+         * here): the server judges the batch at its SELECT. */
         if (satchel_store_folder_id(c->store, NULL, op->folder, &fid) < 0)
             fid = 0;
         if (!picked) {
@@ -636,9 +637,9 @@ static int replay_next(satchel_client *c)
             if (fid == 0 || fid != c->rp.fid)
                 c->rp.selected = 0;
             c->rp.fid = fid;
-        } else if (c->rp.fid == 0) {
-            break;
-        } else if (fid != c->rp.fid) {
+            if (fid == 0)
+                memcpy(c->wire_name, op->folder, strlen(op->folder) + 1);
+        } else if (fid != c->rp.fid || (fid == 0 && strcmp(op->folder, c->wire_name) != 0)) {
             continue;
         }
         c->rp.ops[c->rp.n].id = op->id;
