@@ -145,10 +145,23 @@ static int list_on_list(satchel_client *c, const satchel_imap_arg *a)
     memcpy(f.name, s, n);
     f.name[n] = '\0';
     rc = satchel_store_folder_get(c->store, c->txn, f.name, &old);
-    if (rc == 0)
+    if (rc == 0) {
         f = old;
-    else if (rc != SATCHEL_E_NOTFOUND)
+    } else if (rc == SATCHEL_E_STORE) {
+        /* Its record is damaged: it stays as it is, with its messages,
+         * for `store check` and salvage; the walks pass over it (neither
+         * synced nor swept) and every other folder syncs. */
+        satchel_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = SATCHEL_EV_FOLDER_ERROR;
+        ev.folder = f.name;
+        ev.err = SATCHEL_E_STORE;
+        ev.text = "folder record damaged in the store: not synced (run store check)";
+        cl_emit(c, &ev);
+        return 0;
+    } else if (rc != SATCHEL_E_NOTFOUND) {
         return cl_fail(c, rc, "cannot read folder record");
+    }
     f.delim = 0;
     if (delim->type == SATCHEL_ARG_STRING && delim->len == 1)
         f.delim = delim->str[0];

@@ -335,7 +335,9 @@ static int sync_next_folder(satchel_client *c)
             return 0;
         }
         if (rc < 0)
-            return cl_fail(c, rc, "cannot read folders");
+            return cl_fail(c, rc, rc == SATCHEL_E_STORE && !c->job_all
+                                      ? "folder record damaged in the store (run store check)"
+                                      : "cannot read folders");
         c->cursor_id = f.id;
         if (f.flags & SATCHEL_FOLDER_NOSELECT)
             continue;

@@ -210,6 +210,18 @@ static MOCK_UNUSED int mock_add_folder(mock_server *ms, const char *name,
     return ms->nf++;
 }
 
+/* The folder added last is gone from the server (with its mail). */
+static MOCK_UNUSED void mock_drop_last_folder(mock_server *ms)
+{
+    mock_folder *f;
+    if (ms->nf == 0)
+        return;
+    f = &ms->f[--ms->nf];
+    free(f->msgs);
+    free(f->gone);
+    memset(f, 0, sizeof *f);
+}
+
 static MOCK_UNUSED uint32_t mock_add_msg(mock_server *ms, int fi, uint32_t flags,
                                          uint32_t variant)
 {

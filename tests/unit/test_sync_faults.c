@@ -1059,7 +1059,7 @@ static void run_unstored_source(void)
                   satchel_store_commit(t) == 0,
               "source folder dropped from the store");
         if (gone)
-            ms.nf--; /* "Gone" was added last */
+            mock_drop_last_folder(&ms); /* "Gone" was added last */
         CHECK(sync_once(s, &ms, 0, 0) == 0, "sync with the replay");
         satchel_store_queue_counts(s, &pending, &nfailed);
         CHECK(pending == 0 && nfailed == (uint64_t)gone, "queue: %llu pending, %llu failed",
@@ -1400,9 +1400,7 @@ static void run_walk_churn(const char *caps, const char *name)
         /* rename Lists (a rename keeps the mail; the name is new), delete
          * Work, create Aardvark */
         snprintf(ms.f[1].name, sizeof ms.f[1].name, "Lists-2026");
-        free(ms.f[3].msgs);
-        free(ms.f[3].gone);
-        ms.nf--;
+        mock_drop_last_folder(&ms); /* Work */
         mock_add_folder(&ms, "Aardvark", "", 7005);
         mock_add_msg(&ms, 3, 0, MOCK_V_PLAIN);
         mock_add_msg(&ms, 3, MOCK_F_ANSWERED, MOCK_V_PLAIN);
@@ -1541,11 +1539,8 @@ static void run_unstored_many(void)
         CHECK(satchel_store_begin(s, &t) == 0 && satchel_store_folder_delete(t, "Gone") == 0 &&
                   satchel_store_commit(t) == 0,
               "source folder dropped from the store");
-        if (gone) {
-            free(ms.f[2].msgs);
-            free(ms.f[2].gone);
-            ms.nf--; /* "Gone" was added last */
-        }
+        if (gone)
+            mock_drop_last_folder(&ms); /* "Gone" was added last */
         client_cfg(&cfg, 0);
         if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
             CHECK(0, "cannot make a client");
@@ -1569,6 +1564,129 @@ static void run_unstored_many(void)
         cd_rmdir(dir);
         mock_free(&ms);
     }
+}
+
+struct folder_errors {
+    unsigned n;
+    char folder[64], text[160];
+};
+
+static void note_folder_error(void *ctx, const satchel_event *ev)
+{
+    struct folder_errors *fe = ctx;
+    if (ev->type != SATCHEL_EV_FOLDER_ERROR)
+        return;
+    fe->n++;
+    snprintf(fe->folder, sizeof fe->folder, "%s", ev->folder ? ev->folder : "");
+    snprintf(fe->text, sizeof fe->text, "%s", ev->text ? ev->text : "");
+}
+
+/* One folder's record damaged in the store (a flipped byte: its checksum
+ * fails).  Every other folder must still sync, sync after sync; the damaged
+ * record must stay exactly as it is (with its messages, for store check and
+ * salvage), and the user must hear which folder and why.  A sync of that
+ * one folder fails naming the damage. */
+static void run_damaged_record(void)
+{
+    struct row r0, *row = &r0;
+    mock_server ms;
+    satchel_store *s;
+    satchel_store_txn *t;
+    satchel_folder lists;
+    uint8_t kb[4], before[512], after[512];
+    size_t blen = 0, alen = 0;
+    char dir[256];
+    int k, round, rc;
+    memset(&r0, 0, sizeof r0);
+    r0.name = "a folder record damaged";
+    mock_init(&ms, MOCK_CAPS_FULL);
+    mock_add_folder(&ms, "INBOX", "", 7001);
+    mock_add_folder(&ms, "Lists", "", 7002);
+    mock_add_folder(&ms, "Sent", "\\Sent", 7003);
+    for (k = 0; k < 3; k++)
+        mock_add_msg(&ms, k, 0, MOCK_V_PLAIN);
+    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
+        satchel_store_open(NULL, dir, 0, &s) < 0) {
+        CHECK(0, "cannot make a store");
+        return;
+    }
+    CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
+    CHECK(satchel_store_folder_get(s, NULL, "Lists", &lists) == 0, "Lists stored");
+    be32(kb, lists.id);
+    {
+        MDB_val key = {4, kb}, val;
+        rc = satchel_store_begin(s, &t);
+        if (rc == 0 && (rc = mdb_get(t->txn, s->folders, &key, &val)) == 0 &&
+            val.mv_size <= sizeof before) {
+            memcpy(before, val.mv_data, val.mv_size);
+            blen = val.mv_size;
+            before[blen / 2] ^= 0x5a;
+            val.mv_data = before;
+            rc = mdb_put(t->txn, s->folders, &key, &val, 0);
+        }
+        CHECK(rc == 0 && blen > 0 && satchel_store_commit(t) == 0, "record damaged");
+    }
+    for (round = 1; round <= 2; round++) {
+        satchel_client_config cfg;
+        satchel_client *c;
+        cd_run run;
+        struct folder_errors fe;
+        mock_add_msg(&ms, 0, MOCK_F_FLAGGED, MOCK_V_PLAIN);
+        mock_add_msg(&ms, 2, 0, MOCK_V_MULTIPART);
+        client_cfg(&cfg, 0);
+        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+            CHECK(0, "cannot make a client");
+            break;
+        }
+        memset(&fe, 0, sizeof fe);
+        satchel_client_set_event_cb(c, note_folder_error, &fe);
+        memset(&run, 0, sizeof run);
+        run.now = 1000;
+        run.max_chunk = 97;
+        rc = cd_drive_mock(c, &ms, &run, 0);
+        CHECK(rc == 0, "sync %d: %d (%s)", round, rc, satchel_client_error_text(c));
+        CHECK(fe.n == 1 && strcmp(fe.folder, "Lists") == 0 && strstr(fe.text, "damaged"),
+              "sync %d: %u folder errors, last %s: %s", round, fe.n, fe.folder, fe.text);
+        satchel_client_free(c);
+        {
+            unsigned i;
+            for (i = 0; i < 3; i += 2) {
+                satchel_folder f;
+                struct collect got;
+                memset(&got, 0, sizeof got);
+                CHECK(satchel_store_folder_get(s, NULL, ms.f[i].name, &f) == 0 &&
+                          satchel_store_msg_list(s, f.id, 0, UINT32_MAX, collect_cb, &got) >=
+                              0 &&
+                          got.n == ms.f[i].n,
+                      "sync %d: %s holds %u of %u", round, ms.f[i].name, got.n, ms.f[i].n);
+            }
+        }
+    }
+    rc = sync_one(s, &ms, "Lists");
+    CHECK(rc == SATCHEL_E_STORE, "sync of the damaged folder: %d", rc);
+    {
+        MDB_val key = {4, kb}, val;
+        rc = satchel_store_begin(s, &t);
+        if (rc == 0 && mdb_get(t->txn, s->folders, &key, &val) == 0 &&
+            val.mv_size <= sizeof after) {
+            memcpy(after, val.mv_data, val.mv_size);
+            alen = val.mv_size;
+        }
+        if (rc == 0)
+            satchel_store_abort(t);
+        CHECK(alen == blen && memcmp(before, after, blen) == 0,
+              "the damaged record is left as it was");
+        {
+            struct collect got;
+            memset(&got, 0, sizeof got);
+            CHECK(satchel_store_msg_list(s, lists.id, 0, UINT32_MAX, collect_cb, &got) >= 0 &&
+                      got.n == 1,
+                  "its message is still there: %u", got.n);
+        }
+    }
+    satchel_store_close(s);
+    cd_rmdir(dir);
+    mock_free(&ms);
 }
 
 int main(int argc, char **argv)
@@ -1600,6 +1718,7 @@ int main(int argc, char **argv)
     run_bodies();
     run_mkdirs();
     run_mkdirs_full_queue();
+    run_damaged_record();
     run_marks();
     run_status(MOCK_CAPS_FULL, 1);
     run_status(MOCK_CAPS_NONE, 0);
