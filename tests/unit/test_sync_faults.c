@@ -210,6 +210,45 @@ static void client_cfg(satchel_client_config *cfg, unsigned window)
     cfg->fetch_window = window ? window : 3;
 }
 
+/* A new store in a temporary folder (dir), or -1 after a failed check. */
+static int fresh_store(const struct row *row, char *dir, size_t cap, satchel_store **s)
+{
+    if (cd_mkdtemp(dir, cap, "syncfaults") < 0 || satchel_store_open(NULL, dir, 0, s) < 0) {
+        CHECK(0, "cannot make a store");
+        return -1;
+    }
+    return 0;
+}
+
+/* A client of the test account (window 0: 3), or NULL after a failed
+ * check. */
+static satchel_client *new_client(const struct row *row, satchel_store *s, unsigned window)
+{
+    satchel_client_config cfg;
+    satchel_client *c;
+    client_cfg(&cfg, window);
+    if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
+        CHECK(0, "cannot make a client");
+        return NULL;
+    }
+    return c;
+}
+
+static void start_run(cd_run *run, size_t max_chunk)
+{
+    memset(run, 0, sizeof *run);
+    run->now = 1000;
+    run->max_chunk = max_chunk;
+}
+
+/* The end of a case: the store closed and removed, the server freed. */
+static void finish(satchel_store *s, const char *dir, mock_server *ms)
+{
+    satchel_store_close(s);
+    cd_rmdir(dir);
+    mock_free(ms);
+}
+
 static int sync_once(satchel_store *s, mock_server *ms, unsigned window, size_t cut)
 {
     satchel_client_config cfg;
@@ -219,8 +258,7 @@ static int sync_once(satchel_store *s, mock_server *ms, unsigned window, size_t 
     client_cfg(&cfg, window);
     if ((rc = satchel_client_new(NULL, &cfg, s, &c)) < 0)
         return rc;
-    memset(&run, 0, sizeof run);
-    run.now = 1000;
+    start_run(&run, 0);
     run.max_chunk = 97; /* any split gives the same result */
     run.cut_after = cut;
     rc = cd_drive_mock(c, ms, &run, 0);
@@ -300,11 +338,8 @@ static void run_row(const struct row *row)
         ms.f[0].uidnext = row->first_uid;
     for (i = 0; i < row->n_msgs; i++)
         mock_add_msg(&ms, 0, i % 2 ? MOCK_F_SEEN : 0, MOCK_V_PLAIN);
-    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-        satchel_store_open(NULL, dir, 0, &s) < 0) {
-        CHECK(0, "cannot make a store");
+    if (fresh_store(row, dir, sizeof dir, &s) < 0)
         return;
-    }
     if (row->claim_uidnext)
         ms.f[0].uidnext = row->claim_uidnext;
     if (row->presync) {
@@ -348,9 +383,7 @@ static void run_row(const struct row *row)
     rc = sync_once(s, &ms, row->window, 0);
     CHECK(rc == 0, "clean sync rc %d", rc);
     compare(row, s, &ms, 1, "after one clean sync");
-    satchel_store_close(s);
-    cd_rmdir(dir);
-    mock_free(&ms);
+    finish(s, dir, &ms);
 }
 
 /* Courier's plain NO to a CREATE of a folder that exists (a killed
@@ -384,11 +417,8 @@ static void run_mkdirs(void)
         mock_init(&ms, MOCK_CAPS_NONE);
         mock_add_folder(&ms, "INBOX", "", 7001);
         mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
         CHECK(satchel_ops_mkdir(s, mkdirs[i].folder) == 0, "offline mkdir");
         if (mkdirs[i].on_server)
@@ -407,9 +437,7 @@ static void run_mkdirs(void)
                       mock_folder_by_name(&ms, mkdirs[i].folder) >= 0,
                   "%s on the server and in the store", mkdirs[i].folder);
         }
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
 }
 
@@ -457,11 +485,8 @@ static void run_marks(void)
         mock_add_folder(&ms, "Trash", "\\Trash", 7003);
         for (k = 0; k < 6; k++)
             mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
         CHECK(satchel_ops_move(s, "INBOX", 2, "Archive", &ph) == 0 &&
                   satchel_ops_delete(s, "INBOX", 3, &trashed, &ph) == 0,
@@ -502,9 +527,7 @@ static void run_marks(void)
         CHECK(sync_once(s, &ms, 0, 0) == 0, "clean sync");
         compare(row, s, &ms, 1, "after one clean sync");
         (void)expunges;
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
 }
 
@@ -532,11 +555,8 @@ static void run_status(const char *caps, int condstore)
             mock_add_msg(&ms, (int)k, 0, MOCK_V_PLAIN);
     }
     mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
-    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-        satchel_store_open(NULL, dir, 0, &s) < 0) {
-        CHECK(0, "cannot make a store");
+    if (fresh_store(row, dir, sizeof dir, &s) < 0)
         return;
-    }
     CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
     memset(rules, 0, sizeof rules);
     rules[0].match = "SELECT ";
@@ -568,9 +588,7 @@ static void run_status(const char *caps, int condstore)
                   got.uids[i]);
         }
     }
-    satchel_store_close(s);
-    cd_rmdir(dir);
-    mock_free(&ms);
+    finish(s, dir, &ms);
 }
 
 /* Fault 12: a server that sends one byte every 5 s never trips the
@@ -581,7 +599,6 @@ static void run_slow_drip(void)
     struct row r0, *row = &r0;
     mock_server ms;
     satchel_store *s;
-    satchel_client_config cfg;
     satchel_client *c;
     cd_run run;
     char dir[256];
@@ -591,19 +608,11 @@ static void run_slow_drip(void)
     mock_init(&ms, MOCK_CAPS_FULL);
     mock_add_folder(&ms, "INBOX", "", 7001);
     mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
-    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-        satchel_store_open(NULL, dir, 0, &s) < 0) {
-        CHECK(0, "cannot make a store");
+    if (fresh_store(row, dir, sizeof dir, &s) < 0)
         return;
-    }
-    client_cfg(&cfg, 0);
-    if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-        CHECK(0, "cannot make a client");
+    if (!(c = new_client(row, s, 0)))
         return;
-    }
-    memset(&run, 0, sizeof run);
-    run.now = 1000;
-    run.max_chunk = 1;
+    start_run(&run, 1);
     run.step_ms = 5000;
     rc = cd_drive_mock(c, &ms, &run, 0);
     CHECK(rc == SATCHEL_E_TIMEOUT, "rc %d (%s), want a timeout", rc,
@@ -615,9 +624,7 @@ static void run_slow_drip(void)
     CHECK(run.delivered < 400, "ended after %zu bytes (%llu s)", run.delivered,
           (unsigned long long)(run.now - 1000) / 1000);
     satchel_client_free(c);
-    satchel_store_close(s);
-    cd_rmdir(dir);
-    mock_free(&ms);
+    finish(s, dir, &ms);
 }
 
 /* Fault 8: body downloads judged by what the answers contain, bounded in
@@ -651,7 +658,6 @@ static void run_bodies(void)
         struct row r0, *row = &r0;
         mock_server ms;
         satchel_store *s;
-        satchel_client_config cfg;
         satchel_client *c;
         satchel_body_info bi;
         satchel_folder f;
@@ -665,22 +671,15 @@ static void run_bodies(void)
         mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
         ms.body_len = bodies[i].len;
         ms.body_whole = bodies[i].whole;
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
-        client_cfg(&cfg, 0);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 0)))
             return;
-        }
         ms.body_requests = 0;
         rc = satchel_client_fetch_body(c, "INBOX", 1, "1", bodies[i].expected);
         CHECK(rc == 0, "fetch_body rc %d", rc);
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
+        start_run(&run, 0);
         run.cut_after = 64u << 20; /* a client that asks forever stops here */
         rc = cd_drive_mock(c, &ms, &run, 0);
         CHECK(rc == 0, "body download rc %d (%s)", rc, satchel_client_error_text(c));
@@ -698,9 +697,7 @@ static void run_bodies(void)
               "BODYSTRUCTURE said %llu", (unsigned long long)bi.expected,
               (unsigned long long)bodies[i].expected);
         satchel_client_free(c);
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
 }
 
@@ -742,8 +739,7 @@ static int write_seed(const char *dir, const char *name, const char *caps)
             return -1;
         if (k == 2)
             satchel_client_fetch_body(c, "INBOX", newest ? newest : 1, "1", 0);
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
+        start_run(&run, 0);
         cd_drive_mock(c, &ms, &run, 0);
         satchel_client_free(c);
         fwrite(ms.log, 1, ms.log_len, out);
@@ -789,11 +785,8 @@ static void run_starttls_close(void)
         int w;
         static const char greet[] =
             "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n";
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         client_cfg(&cfg, 0);
         cfg.security = SATCHEL_SECURITY_STARTTLS;
         if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
@@ -876,7 +869,6 @@ static void run_walk_resume(void)
     for (cut = 150; cut < 6000; cut += 37) {
         mock_server ms;
         satchel_store *s;
-        satchel_client_config cfg;
         satchel_client *c;
         cd_run run;
         char dir[256];
@@ -891,28 +883,18 @@ static void run_walk_resume(void)
             mock_add_msg(&ms, (int)k, MOCK_F_SEEN, MOCK_V_MULTIPART);
             mock_add_msg(&ms, (int)k, 0, MOCK_V_ENCODED);
         }
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
-        client_cfg(&cfg, 2);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 2)))
             return;
-        }
         satchel_client_set_event_cb(c, count_synced, &synced);
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
-        run.max_chunk = 61;
+        start_run(&run, 61);
         run.cut_after = cut;
         rc = cd_drive_mock(c, &ms, &run, 0);
         if (rc == 0 && !satchel_client_interrupted(c)) {
             /* the job ended before the cut: every later cut does too */
             satchel_client_free(c);
-            satchel_store_close(s);
-            cd_rmdir(dir);
-            mock_free(&ms);
+            finish(s, dir, &ms);
             break;
         }
         if (synced > 0)
@@ -930,9 +912,7 @@ static void run_walk_resume(void)
             compare_all(row, s, &ms, when);
         }
         satchel_client_free(c);
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
     printf("resumed walk: %u cuts after a finished folder\n", resumed);
     CHECK(resumed >= 5, "only %u cuts landed after a finished folder", resumed);
@@ -951,7 +931,6 @@ static void run_one_folder(void)
     for (cut = 0; cut < 4000; cut += cut ? 41 : 120) {
         mock_server ms;
         satchel_store *s;
-        satchel_client_config cfg;
         satchel_client *c;
         cd_run run;
         char dir[256];
@@ -964,20 +943,12 @@ static void run_one_folder(void)
             mock_add_msg(&ms, (int)k, 0, MOCK_V_PLAIN);
             mock_add_msg(&ms, (int)k, MOCK_F_SEEN, MOCK_V_MULTIPART);
         }
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
-        client_cfg(&cfg, 0);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 0)))
             return;
-        }
         CHECK(satchel_client_sync(c, "Lists/Dev") == 0, "one-folder job starts");
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
-        run.max_chunk = 53;
+        start_run(&run, 53);
         run.cut_after = cut;
         rc = cd_drive_mock(c, &ms, &run, 0);
         ended = rc == 0 && !satchel_client_interrupted(c);
@@ -1009,9 +980,7 @@ static void run_one_folder(void)
                   satchel_client_error_text(c));
         }
         satchel_client_free(c);
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
         if (ended)
             break;
     }
@@ -1046,11 +1015,8 @@ static void run_unstored_source(void)
             mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
             mock_add_msg(&ms, 2, 0, MOCK_V_PLAIN);
         }
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
         CHECK(satchel_ops_move(s, "Gone", 1, "Dest", &ph) == 0 &&
                   satchel_ops_move(s, "INBOX", 2, "Dest", &ph) == 0,
@@ -1070,9 +1036,7 @@ static void run_unstored_source(void)
             CHECK(ms.f[2].n == 1, "server Gone holds %u", ms.f[2].n);
         CHECK(sync_once(s, &ms, 0, 0) == 0, "clean sync");
         compare_all(row, s, &ms, "after the replay and a clean sync");
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
 }
 
@@ -1085,7 +1049,6 @@ static void run_mkdirs_full_queue(void)
     struct row r0, *row = &r0;
     mock_server ms;
     satchel_store *s;
-    satchel_client_config cfg;
     satchel_client *c;
     cd_run run;
     char dir[256], name[60];
@@ -1097,11 +1060,8 @@ static void run_mkdirs_full_queue(void)
     mock_init(&ms, MOCK_CAPS_NONE);
     mock_add_folder(&ms, "INBOX", "", 7001);
     mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
-    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-        satchel_store_open(NULL, dir, 0, &s) < 0) {
-        CHECK(0, "cannot make a store");
+    if (fresh_store(row, dir, sizeof dir, &s) < 0)
         return;
-    }
     CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
     for (k = 0; k < 100; k++) {
         memset(name, 'a' + (int)(k % 26), sizeof name - 1);
@@ -1112,13 +1072,9 @@ static void run_mkdirs_full_queue(void)
         /* another device created it meanwhile: the server says a plain NO */
         mock_add_folder(&ms, name, "", 7100 + k);
     }
-    client_cfg(&cfg, 0);
-    if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-        CHECK(0, "cannot make a client");
+    if (!(c = new_client(row, s, 0)))
         return;
-    }
-    memset(&run, 0, sizeof run);
-    run.now = 1000;
+    start_run(&run, 0);
     run.send_max = 200;
     rc = cd_drive_mock(c, &ms, &run, 0);
     CHECK(rc == 0, "sync with the mkdirs: %d (%s)", rc, satchel_client_error_text(c));
@@ -1126,9 +1082,7 @@ static void run_mkdirs_full_queue(void)
     CHECK(pending == 0 && nfailed == 0, "queue: %llu pending, %llu failed",
           (unsigned long long)pending, (unsigned long long)nfailed);
     satchel_client_free(c);
-    satchel_store_close(s);
-    cd_rmdir(dir);
-    mock_free(&ms);
+    finish(s, dir, &ms);
 }
 
 /* A sync of one folder, as the app starts it, on a client of its own. */
@@ -1141,9 +1095,7 @@ static int sync_one(satchel_store *s, mock_server *ms, const char *name)
     client_cfg(&cfg, 0);
     if ((rc = satchel_client_new(NULL, &cfg, s, &c)) < 0)
         return rc;
-    memset(&run, 0, sizeof run);
-    run.now = 1000;
-    run.max_chunk = 97;
+    start_run(&run, 97);
     if ((rc = satchel_client_sync(c, name)) == 0)
         rc = cd_drive_mock(c, ms, &run, 0);
     satchel_client_free(c);
@@ -1181,11 +1133,8 @@ static void run_stray_record(void)
             mock_add_msg(&ms, k, 0, MOCK_V_PLAIN);
             mock_add_msg(&ms, k, MOCK_F_SEEN, MOCK_V_MULTIPART);
         }
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
         compare_all(row, s, &ms, "first sync");
         CHECK(satchel_store_folder_get(s, NULL, "INBOX", &inbox) == 0, "INBOX stored");
@@ -1225,9 +1174,7 @@ static void run_stray_record(void)
                       got.n, ms.f[k].n);
             }
         }
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
 }
 
@@ -1247,7 +1194,6 @@ static void run_sync_after_body(void)
     for (cut = 100; cut < 5000; cut += 47) {
         mock_server ms;
         satchel_store *s;
-        satchel_client_config cfg;
         satchel_client *c;
         satchel_body_info bi;
         satchel_folder f;
@@ -1259,27 +1205,19 @@ static void run_sync_after_body(void)
         mock_add_folder(&ms, "INBOX", "", 7001);
         mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
         ms.body_len = 40000; /* more than one chunk */
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
         mock_add_folder(&ms, "Projects/New", "", 7002);
         mock_add_msg(&ms, 1, 0, MOCK_V_PLAIN);
         mock_add_msg(&ms, 1, MOCK_F_SEEN, MOCK_V_MULTIPART);
         mock_add_msg(&ms, 1, MOCK_F_FLAGGED, MOCK_V_ENCODED);
-        client_cfg(&cfg, 2);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 2)))
             return;
-        }
         for (pass = 0; pass < 2; pass++) {
             CHECK(satchel_client_sync(c, "Projects/New") == 0, "cut after %zu: sync starts",
                   cut);
-            memset(&run, 0, sizeof run);
-            run.now = 1000;
-            run.max_chunk = 71;
+            start_run(&run, 71);
             run.cut_after = cut;
             rc = cd_drive_mock(c, &ms, &run, 0);
             if (rc == 0 && !satchel_client_interrupted(c))
@@ -1293,8 +1231,7 @@ static void run_sync_after_body(void)
             /* left unfinished: a body download on the same client */
             CHECK(satchel_client_fetch_body(c, "INBOX", 1, "1", 40000) == 0,
                   "cut after %zu: fetch_body", cut);
-            memset(&run, 0, sizeof run);
-            run.now = 1000;
+            start_run(&run, 0);
             rc = cd_drive_mock(c, &ms, &run, 0);
             CHECK(rc == 0, "cut after %zu: body download %d (%s)", cut, rc,
                   satchel_client_error_text(c));
@@ -1315,9 +1252,7 @@ static void run_sync_after_body(void)
                   (unsigned long long)bi.stored);
         }
         satchel_client_free(c);
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
         if (!cut_in)
             break;
         cuts++;
@@ -1359,7 +1294,6 @@ static void run_walk_churn(const char *caps, const char *name)
     for (cut = 150; cut < 8000; cut += 53) {
         mock_server ms;
         satchel_store *s;
-        satchel_client_config cfg;
         satchel_client *c;
         cd_run run;
         char dir[256], when[64];
@@ -1374,26 +1308,16 @@ static void run_walk_churn(const char *caps, const char *name)
             mock_add_msg(&ms, k, MOCK_F_SEEN, MOCK_V_MULTIPART);
             mock_add_msg(&ms, k, MOCK_F_FLAGGED, MOCK_V_ENCODED);
         }
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
-        client_cfg(&cfg, 2);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 2)))
             return;
-        }
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
-        run.max_chunk = 59;
+        start_run(&run, 59);
         run.cut_after = cut;
         rc = cd_drive_mock(c, &ms, &run, 0);
         if (rc == 0 && !satchel_client_interrupted(c)) {
             satchel_client_free(c);
-            satchel_store_close(s);
-            cd_rmdir(dir);
-            mock_free(&ms);
+            finish(s, dir, &ms);
             break;
         }
         landed++;
@@ -1412,9 +1336,7 @@ static void run_walk_churn(const char *caps, const char *name)
         compare_all(row, s, &ms, when);
         no_extra_folders(row, s, &ms, when);
         satchel_client_free(c);
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
     printf("%s: %u cuts\n", name, landed);
     CHECK(landed >= 20, "only %u cuts landed inside the sync", landed);
@@ -1433,7 +1355,6 @@ static void run_body_folder_moves(void)
         mock_server ms;
         satchel_store *s;
         satchel_store_txn *t;
-        satchel_client_config cfg;
         satchel_client *c;
         satchel_body_info bi;
         satchel_folder f;
@@ -1449,17 +1370,11 @@ static void run_body_folder_moves(void)
         mock_add_folder(&ms, "Old", "", 7002);
         mock_add_msg(&ms, 1, 0, MOCK_V_PLAIN);
         ms.body_len = 20000;
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
-        client_cfg(&cfg, 0);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 0)))
             return;
-        }
         CHECK(satchel_client_fetch_body(c, "Old", 1, "1", 20000) == 0, "fetch_body");
         CHECK(satchel_store_begin(s, &t) == 0 &&
                   satchel_store_folder_get(s, t, "Old", &f) == 0, "folder read");
@@ -1471,8 +1386,7 @@ static void run_body_folder_moves(void)
             snprintf(ms.f[1].name, sizeof ms.f[1].name, "New");
         }
         CHECK(rc == 0 && satchel_store_commit(t) == 0, "store changed");
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
+        start_run(&run, 0);
         rc = cd_drive_mock(c, &ms, &run, 0);
         if (gone) {
             CHECK(rc == SATCHEL_E_NOTFOUND &&
@@ -1489,9 +1403,7 @@ static void run_body_folder_moves(void)
                   satchel_client_error_text(c), (unsigned long long)bi.stored);
         }
         satchel_client_free(c);
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
 }
 
@@ -1509,7 +1421,6 @@ static void run_unstored_many(void)
         mock_server ms;
         satchel_store *s;
         satchel_store_txn *t;
-        satchel_client_config cfg;
         satchel_client *c;
         satchel_counters ct;
         cd_run run;
@@ -1527,11 +1438,8 @@ static void run_unstored_many(void)
         for (k = 0; k < 60; k++)
             mock_add_msg(&ms, 2, 0, MOCK_V_PLAIN);
         mock_add_msg(&ms, 0, 0, MOCK_V_PLAIN);
-        if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-            satchel_store_open(NULL, dir, 0, &s) < 0) {
-            CHECK(0, "cannot make a store");
+        if (fresh_store(row, dir, sizeof dir, &s) < 0)
             return;
-        }
         CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
         for (k = 1, rc = 0; k <= 60 && rc == 0; k++)
             rc = satchel_ops_move(s, "Gone", (uint32_t)k, "Dest", &ph);
@@ -1541,13 +1449,9 @@ static void run_unstored_many(void)
               "source folder dropped from the store");
         if (gone)
             mock_drop_last_folder(&ms); /* "Gone" was added last */
-        client_cfg(&cfg, 0);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 0)))
             return;
-        }
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
+        start_run(&run, 0);
         rc = cd_drive_mock(c, &ms, &run, 0);
         satchel_client_get_counters(c, &ct);
         satchel_client_free(c);
@@ -1560,9 +1464,7 @@ static void run_unstored_many(void)
         CHECK(ms.f[1].n == (gone ? 1u : 61u), "server Dest holds %u", ms.f[1].n);
         CHECK(sync_once(s, &ms, 0, 0) == 0, "clean sync");
         compare_all(row, s, &ms, "after the replay and a clean sync");
-        satchel_store_close(s);
-        cd_rmdir(dir);
-        mock_free(&ms);
+        finish(s, dir, &ms);
     }
 }
 
@@ -1605,11 +1507,8 @@ static void run_damaged_record(void)
     mock_add_folder(&ms, "Sent", "\\Sent", 7003);
     for (k = 0; k < 3; k++)
         mock_add_msg(&ms, k, 0, MOCK_V_PLAIN);
-    if (cd_mkdtemp(dir, sizeof dir, "syncfaults") < 0 ||
-        satchel_store_open(NULL, dir, 0, &s) < 0) {
-        CHECK(0, "cannot make a store");
+    if (fresh_store(row, dir, sizeof dir, &s) < 0)
         return;
-    }
     CHECK(sync_once(s, &ms, 0, 0) == 0, "first sync");
     CHECK(satchel_store_folder_get(s, NULL, "Lists", &lists) == 0, "Lists stored");
     be32(kb, lists.id);
@@ -1627,22 +1526,16 @@ static void run_damaged_record(void)
         CHECK(rc == 0 && blen > 0 && satchel_store_commit(t) == 0, "record damaged");
     }
     for (round = 1; round <= 2; round++) {
-        satchel_client_config cfg;
         satchel_client *c;
         cd_run run;
         struct folder_errors fe;
         mock_add_msg(&ms, 0, MOCK_F_FLAGGED, MOCK_V_PLAIN);
         mock_add_msg(&ms, 2, 0, MOCK_V_MULTIPART);
-        client_cfg(&cfg, 0);
-        if (satchel_client_new(NULL, &cfg, s, &c) < 0) {
-            CHECK(0, "cannot make a client");
+        if (!(c = new_client(row, s, 0)))
             break;
-        }
         memset(&fe, 0, sizeof fe);
         satchel_client_set_event_cb(c, note_folder_error, &fe);
-        memset(&run, 0, sizeof run);
-        run.now = 1000;
-        run.max_chunk = 97;
+        start_run(&run, 97);
         rc = cd_drive_mock(c, &ms, &run, 0);
         CHECK(rc == 0, "sync %d: %d (%s)", round, rc, satchel_client_error_text(c));
         CHECK(fe.n == 1 && strcmp(fe.folder, "Lists") == 0 && strstr(fe.text, "damaged"),
@@ -1684,9 +1577,7 @@ static void run_damaged_record(void)
                   "its message is still there: %u", got.n);
         }
     }
-    satchel_store_close(s);
-    cd_rmdir(dir);
-    mock_free(&ms);
+    finish(s, dir, &ms);
 }
 
 int main(int argc, char **argv)
