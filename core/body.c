@@ -255,6 +255,11 @@ int satchel_body_parts_prefix(const satchel_allocator *alloc, const char *bs,
         rc = SATCHEL_E_PROTO;
     }
     satchel_imap_parser_free(p);
+    /* The parser's caps (a literal size past 64 bits or the configured
+     * maximum, a line too long) make the structure malformed here; callers
+     * are promised SATCHEL_E_PROTO for that. */
+    if (rc == SATCHEL_E_PROTO_LIMIT)
+        rc = SATCHEL_E_PROTO;
     return rc < 0 ? rc : 0;
 }
 
