@@ -245,7 +245,7 @@ struct cl_job {
     void (*resume)(struct satchel_client *c);
     int (*pump)(struct satchel_client *c);
 };
-extern const struct cl_job cl_job_list, cl_job_sync, cl_job_body, cl_job_replay;
+extern const struct cl_job cl_job_list, cl_job_sync, cl_job_body, cl_job_replay, cl_job_mkdir;
 
 #define CL_WAIT_CONT 1   /* a synchronizing literal's "+" */
 #define CL_WAIT_ENABLE 2 /* the answer to ENABLE UTF8=ACCEPT */
@@ -481,7 +481,17 @@ int list_send(satchel_client *c);
 int body_sink(void *ctx, const char *item, uint64_t off, uint64_t total,
               const uint8_t *data, size_t len);
 
-/* job_replay.c: offline queue replay */
+/* job_mkdir.c: offline new folders, the replay's first step */
 int replay_mkdirs(satchel_client *c);
+
+/* job_replay.c: offline queue replay */
+/* The next batch of changes (after the mkdirs), or on to the sync. */
+int replay_next(satchel_client *c);
+/* c->rp.reason: what, then the server's text (control bytes blanked). */
+void replay_reason(satchel_client *c, const char *what, const char *text, size_t len);
+/* The change failed with reason: its local effect rolled back to the
+ * server's truth (r: what the batch learnt of it, or NULL), counted, and
+ * written in c->txn.  Returns 0 or a satchel_err. */
+int replay_op_fail(satchel_client *c, satchel_op *op, const struct rop *r, const char *reason);
 
 #endif

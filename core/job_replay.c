@@ -14,8 +14,7 @@
  * the reason, its local effect is rolled back to the server's truth, and
  * the rest replay regardless. */
 
-static void replay_reason(satchel_client *c, const char *what, const char *text,
-                          size_t len)
+void replay_reason(satchel_client *c, const char *what, const char *text, size_t len)
 {
     size_t n = 0, i;
     while (*what && n + 1 < sizeof c->rp.reason)
@@ -50,7 +49,6 @@ static uint32_t batch_uids(satchel_client *c, int type, int group, uint32_t *out
     return j;
 }
 
-static int replay_next(satchel_client *c);
 static int replay_send_more(satchel_client *c);
 static int replay_send_delete(satchel_client *c, uint32_t group, const uint32_t *uids,
                               uint32_t n);
@@ -123,8 +121,7 @@ static int rollback(satchel_client *c, satchel_op *op, const struct rop *r)
     return 0;
 }
 
-static int op_fail(satchel_client *c, satchel_op *op, const struct rop *r,
-                   const char *reason)
+int replay_op_fail(satchel_client *c, satchel_op *op, const struct rop *r, const char *reason)
 {
     int rc;
     op->state = SATCHEL_OP_FAILED;
@@ -159,7 +156,7 @@ static int retarget(satchel_client *c, const char *dest, uint32_t from, uint32_t
             op->on_placeholder = 0;
             rc = satchel_store_op_put(c->txn, op);
         } else {
-            rc = op_fail(c, op, NULL, "moved message has no known UID yet "
+            rc = replay_op_fail(c, op, NULL, "moved message has no known UID yet "
                                       "(server lacks UIDPLUS); retry after a sync");
         }
         if (rc < 0)
@@ -243,21 +240,21 @@ static int replay_finish_batch(satchel_client *c)
             continue;
         }
         if (r->failed) {
-            rc = op_fail(c, op, r, c->rp.reason[0] ? c->rp.reason : "server refused");
+            rc = replay_op_fail(c, op, r, c->rp.reason[0] ? c->rp.reason : "server refused");
         } else if (!r->exists && op->type == SATCHEL_OP_FLAG) {
-            rc = op_fail(c, op, r, "message no longer on the server");
+            rc = replay_op_fail(c, op, r, "message no longer on the server");
         } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase != 2 &&
                    r->phase0 == 0) {
             /* Never sent before and not in the source now: another client
              * expunged or moved it.  (op->phase says "sent" already: it was
              * marked before this batch went out.) */
-            rc = op_fail(c, op, r, "message no longer on the server");
+            rc = replay_op_fail(c, op, r, "message no longer on the server");
         } else if (!r->exists && op->type == SATCHEL_OP_MOVE && op->phase != 2) {
             /* Sent before an interruption and gone from the source: done
              * then, or expunged by someone else.  Only the destination can
              * tell. */
             if (!op->message_id[0]) {
-                rc = op_fail(c, op, r, "message gone from the source after an interrupted "
+                rc = replay_op_fail(c, op, r, "message gone from the source after an interrupted "
                                        "move and has no Message-ID to find it by");
             } else {
                 op->phase = 3;
@@ -600,7 +597,7 @@ static int search_dest(satchel_client *c, const satchel_op *op, int map)
 
 /* Pick the next batch: the folder of the first pending change that names a
  * real UID, and up to REPLAY_BATCH such changes of that folder. */
-static int replay_next(satchel_client *c)
+int replay_next(satchel_client *c)
 {
     uint64_t at = 0;
     satchel_op *op = c->op;
@@ -671,7 +668,7 @@ static int replay_next(satchel_client *c)
                 /* Nothing to look for: cannot be made safe; do not copy. */
                 if ((rc = cl_txn(c)) < 0)
                     return rc;
-                rc = op_fail(c, op, NULL, "interrupted copy of a message without "
+                rc = replay_op_fail(c, op, NULL, "interrupted copy of a message without "
                                           "Message-ID; check the destination, then retry");
                 if (rc < 0 || (rc = cl_commit(c, 0)) < 0)
                     return rc < 0 ? cl_fail(c, rc, "cannot update queue") : rc;
@@ -693,46 +690,8 @@ static int replay_next(satchel_client *c)
     return 0;
 }
 
-/* CREATE every queued new folder, pipelined as far as the in-flight table
- * and the output allow; the pump and each answer send more from
- * rp.mkdir_at.  With none left to send or answer, on to the changes. */
-static int mkdirs_more(satchel_client *c)
-{
-    uint64_t at = c->rp.mkdir_at;
-    satchel_op *op = c->op;
-    int rc, sent = 0;
-    while (satchel_store_op_next(c->store, NULL, at, op) == 0) {
-        at = op->id;
-        if (op->state != SATCHEL_OP_PENDING || op->type != SATCHEL_OP_MKDIR)
-            continue;
-        if (c->conn.n_inflight + 2 >= MAX_INFLIGHT)
-            break;
-        if ((rc = cl_cmd_begin(c, K_CREATE)) < 0 || (rc = cl_out_str(c, "CREATE ")) < 0 ||
-            (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0) {
-            if (rc == SATCHEL_E_AGAIN)
-                break;
-            return cl_fail(c, rc, "command does not fit the command queue");
-        }
-        cl_cmd_arg(c, op->id);
-        c->rp.mkdir_at = op->id;
-        sent++;
-    }
-    if (!sent && cl_count_inflight(c, K_CREATE) + cl_count_inflight(c, K_CREATE_LIST) == 0)
-        return replay_next(c);
-    return 0;
-}
-
-int replay_mkdirs(satchel_client *c)
-{
-    c->job = J_REPLAY_MKDIR;
-    c->rp.mkdir_at = 0;
-    return mkdirs_more(c);
-}
-
 static int replay_pump(satchel_client *c)
 {
-    if (c->job == J_REPLAY_MKDIR)
-        return mkdirs_more(c);
     if (c->job == J_REPLAY_OPS)
         return replay_send_more(c);
     return 0;
@@ -769,60 +728,6 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     if (kind == K_RCMD && ok && r->code && satchel_imap_arg_is(r->code, "COPYUID"))
         replay_copyuid(c, r->code);
     switch (kind) {
-    case K_CREATE:
-    case K_CREATE_LIST: {
-        satchel_op *op = c->op;
-        /* An existing folder is what we wanted (a retry after a crash). */
-        int exists = kind == K_CREATE_LIST ? ok && (arg & CREATED_LISTED) != 0
-                                       : r->code && satchel_imap_arg_is(r->code, "ALREADYEXISTS");
-        if ((rc = cl_txn(c)) < 0)
-            return rc;
-        if (satchel_store_op_get(c->store, c->txn, arg & ~CREATED_LISTED, op) == 0) {
-            if (ok && kind == K_CREATE) {
-                rc = satchel_store_op_del(c->txn, op->id);
-                c->rp.done++;
-            } else if (exists) {
-                rc = satchel_store_op_del(c->txn, op->id);
-                c->rp.done++;
-            } else if (kind == K_CREATE) {
-                /* A plain NO may still leave the folder there (Courier says
-                 * NO to a CREATE a killed session already sent, without
-                 * [ALREADYEXISTS]): what the server lists decides.  The
-                 * reason waits in the entry, which stays pending. */
-                replay_reason(c, "server refused to create the folder", r->text, r->text_len);
-                memcpy(op->reason, c->rp.reason, sizeof op->reason);
-                if ((rc = satchel_store_op_put(c->txn, op)) == 0 &&
-                    ((rc = cl_cmd_begin(c, K_CREATE_LIST)) < 0 ||
-                     (rc = cl_out_str(c, "LIST \"\" ")) < 0 ||
-                     (rc = cl_out_mailbox(c, op->dest)) < 0 || (rc = cl_cmd_end(c)) < 0)) {
-                    if (rc == SATCHEL_E_AGAIN) {
-                        /* No room to ask now (the queue holds later
-                         * CREATEs): the entry stays pending.  When every
-                         * CREATE is answered the walk starts over
-                         * (replay_mkdirs) and sends it again, and its
-                         * second NO brings the LIST; the last answer of a
-                         * round always finds room, so each round settles
-                         * at least one.  A refusal is never judged
-                         * unasked. */
-                        rc = 0;
-                    } else {
-                        rc = op_fail(c, op, NULL, op->reason);
-                    }
-                } else if (rc == 0) {
-                    cl_cmd_arg(c, op->id);
-                }
-            } else {
-                rc = op_fail(c, op, NULL, op->reason);
-            }
-            if (rc < 0)
-                return cl_fail(c, rc, "cannot update queue");
-        }
-        if ((rc = cl_commit(c, 0)) < 0)
-            return rc;
-        if (cl_count_inflight(c, K_CREATE) + cl_count_inflight(c, K_CREATE_LIST) == 0)
-            return replay_mkdirs(c); /* more, or on to the folders */
-        return 0;
-    }
     case K_RSELECT:
         if (!ok) {
             replay_reason(c, "folder cannot be opened on the server", r->text, r->text_len);
@@ -868,7 +773,7 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
                 struct rop gone;
                 memset(&gone, 0, sizeof gone);
                 c->rp.check_ok = 1; /* the search is the proof */
-                if ((rc = op_fail(c, op, &gone, "message no longer on the server")) < 0)
+                if ((rc = replay_op_fail(c, op, &gone, "message no longer on the server")) < 0)
                     return cl_fail(c, rc, "cannot update queue");
                 if ((rc = cl_commit(c, 0)) < 0)
                     return rc;
@@ -971,32 +876,6 @@ static int replay_tagged(satchel_client *c, uint8_t kind, uint64_t arg, int ok,
     }
 }
 
-/* A LIST line while folders are being created: a refused CREATE whose
- * name the server lists (as a mailbox that can be selected) made its
- * folder after all. */
-static int replay_on_list(satchel_client *c, const satchel_imap_arg *a)
-{
-    const satchel_imap_arg *attrs = a->next, *name, *k;
-    char *s = c->wire_name;
-    satchel_op *op = c->op;
-    uint32_t i;
-    int verbatim;
-    if (!attrs || attrs->type != SATCHEL_ARG_LIST || !attrs->next ||
-        !(name = attrs->next->next) || cl_name_from_wire(c, name, s, &verbatim) < 0)
-        return 0;
-    for (k = attrs->child; k; k = k->next)
-        if (satchel_imap_arg_is(k, "\\Noselect") || satchel_imap_arg_is(k, "\\NonExistent"))
-            return 0;
-    for (i = 0; i < c->conn.n_inflight; i++) {
-        struct inflight *in = &c->conn.inflight[i];
-        if (in->kind == K_CREATE_LIST &&
-            satchel_store_op_get(c->store, c->txn, in->arg & ~CREATED_LISTED, op) == 0 &&
-            strcmp(op->dest, s) == 0)
-            in->arg |= CREATED_LISTED;
-    }
-    return 0;
-}
-
 static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
 {
     const satchel_imap_arg *a = r->args, *code = r->code;
@@ -1009,8 +888,6 @@ static int replay_untagged(satchel_client *c, const satchel_imap_resp *r)
             replay_copyuid(c, code);
         return 0;
     }
-    if (satchel_imap_arg_is(a, "LIST") && c->job == J_REPLAY_MKDIR)
-        return replay_on_list(c, a);
     if (satchel_imap_arg_is(a, "SEARCH") && c->job == J_REPLAY_OPS &&
         cl_count_inflight(c, K_RDELETED)) {
         const satchel_imap_arg *h;

@@ -175,6 +175,7 @@ static const struct cl_job *running_job(const satchel_client *c)
     case J_BODY_FETCH:
         return &cl_job_body;
     case J_REPLAY_MKDIR:
+        return &cl_job_mkdir;
     case J_REPLAY_SELECT:
     case J_REPLAY_OPS:
     case J_REPLAY_VERIFY:
@@ -204,6 +205,7 @@ static const struct cl_job *kind_job(uint8_t kind)
         return &cl_job_body;
     case K_CREATE:
     case K_CREATE_LIST:
+        return &cl_job_mkdir;
     case K_RSELECT:
     case K_RCHECK:
     case K_RCMD:
