@@ -12,16 +12,20 @@
 # SATCHEL_FUZZ_ARGS (extra libFuzzer flags).
 #
 # libFuzzer picks a random seed for each run; the summary line prints it
-# (seed=N).  To rerun a harness the way a failed run (CI's, say) did, start
-# from the same corpus (CI's fresh clone has no build-fuzz/work/<harness>,
-# so move yours aside) and pass that seed:
+# (seed=N).  To rerun a harness the way a failed run (CI's, say) did, check
+# out the same commit, start from the same corpus (CI's fresh clone has no
+# build-fuzz/work/<harness>, so move yours aside) and pass that seed:
 #   mv build-fuzz/work/fuzz_client_session /tmp/fuzz_client_session.work
 #   SATCHEL_FUZZ_ARGS=-seed=N SATCHEL_FUZZ_SECONDS=30 \
 #       tests/fuzz/run.sh fuzz_client_session
-# The same seed and corpus give the same inputs in the same order, so the
-# rerun meets the same crash if it gets as far in the time given (raise
-# SATCHEL_FUZZ_SECONDS on a slower machine).  (With
-# SATCHEL_FUZZ_JOBS > 1 each forked job draws its own seed from this one.)
+# The seed fixes libFuzzer's mutations, but not everything else (the order
+# of equal-sized seed files, state a harness keeps between inputs), so two
+# runs with one seed drift apart after a few thousand inputs and a rerun may
+# miss the crash.  The exact replay is the reproducer: on a crash this
+# script also prints it in base64 (up to 64 KB), so a CI log is enough:
+#   base64 -d > crash.bin    (paste the line)
+#   build/tests/fuzz/fuzz_replay_<harness> crash.bin
+# (With SATCHEL_FUZZ_JOBS > 1 each forked job draws its own seed.)
 #
 # New interesting inputs go to build-fuzz/work/<harness>/ (the committed
 # seeds in tests/fuzz/corpus/<harness>/ are read, never written).  A crash
@@ -129,7 +133,15 @@ for h in $harnesses; do
         echo "---- $h: last lines of $log"
         grep -E 'FUZZ CHECK FAILED|ERROR: |SUMMARY|Test unit written' "$log" | head -n 20
         echo "rerun: SATCHEL_FUZZ_ARGS=-seed=${seed:-?} (see the header of $0)"
-        ls -1 "$dir/crashes/$h-"* 2>/dev/null | sed 's/^/reproducer: /'
+        unit=$(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)
+        if [ -n "$unit" ] && [ -f "$unit" ]; then
+            echo "reproducer: $unit"
+            if [ "$(wc -c <"$unit")" -le 65536 ]; then
+                echo "reproducer in base64:"
+                base64 -w 0 "$unit"
+                echo
+            fi
+        fi
     fi
     summary="$summary$(printf '%-22s %12s runs %10s exec/s %6s new inputs  seed=%-10s  %s' \
         "$h" "${execs:-?}" "${rate:-?}" "$corpus" "${seed:-?}" "$result")
